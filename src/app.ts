@@ -1,0 +1,121 @@
+import type { AddressInfo } from 'node:net';
+import type { Server as HttpServer } from 'node:http';
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import { PushService } from './domain/push-service.js';
+import { LocalSessions } from './edge/local-sessions.js';
+import { SocketEdge } from './edge/socket-edge.js';
+import { TokenVerifier } from './edge/token-verifier.js';
+import { GrpcServer } from './grpc/grpc-server.js';
+import { pushServiceHandlers } from './grpc/push-service-handlers.js';
+import { InFlight } from './grpc/unary.js';
+import { PresenceStreams } from './grpc/watch-presence.js';
+import { createHttpServer } from './http/http-server.js';
+import { MemorySessionRegistry } from './registry/memory-registry.js';
+import type { SessionRegistry } from './registry/session-registry.js';
+
+export interface BoundPorts {
+  readonly grpcPort: number;
+  readonly httpPort: number;
+}
+
+/**
+ * One pushgate node, wired from a Config: registry, engine, Socket.IO edge, gRPC API. main.ts runs
+ * it for real; tests run the very same object on ephemeral ports.
+ */
+export class App {
+  readonly registry: SessionRegistry;
+  readonly local = new LocalSessions();
+  readonly push: PushService;
+  readonly edge: SocketEdge;
+  readonly presence: PresenceStreams;
+  readonly grpc: GrpcServer;
+  readonly http: HttpServer;
+  readonly verifier: TokenVerifier;
+  private readonly inFlight = new InFlight();
+  private draining = false;
+  private stopping: Promise<void> | undefined;
+  private ports: BoundPorts | undefined;
+
+  constructor(
+    readonly config: Config,
+    private readonly log: Logger,
+  ) {
+    this.registry = new MemorySessionRegistry((err) => log.error({ err }, 'presence listener failed'));
+    this.verifier = new TokenVerifier(config.auth);
+    this.push = new PushService({ nodeId: config.nodeId, registry: this.registry, local: this.local });
+    this.http = createHttpServer({
+      dev: config.dev,
+      nodeId: config.nodeId,
+      clientTypes: config.clientTypes,
+      verifier: this.verifier,
+      isDraining: () => this.draining,
+      log,
+    });
+    this.edge = new SocketEdge(this.http, {
+      config,
+      registry: this.registry,
+      local: this.local,
+      verifier: this.verifier,
+      logger: log,
+    });
+    this.presence = new PresenceStreams({ registry: this.registry, bufferSize: config.presenceBufferSize, log });
+    this.grpc = new GrpcServer({
+      maxPayloadBytes: config.maxPayloadBytes,
+      handlers: pushServiceHandlers({
+        push: this.push,
+        edge: this.edge,
+        presence: this.presence,
+        limits: config,
+        inFlight: this.inFlight,
+        log,
+      }),
+    });
+  }
+
+  get boundPorts(): BoundPorts {
+    if (this.ports === undefined) throw new Error('app is not started');
+    return this.ports;
+  }
+
+  async start(): Promise<BoundPorts> {
+    const { host, grpcPort, httpPort } = this.config;
+    const boundGrpc = await this.grpc.listen(host, grpcPort);
+    await new Promise<void>((resolve, reject) => {
+      this.http.once('error', reject);
+      this.http.listen(httpPort, host, () => {
+        this.http.off('error', reject);
+        resolve();
+      });
+    });
+    this.ports = { grpcPort: boundGrpc, httpPort: (this.http.address() as AddressInfo).port };
+    this.grpc.setServing(true);
+    return this.ports;
+  }
+
+  /**
+   * Graceful drain: refuse new work, let in-flight calls finish (bounded by shutdownGraceMs), close
+   * every socket with reason `server_shutdown` (presence subscribers see it), end presence streams,
+   * then stop the servers. Calling it again returns the same promise.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= this.drain();
+    return this.stopping;
+  }
+
+  private async drain(): Promise<void> {
+    const graceMs = this.config.shutdownGraceMs;
+    this.draining = true;
+    this.grpc.setServing(false);
+    this.edge.startDraining();
+    const grpcStopped = this.grpc.stopAccepting();
+    const finished = await this.inFlight.idle(graceMs);
+    if (!finished) this.log.warn({ inFlight: this.inFlight.size }, 'shutdown grace ended with calls still running');
+    await this.edge.close();
+    this.presence.endAll();
+    const timer = setTimeout(() => this.grpc.forceShutdown(), Math.min(graceMs, 2000));
+    await grpcStopped;
+    clearTimeout(timer);
+    await this.registry.close();
+  }
+}

@@ -1,0 +1,252 @@
+import { createPublicKey, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { Command, CommanderError, Option } from 'commander';
+import { ConfigError } from './errors.js';
+
+/**
+ * The only reader of process.env: main.ts passes argv and env in, everything else receives the
+ * frozen slices it needs. A flag wins over its environment variable, which wins over the default.
+ */
+
+export interface AuthConfig {
+  /** HS256 secret; undefined when a public key is used. */
+  readonly jwtSecret: string | undefined;
+  /** PEM public key (RS256 or ES256); undefined when a secret is used. */
+  readonly jwtPublicKey: string | undefined;
+  readonly jwtIssuer: string | undefined;
+  readonly jwtAudience: string | undefined;
+  /** True when the secret was generated because PUSHGATE_DEV is on and none was given. */
+  readonly secretGenerated: boolean;
+  /** Legacy mode: trust `userId` from the query string when no token is sent. */
+  readonly insecureQueryAuth: boolean;
+}
+
+export interface Config {
+  readonly grpcPort: number;
+  readonly httpPort: number;
+  readonly host: string;
+  readonly nodeId: string;
+  readonly clientTypes: readonly string[];
+  readonly ackTimeoutMs: number;
+  readonly maxAckTimeoutMs: number;
+  readonly maxPayloadBytes: number;
+  readonly dev: boolean;
+  readonly heartbeatEvent: string | undefined;
+  readonly pingIntervalMs: number;
+  readonly pingTimeoutMs: number;
+  readonly presenceBufferSize: number;
+  readonly shutdownGraceMs: number;
+  readonly logLevel: string;
+  readonly auth: AuthConfig;
+}
+
+/** Thrown after --help has printed the option list. */
+export class HelpRequested extends Error {
+  override readonly name = 'HelpRequested';
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+interface Spec {
+  readonly flag: string;
+  readonly env: string;
+  readonly help: string;
+  /** Shown in --help; undefined means "unset". */
+  readonly fallback?: string;
+  /** No flag: secrets belong in the environment, not in `ps` output. */
+  readonly envOnly?: boolean;
+  readonly boolean?: boolean;
+}
+
+const SPECS = {
+  grpcPort: { flag: '--grpc-port <port>', env: 'PUSHGATE_GRPC_PORT', fallback: '50051', help: 'gRPC API port; 0 picks a free port' },
+  httpPort: { flag: '--http-port <port>', env: 'PUSHGATE_HTTP_PORT', fallback: '3000', help: 'Socket.IO and HTTP port; 0 picks a free port' },
+  host: { flag: '--host <address>', env: 'PUSHGATE_HOST', fallback: '0.0.0.0 (127.0.0.1 in dev mode)', help: 'bind address of both servers' },
+  nodeId: { flag: '--node-id <id>', env: 'PUSHGATE_NODE_ID', fallback: '<hostname>-<random>', help: 'this node’s id in session records' },
+  jwtSecret: { flag: '', env: 'PUSHGATE_JWT_SECRET', envOnly: true, help: 'HS256 secret for client tokens (at least 32 characters)' },
+  jwtPublicKey: { flag: '--jwt-public-key <pem-or-path>', env: 'PUSHGATE_JWT_PUBLIC_KEY', help: 'RS256/ES256 public key (PEM text or a file path), instead of a secret' },
+  jwtIssuer: { flag: '--jwt-issuer <iss>', env: 'PUSHGATE_JWT_ISSUER', help: 'required `iss` claim of client tokens' },
+  jwtAudience: { flag: '--jwt-audience <aud>', env: 'PUSHGATE_JWT_AUDIENCE', help: 'required `aud` claim of client tokens' },
+  clientTypes: { flag: '--client-types <list>', env: 'PUSHGATE_CLIENT_TYPES', fallback: 'app,pc,web', help: 'comma-separated client types clients may declare' },
+  ackTimeoutMs: { flag: '--ack-timeout-ms <ms>', env: 'PUSHGATE_ACK_TIMEOUT_MS', fallback: '5000', help: 'default wait for each session’s ack' },
+  maxAckTimeoutMs: { flag: '--max-ack-timeout-ms <ms>', env: 'PUSHGATE_MAX_ACK_TIMEOUT_MS', fallback: '60000', help: 'largest ack_timeout_ms a caller may ask for' },
+  maxPayloadBytes: { flag: '--max-payload-bytes <n>', env: 'PUSHGATE_MAX_PAYLOAD_BYTES', fallback: '262144', help: 'largest encoded `data` of a push' },
+  dev: { flag: '--dev', env: 'PUSHGATE_DEV', boolean: true, fallback: 'off', help: 'UNSAFE: development token endpoint and a generated secret' },
+  insecureQueryAuth: { flag: '--insecure-query-auth', env: 'PUSHGATE_INSECURE_QUERY_AUTH', boolean: true, fallback: 'off', help: 'UNSAFE: trust userId from the query string (legacy clients)' },
+  heartbeatEvent: { flag: '--heartbeat-event <name>', env: 'PUSHGATE_HEARTBEAT_EVENT', help: 'application heartbeat event that refreshes last_seen_at (off when unset)' },
+  pingIntervalMs: { flag: '--ping-interval-ms <ms>', env: 'PUSHGATE_PING_INTERVAL_MS', fallback: '25000', help: 'Socket.IO ping interval' },
+  pingTimeoutMs: { flag: '--ping-timeout-ms <ms>', env: 'PUSHGATE_PING_TIMEOUT_MS', fallback: '20000', help: 'Socket.IO pong wait before a connection counts as dead' },
+  presenceBufferSize: { flag: '--presence-buffer <events>', env: 'PUSHGATE_PRESENCE_BUFFER', fallback: '1024', help: 'events a WatchPresence reader may fall behind before its stream ends' },
+  shutdownGraceMs: { flag: '--shutdown-grace-ms <ms>', env: 'PUSHGATE_SHUTDOWN_GRACE_MS', fallback: '10000', help: 'how long shutdown waits for in-flight calls' },
+  redisUrl: { flag: '--redis-url <url>', env: 'REDIS_URL', help: 'Redis for cluster mode (not available in this version)' },
+  logLevel: { flag: '--log-level <level>', env: 'LOG_LEVEL', fallback: 'info', help: 'fatal, error, warn, info, debug or trace' },
+} as const satisfies Record<string, Spec>;
+
+type Key = keyof typeof SPECS;
+
+const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+const NODE_ID = /^[A-Za-z0-9._-]{1,64}$/;
+const CLIENT_TYPE = /^[a-z0-9_-]{1,32}$/;
+const EVENT_NAME = /^[\x21-\x7e]{1,128}$/;
+
+function describe(key: Key): string {
+  const spec: Spec = SPECS[key];
+  const flag = spec.envOnly ? '' : `${spec.flag.split(' ')[0]} / `;
+  return `${flag}${spec.env}`;
+}
+
+export function buildCommand(): Command {
+  const program = new Command('pushgate')
+    .description('Multi-device push engine: gRPC API for backends, Socket.IO edge for clients.')
+    .allowExcessArguments(false);
+  for (const spec of Object.values(SPECS) as Spec[]) {
+    if (spec.envOnly) continue;
+    const fallback = spec.fallback === undefined ? '' : `; default ${spec.fallback}`;
+    program.addOption(new Option(spec.flag, `${spec.help} (env ${spec.env}${fallback})`));
+  }
+  program.addHelpText(
+    'after',
+    '\nEnvironment only:\n  PUSHGATE_JWT_SECRET  HS256 secret for client tokens (at least 32 characters)\n',
+  );
+  return program;
+}
+
+/** Parses flags (argv without node and script) and environment into a validated, frozen Config. */
+export function parseConfig(argv: readonly string[], env: Env, command = buildCommand()): Config {
+  command.exitOverride().configureOutput({ writeErr: () => {} });
+  try {
+    command.parse([...argv], { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError && err.code === 'commander.helpDisplayed') throw new HelpRequested();
+    throw new ConfigError((err as Error).message);
+  }
+  const flags = command.opts<Record<string, string | boolean | undefined>>();
+
+  const raw = (key: Key): string | undefined => {
+    const spec: Spec = SPECS[key];
+    if (!spec.envOnly) {
+      const flagValue = flags[key];
+      if (flagValue !== undefined) return String(flagValue);
+    }
+    const envValue = env[spec.env];
+    return envValue === undefined || envValue === '' ? undefined : envValue;
+  };
+  const int = (key: Key, min: number, max: number): number => {
+    const value = raw(key) ?? (SPECS[key] as Spec).fallback!;
+    if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+      throw new ConfigError(`${describe(key)} must be a whole number from ${min} to ${max}, got "${value}"`);
+    }
+    return Number(value);
+  };
+  const bool = (key: Key): boolean => {
+    const value = raw(key);
+    if (value === undefined) return false;
+    if (['1', 'true', 'yes', 'on'].includes(value.toLowerCase())) return true;
+    if (['0', 'false', 'no', 'off'].includes(value.toLowerCase())) return false;
+    throw new ConfigError(`${describe(key)} must be 1 or 0, got "${value}"`);
+  };
+
+  const dev = bool('dev');
+  const logLevel = (raw('logLevel') ?? 'info').toLowerCase();
+  if (!LOG_LEVELS.has(logLevel)) {
+    throw new ConfigError(`${describe('logLevel')} must be one of ${[...LOG_LEVELS].join(', ')}, got "${logLevel}"`);
+  }
+
+  const nodeId = raw('nodeId') ?? `${hostname().replace(/[^A-Za-z0-9._-]/g, '') || 'node'}-${randomBytes(3).toString('hex')}`;
+  if (!NODE_ID.test(nodeId)) {
+    throw new ConfigError(`${describe('nodeId')} must be 1-64 characters of A-Z a-z 0-9 . _ -, got "${nodeId}"`);
+  }
+
+  const clientTypes = (raw('clientTypes') ?? 'app,pc,web').split(',').map((t) => t.trim().toLowerCase()).filter(Boolean);
+  const badType = clientTypes.find((t) => !CLIENT_TYPE.test(t));
+  if (clientTypes.length === 0 || badType !== undefined) {
+    throw new ConfigError(`${describe('clientTypes')} must list client types of a-z 0-9 _ - (e.g. "app,pc,web"), got "${raw('clientTypes')}"`);
+  }
+
+  const heartbeatEvent = raw('heartbeatEvent');
+  if (heartbeatEvent !== undefined && !EVENT_NAME.test(heartbeatEvent)) {
+    throw new ConfigError(`${describe('heartbeatEvent')} must be a printable event name without spaces, got "${heartbeatEvent}"`);
+  }
+
+  if (raw('redisUrl') !== undefined) {
+    throw new ConfigError(
+      `${describe('redisUrl')} is set, but this version of pushgate has no cluster mode yet; unset it to run one node with the in-memory registry`,
+    );
+  }
+
+  const ackTimeoutMs = int('ackTimeoutMs', 1, 3_600_000);
+  const maxAckTimeoutMs = int('maxAckTimeoutMs', 1, 3_600_000);
+  if (ackTimeoutMs > maxAckTimeoutMs) {
+    throw new ConfigError(`${describe('ackTimeoutMs')} (${ackTimeoutMs}) exceeds ${describe('maxAckTimeoutMs')} (${maxAckTimeoutMs})`);
+  }
+
+  const config: Config = {
+    grpcPort: int('grpcPort', 0, 65535),
+    httpPort: int('httpPort', 0, 65535),
+    host: raw('host') ?? (dev ? '127.0.0.1' : '0.0.0.0'),
+    nodeId,
+    clientTypes: Object.freeze(clientTypes),
+    ackTimeoutMs,
+    maxAckTimeoutMs,
+    maxPayloadBytes: int('maxPayloadBytes', 1, 64 * 1024 * 1024),
+    dev,
+    heartbeatEvent,
+    pingIntervalMs: int('pingIntervalMs', 100, 600_000),
+    pingTimeoutMs: int('pingTimeoutMs', 100, 600_000),
+    presenceBufferSize: int('presenceBufferSize', 1, 1_000_000),
+    shutdownGraceMs: int('shutdownGraceMs', 0, 600_000),
+    logLevel,
+    auth: Object.freeze(parseAuth(raw, dev, bool('insecureQueryAuth'))),
+  };
+  return Object.freeze(config);
+}
+
+function parseAuth(raw: (key: Key) => string | undefined, dev: boolean, insecureQueryAuth: boolean): AuthConfig {
+  const secret = raw('jwtSecret');
+  const keyValue = raw('jwtPublicKey');
+  if (secret !== undefined && keyValue !== undefined) {
+    throw new ConfigError(`set either ${describe('jwtSecret')} or ${describe('jwtPublicKey')}, not both`);
+  }
+  if (secret !== undefined && secret.length < 32) {
+    throw new ConfigError(`${describe('jwtSecret')} must be at least 32 characters (HS256 needs 256 bits of key)`);
+  }
+  let publicKey: string | undefined;
+  if (keyValue !== undefined) {
+    publicKey = keyValue.includes('-----BEGIN') ? keyValue : readKeyFile(keyValue);
+    const type = publicKeyType(publicKey);
+    if (type !== 'rsa' && type !== 'ec') {
+      throw new ConfigError(`${describe('jwtPublicKey')} must be an RSA (RS256) or EC P-256 (ES256) public key, got ${type}`);
+    }
+  }
+  const generate = secret === undefined && publicKey === undefined;
+  if (generate && !dev) {
+    throw new ConfigError(
+      `no way to verify client tokens: set ${describe('jwtSecret')} or ${describe('jwtPublicKey')} (or ${describe('dev')}=1 for a generated development secret)`,
+    );
+  }
+  return {
+    jwtSecret: generate ? randomBytes(32).toString('base64url') : secret,
+    jwtPublicKey: publicKey,
+    jwtIssuer: raw('jwtIssuer'),
+    jwtAudience: raw('jwtAudience'),
+    secretGenerated: generate,
+    insecureQueryAuth,
+  };
+}
+
+function readKeyFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${describe('jwtPublicKey')} is neither PEM text nor a readable file: ${(err as Error).message}`);
+  }
+}
+
+function publicKeyType(pem: string): string {
+  try {
+    return createPublicKey(pem).asymmetricKeyType ?? 'unknown';
+  } catch (err) {
+    throw new ConfigError(`${describe('jwtPublicKey')} is not a valid PEM public key: ${(err as Error).message}`);
+  }
+}

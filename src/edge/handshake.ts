@@ -1,0 +1,84 @@
+import type { ExtendedError, Socket } from 'socket.io';
+import { isPushgateError, PushgateError, type ErrorCode } from '../errors.js';
+import type { TokenVerifier } from './token-verifier.js';
+
+/** Who a socket is, established once at handshake and kept in `socket.data`. */
+export interface SocketIdentity {
+  readonly userId: string;
+  readonly clientType: string;
+}
+
+export interface HandshakeOptions {
+  readonly verifier: TokenVerifier;
+  readonly clientTypes: readonly string[];
+  readonly insecureQueryAuth: boolean;
+  /** Refuses new sockets while the node drains. */
+  readonly isDraining: () => boolean;
+  readonly onInternalError: (err: unknown) => void;
+}
+
+/** The payload of a refused handshake's `connect_error`: `err.message` says why, `err.data.code` is stable. */
+export interface ConnectErrorData {
+  readonly code: ErrorCode;
+}
+
+type Middleware = (socket: Socket, next: (err?: ExtendedError) => void) => void;
+
+/**
+ * Socket.IO middleware: establishes the user id from a verified token (never from the client's
+ * say-so, unless the legacy insecure query mode is on) and the client type from the allowed list.
+ * v4 clients send `auth: { token, clientType }`; Socket.IO v2 clients have no auth payload and send
+ * both as query parameters.
+ */
+export function handshakeMiddleware(options: HandshakeOptions): Middleware {
+  return (socket, next) => {
+    identify(socket, options).then(
+      (identity) => {
+        socket.data.identity = identity;
+        next();
+      },
+      (err: unknown) => {
+        if (!isPushgateError(err)) options.onInternalError(err);
+        const refusal = isPushgateError(err) ? err : new PushgateError('internal', 'internal error during handshake');
+        const connectError: ExtendedError = new Error(refusal.message);
+        connectError.data = { code: refusal.code } satisfies ConnectErrorData;
+        next(connectError);
+      },
+    );
+  };
+}
+
+async function identify(socket: Socket, options: HandshakeOptions): Promise<SocketIdentity> {
+  if (options.isDraining()) throw new PushgateError('shutting_down', 'server is shutting down; reconnect to another node');
+  const { auth, query } = socket.handshake;
+  const token = pick(auth, query, 'token');
+  let userId: string;
+  if (token !== undefined) {
+    userId = await options.verifier.verify(token);
+  } else if (options.insecureQueryAuth && pick(undefined, query, 'userId') !== undefined) {
+    userId = pick(undefined, query, 'userId')!;
+    if (userId.length > 256) throw new PushgateError('invalid_argument', 'userId must be at most 256 characters');
+  } else {
+    throw new PushgateError('token_missing', 'no token: send auth: { token } (Socket.IO v4) or ?token= in the query (Socket.IO v2)');
+  }
+  return { userId, clientType: clientTypeOf(pick(auth, query, 'clientType'), options.clientTypes) };
+}
+
+function clientTypeOf(raw: string | undefined, allowed: readonly string[]): string {
+  if (raw === undefined || raw.trim() === '') {
+    throw new PushgateError('client_type_missing', `no clientType: send one of ${allowed.join(', ')}`);
+  }
+  const clientType = raw.trim().toLowerCase();
+  if (!allowed.includes(clientType)) {
+    throw new PushgateError('client_type_invalid', `clientType "${raw.slice(0, 32)}" is not allowed: use one of ${allowed.join(', ')}`);
+  }
+  return clientType;
+}
+
+/** The auth payload wins over the query; only non-empty strings count. */
+function pick(auth: Record<string, unknown> | undefined, query: Record<string, unknown>, name: string): string | undefined {
+  for (const value of [auth?.[name], query[name]]) {
+    if (typeof value === 'string' && value !== '') return value;
+  }
+  return undefined;
+}

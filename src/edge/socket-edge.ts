@@ -1,0 +1,138 @@
+import type { Server as HttpServer } from 'node:http';
+import type { Logger } from 'pino';
+import { Server, type Socket } from 'socket.io';
+import type { Config } from '../config.js';
+import type { DisconnectReason } from '../domain/presence.js';
+import type { SessionRecord } from '../domain/session.js';
+import type { SessionRegistry } from '../registry/session-registry.js';
+import { handshakeMiddleware, type SocketIdentity } from './handshake.js';
+import { DISCONNECT_NOTICE_EVENT, type LocalSession, type LocalSessions } from './local-sessions.js';
+import type { TokenVerifier } from './token-verifier.js';
+
+export interface SocketEdgeDeps {
+  readonly config: Pick<Config, 'nodeId' | 'clientTypes' | 'heartbeatEvent' | 'pingIntervalMs' | 'pingTimeoutMs' | 'auth'>;
+  readonly registry: SessionRegistry;
+  readonly local: LocalSessions;
+  readonly verifier: TokenVerifier;
+  readonly logger: Logger;
+}
+
+/** Socket.IO's disconnect reasons, in the vocabulary presence subscribers see. */
+const REASONS: Record<string, DisconnectReason> = {
+  'client namespace disconnect': 'client_disconnect',
+  'transport close': 'client_disconnect',
+  'ping timeout': 'heartbeat_timeout',
+  'transport error': 'transport_error',
+  'parse error': 'transport_error',
+  'server shutting down': 'server_shutdown',
+  'forced server close': 'server_shutdown',
+  'forced close': 'server_shutdown',
+  'server namespace disconnect': 'kicked',
+};
+
+/**
+ * The client-facing edge: authenticates sockets, registers each as a session, keeps the local
+ * socket index, and closes sessions on request.
+ */
+export class SocketEdge {
+  readonly io: Server;
+  private draining = false;
+
+  constructor(
+    httpServer: HttpServer,
+    private readonly deps: SocketEdgeDeps,
+  ) {
+    const { config, logger } = deps;
+    this.io = new Server(httpServer, {
+      // Socket.IO v2 clients (the netty-socketio app base) speak engine.io protocol 3.
+      allowEIO3: true,
+      pingInterval: config.pingIntervalMs,
+      pingTimeout: config.pingTimeoutMs,
+      serveClient: true,
+    });
+    this.io.use(
+      handshakeMiddleware({
+        verifier: deps.verifier,
+        clientTypes: config.clientTypes,
+        insecureQueryAuth: config.auth.insecureQueryAuth,
+        isDraining: () => this.draining,
+        onInternalError: (err) => logger.error({ err }, 'socket handshake failed'),
+      }),
+    );
+    this.io.on('connection', (socket) => this.onConnection(socket));
+  }
+
+  private onConnection(socket: Socket): void {
+    const { registry, local, config, logger } = this.deps;
+    const { userId, clientType } = socket.data.identity as SocketIdentity;
+    const now = Date.now();
+    const record: SessionRecord = {
+      sessionId: socket.id,
+      userId,
+      clientType,
+      nodeId: config.nodeId,
+      connectedAtMs: now,
+      lastSeenAtMs: now,
+      remoteAddress: socket.handshake.address,
+      userAgent: String(socket.handshake.headers['user-agent'] ?? ''),
+    };
+    const entry = local.add(socket, record);
+    const registered = registry.register(record).catch((err: unknown) => {
+      logger.error({ err, sessionId: socket.id }, 'session registration failed; closing the socket');
+      socket.disconnect(true);
+    });
+
+    socket.on('disconnect', (socketReason) => {
+      local.remove(socket.id);
+      const reason = entry.closeReason ?? REASONS[socketReason] ?? 'client_disconnect';
+      entry.unregistered = registered
+        .then(() => registry.unregister(userId, socket.id, reason))
+        .catch((err: unknown) => logger.error({ err, sessionId: socket.id }, 'session unregistration failed'));
+    });
+
+    const touch = (): void => {
+      registry.touch(userId, socket.id, Date.now()).catch((err: unknown) => logger.warn({ err }, 'last_seen_at refresh failed'));
+    };
+    socket.conn.on('heartbeat', touch);
+    if (config.heartbeatEvent !== undefined) {
+      socket.on(config.heartbeatEvent, (...args: unknown[]) => {
+        touch();
+        const ack = args[args.length - 1];
+        if (typeof ack === 'function') ack({ ok: true });
+      });
+    }
+    if (logger.isLevelEnabled('debug')) logger.debug({ sessionId: socket.id, userId, clientType }, 'session connected');
+  }
+
+  /**
+   * Closes local sessions: each client first receives DISCONNECT_NOTICE_EVENT with `{ reason: notice }`,
+   * then its socket closes. Resolves once the sessions are out of the registry, with those closed.
+   */
+  async disconnect(sessions: readonly SessionRecord[], reason: DisconnectReason, notice: string): Promise<SessionRecord[]> {
+    const closed: LocalSession[] = [];
+    for (const session of sessions) {
+      const entry = this.deps.local.get(session.sessionId);
+      if (entry === undefined) continue;
+      entry.closeReason = reason;
+      entry.socket.emit(DISCONNECT_NOTICE_EVENT, { reason: notice });
+      entry.socket.disconnect(true);
+      closed.push(entry);
+    }
+    await Promise.all(closed.map((entry) => entry.unregistered));
+    return closed.map((entry) => entry.record);
+  }
+
+  /** Refuses new sockets from now on. */
+  startDraining(): void {
+    this.draining = true;
+  }
+
+  /** Closes every local session with reason `server_shutdown`, then the Socket.IO server. */
+  async close(): Promise<void> {
+    this.draining = true;
+    await this.disconnect([...this.deps.local.all()].map((entry) => entry.record), 'server_shutdown', 'server_shutdown');
+    await new Promise<void>((resolve) => {
+      this.io.close(() => resolve());
+    });
+  }
+}

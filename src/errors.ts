@@ -1,0 +1,47 @@
+/**
+ * Every error pushgate reports to a caller, in one registry. Transports map a code to their own
+ * vocabulary in one place each: gRPC status codes in grpc/status.ts, Socket.IO `connect_error`
+ * data in edge/handshake.ts, HTTP status codes in http/http-server.ts.
+ */
+export const ERROR_CODES = {
+  invalid_argument: 'A request field is missing or has a bad value; the message names the field.',
+  payload_too_large: 'The pushed data is larger than PUSHGATE_MAX_PAYLOAD_BYTES.',
+  deadline_exceeded: 'The caller’s deadline passed before the work finished.',
+  cancelled: 'The caller cancelled the call.',
+  presence_overflow: 'A presence stream fell too far behind its events and was ended.',
+  shutting_down: 'The node is draining for shutdown and takes no new work.',
+  internal: 'An unexpected server fault; details are in the server log.',
+  token_missing: 'The client sent no token.',
+  token_malformed: 'The token is not a well-formed JWT.',
+  token_expired: 'The token’s exp claim is in the past.',
+  token_signature_invalid: 'The token’s signature does not match the configured key (forged or signed with another key).',
+  token_algorithm_not_allowed: 'The token is signed with an algorithm the server does not accept for its key.',
+  token_claims_invalid: 'A required claim is missing or wrong (sub, exp, iss, aud).',
+  client_type_missing: 'The client did not say which client type it is.',
+  client_type_invalid: 'The client type is not one of PUSHGATE_CLIENT_TYPES.',
+  dev_mode_disabled: 'A development-only feature was used while PUSHGATE_DEV is off.',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** The one error class pushgate code throws on purpose. Anything else is a fault (internal). */
+export class PushgateError extends Error {
+  override readonly name = 'PushgateError';
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export function isPushgateError(err: unknown): err is PushgateError {
+  return err instanceof PushgateError;
+}
+
+/** Thrown by config parsing; the message names the variable or flag at fault. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}

@@ -1,0 +1,69 @@
+import type { PresenceEvent as DomainPresenceEvent, PresenceKind } from '../domain/presence.js';
+import type { Delivery, DeliveryStatus as DomainDeliveryStatus, PushResult } from '../domain/push.js';
+import type { SessionRecord } from '../domain/session.js';
+import { PresenceEventKind, type PresenceEvent } from '../gen/pushgate/v1/presence.js';
+import { DeliveryStatus, type PushToUserResponse, type SessionDelivery } from '../gen/pushgate/v1/push_service.js';
+import type { Session } from '../gen/pushgate/v1/session.js';
+
+/** Domain values to wire messages. ts-proto encodes these plain objects; no JSON step in between. */
+
+const DELIVERY_STATUS = {
+  acked: DeliveryStatus.DELIVERY_STATUS_ACKED,
+  timeout: DeliveryStatus.DELIVERY_STATUS_TIMEOUT,
+  disconnected: DeliveryStatus.DELIVERY_STATUS_DISCONNECTED,
+  sent: DeliveryStatus.DELIVERY_STATUS_SENT,
+  failed: DeliveryStatus.DELIVERY_STATUS_FAILED,
+} as const satisfies Record<DomainDeliveryStatus, DeliveryStatus>;
+
+const PRESENCE_KIND = {
+  session_connected: PresenceEventKind.PRESENCE_EVENT_KIND_SESSION_CONNECTED,
+  session_disconnected: PresenceEventKind.PRESENCE_EVENT_KIND_SESSION_DISCONNECTED,
+  user_online: PresenceEventKind.PRESENCE_EVENT_KIND_USER_ONLINE,
+  user_offline: PresenceEventKind.PRESENCE_EVENT_KIND_USER_OFFLINE,
+  snapshot_complete: PresenceEventKind.PRESENCE_EVENT_KIND_SNAPSHOT_COMPLETE,
+} as const satisfies Record<PresenceKind, PresenceEventKind>;
+
+export function encodeSession(session: SessionRecord): Session {
+  return {
+    sessionId: session.sessionId,
+    userId: session.userId,
+    clientType: session.clientType,
+    nodeId: session.nodeId,
+    connectedAt: new Date(session.connectedAtMs),
+    lastSeenAt: new Date(session.lastSeenAtMs),
+    remoteAddress: session.remoteAddress,
+    userAgent: session.userAgent,
+  };
+}
+
+function encodeDelivery(delivery: Delivery): SessionDelivery {
+  return {
+    session: encodeSession(delivery.session),
+    status: DELIVERY_STATUS[delivery.status],
+    latencyUs: delivery.latencyUs,
+    // A client that acked with no argument leaves ack_data unset (Value cannot hold `undefined`).
+    ackData: delivery.ackData,
+    error: delivery.error,
+  };
+}
+
+export function encodePushResult(result: PushResult): PushToUserResponse {
+  return {
+    messageId: result.messageId,
+    deliveries: result.deliveries.map(encodeDelivery),
+    acked: result.acked,
+    timedOut: result.timedOut,
+    failed: result.failed,
+  };
+}
+
+export function encodePresenceEvent(event: DomainPresenceEvent): PresenceEvent {
+  return {
+    kind: PRESENCE_KIND[event.kind],
+    userId: event.userId,
+    session: event.session === undefined ? undefined : encodeSession(event.session),
+    reason: event.reason,
+    at: new Date(event.atMs),
+    sessionCount: event.sessionCount,
+  };
+}

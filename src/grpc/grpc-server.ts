@@ -1,0 +1,80 @@
+import { fileURLToPath } from 'node:url';
+import { Server, ServerCredentials, type ServiceDefinition } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
+import { PushServiceService } from '../gen/pushgate/v1/push_service.js';
+import { decodePushToUserRequest } from './payload-size.js';
+import type { PushServiceServer } from '../gen/pushgate/v1/push_service.js';
+
+export const PUSH_SERVICE_NAME = 'pushgate.v1.PushService';
+const PROTO_ROOT = fileURLToPath(new URL('../../proto/', import.meta.url));
+
+/** Headroom above the payload limit for the request's other fields, so the limit is ours to report. */
+const REQUEST_OVERHEAD_BYTES = 1024 * 1024;
+
+export interface GrpcServerOptions {
+  readonly handlers: PushServiceServer;
+  readonly maxPayloadBytes: number;
+}
+
+/**
+ * The gRPC server: PushService, grpc.health.v1.Health and server reflection (so grpcurl works
+ * without the .proto files).
+ */
+export class GrpcServer {
+  readonly server: Server;
+  readonly health = new HealthImplementation({ '': 'NOT_SERVING', [PUSH_SERVICE_NAME]: 'NOT_SERVING' });
+
+  constructor(options: GrpcServerOptions) {
+    this.server = new Server({
+      'grpc.max_receive_message_length': Math.max(4 * 1024 * 1024, options.maxPayloadBytes + REQUEST_OVERHEAD_BYTES),
+      // Detect callers that vanished without closing (half-open TCP) instead of holding streams forever.
+      'grpc.keepalive_time_ms': 60_000,
+      'grpc.keepalive_timeout_ms': 20_000,
+    });
+    const service = {
+      ...PushServiceService,
+      pushToUser: { ...PushServiceService.pushToUser, requestDeserialize: decodePushToUserRequest },
+    } satisfies ServiceDefinition;
+    this.server.addService(service, options.handlers);
+    this.health.addToServer(this.server);
+    new ReflectionService(reflectionDefinition()).addToServer(this.server);
+  }
+
+  async listen(host: string, port: number): Promise<number> {
+    const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+    return new Promise((resolve, reject) => {
+      this.server.bindAsync(address, ServerCredentials.createInsecure(), (err, boundPort) => {
+        if (err) reject(err);
+        else resolve(boundPort);
+      });
+    });
+  }
+
+  setServing(serving: boolean): void {
+    const status = serving ? 'SERVING' : 'NOT_SERVING';
+    this.health.setStatus('', status);
+    this.health.setStatus(PUSH_SERVICE_NAME, status);
+  }
+
+  /**
+   * Stops taking new calls at once; resolves when every running call and stream has ended.
+   * Long-lived streams (presence, health Watch) keep it pending until ended or `forceShutdown`.
+   */
+  stopAccepting(): Promise<void> {
+    return new Promise((resolve) => this.server.tryShutdown(() => resolve()));
+  }
+
+  forceShutdown(): void {
+    this.server.forceShutdown();
+  }
+}
+
+function reflectionDefinition(): ReturnType<typeof loadSync> {
+  const options = { includeDirs: [PROTO_ROOT], keepCase: true };
+  return {
+    ...loadSync('pushgate/v1/push_service.proto', options),
+    ...loadSync(healthProtoPath, options),
+  };
+}

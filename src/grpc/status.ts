@@ -1,0 +1,45 @@
+import { status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
+import { Metadata } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { isPushgateError, type ErrorCode } from '../errors.js';
+
+/** The one table from pushgate error codes to gRPC status codes. */
+export const GRPC_STATUS = {
+  invalid_argument: GrpcStatus.INVALID_ARGUMENT,
+  payload_too_large: GrpcStatus.INVALID_ARGUMENT,
+  deadline_exceeded: GrpcStatus.DEADLINE_EXCEEDED,
+  cancelled: GrpcStatus.CANCELLED,
+  presence_overflow: GrpcStatus.RESOURCE_EXHAUSTED,
+  shutting_down: GrpcStatus.UNAVAILABLE,
+  internal: GrpcStatus.INTERNAL,
+  token_missing: GrpcStatus.UNAUTHENTICATED,
+  token_malformed: GrpcStatus.UNAUTHENTICATED,
+  token_expired: GrpcStatus.UNAUTHENTICATED,
+  token_signature_invalid: GrpcStatus.UNAUTHENTICATED,
+  token_algorithm_not_allowed: GrpcStatus.UNAUTHENTICATED,
+  token_claims_invalid: GrpcStatus.UNAUTHENTICATED,
+  client_type_missing: GrpcStatus.INVALID_ARGUMENT,
+  client_type_invalid: GrpcStatus.INVALID_ARGUMENT,
+  dev_mode_disabled: GrpcStatus.PERMISSION_DENIED,
+} as const satisfies Record<ErrorCode, GrpcStatus>;
+
+export type GrpcError = Partial<ServiceError> & { code: GrpcStatus; details: string };
+
+/**
+ * Turns anything a handler threw into the status the caller sees. Caller mistakes are logged at
+ * info; anything that is not a PushgateError is a fault: logged at error, reported as INTERNAL
+ * without its details, which stay in the log under the request id.
+ */
+export function toGrpcError(err: unknown, log: Logger, requestId: string): GrpcError {
+  const metadata = new Metadata();
+  metadata.set('x-request-id', requestId);
+  metadata.set('pushgate-error-code', isPushgateError(err) ? err.code : 'internal');
+  if (isPushgateError(err)) {
+    const code = GRPC_STATUS[err.code];
+    if (code === GrpcStatus.INTERNAL) log.error({ err, requestId }, 'call failed');
+    else log.info({ requestId, code: err.code, reason: err.message }, 'call refused');
+    return { code, details: err.message, metadata };
+  }
+  log.error({ err, requestId }, 'call failed with an unexpected error');
+  return { code: GrpcStatus.INTERNAL, details: `internal error (request id ${requestId})`, metadata };
+}

@@ -1,0 +1,78 @@
+import { randomUUID } from 'node:crypto';
+import type { handleUnaryCall, ServerUnaryCall } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { PushgateError } from '../errors.js';
+import { toGrpcError } from './status.js';
+
+export interface CallContext {
+  /** Aborts when the caller cancels or its deadline passes; pass it to every wait. */
+  readonly signal: AbortSignal;
+  readonly requestId: string;
+}
+
+/** Counts unary calls in flight so shutdown can let them finish. */
+export class InFlight {
+  private count = 0;
+  private waiters: (() => void)[] = [];
+
+  begin(): void {
+    this.count++;
+  }
+
+  end(): void {
+    if (--this.count === 0) for (const wake of this.waiters.splice(0)) wake();
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** Resolves when no call is in flight, or after `timeoutMs`, whichever comes first. */
+  async idle(timeoutMs: number): Promise<boolean> {
+    if (this.count === 0) return true;
+    let timer: NodeJS.Timeout | undefined;
+    const idle = new Promise<boolean>((resolve) => this.waiters.push(() => resolve(true)));
+    const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+    const result = await Promise.race([idle, late]);
+    clearTimeout(timer);
+    return result;
+  }
+}
+
+function requestIdOf(call: ServerUnaryCall<unknown, unknown>): string {
+  const given = call.metadata.get('x-request-id')[0];
+  return typeof given === 'string' && given.length > 0 && given.length <= 128 ? given : randomUUID();
+}
+
+/**
+ * Adapts an async handler to grpc-js: cancellation and deadline become an AbortSignal, errors go
+ * through the one status mapping, and the call is counted while in flight.
+ */
+export function unary<Req, Res>(
+  inFlight: InFlight,
+  log: Logger,
+  handler: (request: Req, context: CallContext) => Promise<Res>,
+): handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    const requestId = requestIdOf(call);
+    const controller = new AbortController();
+    const onCancelled = (): void => controller.abort(new PushgateError('cancelled', 'call cancelled or deadline exceeded'));
+    call.once('cancelled', onCancelled);
+    inFlight.begin();
+    let result: Promise<Res>;
+    try {
+      result = handler(call.request, { signal: controller.signal, requestId });
+    } catch (err) {
+      result = Promise.reject(err);
+    }
+    result
+      .then(
+        (response) => callback(null, response),
+        (err: unknown) => callback(toGrpcError(err, log, requestId)),
+      )
+      .finally(() => {
+        call.off('cancelled', onCancelled);
+        inFlight.end();
+      });
+  };
+}

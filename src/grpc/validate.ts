@@ -1,0 +1,77 @@
+import { randomUUID } from 'node:crypto';
+import type { PushRequest } from '../domain/push.js';
+import { DISCONNECT_NOTICE_EVENT } from '../edge/local-sessions.js';
+import { PushgateError } from '../errors.js';
+import type { PushToUserRequest } from '../gen/pushgate/v1/push_service.js';
+
+/** Request checks shared by the handlers; every message names the offending field. */
+
+export interface PushLimits {
+  readonly clientTypes: readonly string[];
+  readonly ackTimeoutMs: number;
+  readonly maxAckTimeoutMs: number;
+  readonly maxPayloadBytes: number;
+}
+
+const MAX_ID_LENGTH = 256;
+const MAX_EVENT_LENGTH = 128;
+
+/** Socket.IO refuses to emit these; `pushgate:disconnect` is ours, announcing a server-side close. */
+export const RESERVED_EVENTS: ReadonlySet<string> = new Set([
+  'connect',
+  'connect_error',
+  'disconnect',
+  'disconnecting',
+  'newListener',
+  'removeListener',
+  DISCONNECT_NOTICE_EVENT,
+]);
+
+function invalid(message: string): PushgateError {
+  return new PushgateError('invalid_argument', message);
+}
+
+export function requireId(value: string, field: string): string {
+  if (value === '') throw invalid(`${field} is required`);
+  if (value.length > MAX_ID_LENGTH) throw invalid(`${field} must be at most ${MAX_ID_LENGTH} characters`);
+  return value;
+}
+
+/** Lower-cases and checks client types against the configured list. */
+export function clientTypesOf(values: readonly string[], allowed: readonly string[], field = 'client_types'): string[] {
+  return values.map((value, i) => {
+    const clientType = value.trim().toLowerCase();
+    if (!allowed.includes(clientType)) {
+      throw invalid(`${field}[${i}] "${value.slice(0, 32)}" is not a known client type: use ${allowed.join(', ')}`);
+    }
+    return clientType;
+  });
+}
+
+export function toPushRequest(request: PushToUserRequest, dataBytes: number, limits: PushLimits): PushRequest {
+  const userId = requireId(request.userId, 'user_id');
+  const { event } = request;
+  if (event === '') throw invalid('event is required');
+  if (event.length > MAX_EVENT_LENGTH) throw invalid(`event must be at most ${MAX_EVENT_LENGTH} characters`);
+  if (RESERVED_EVENTS.has(event)) throw invalid(`event "${event}" is reserved by Socket.IO or pushgate; choose another name`);
+  if (dataBytes > limits.maxPayloadBytes) {
+    throw new PushgateError(
+      'payload_too_large',
+      `data is ${dataBytes} bytes encoded, over the limit of ${limits.maxPayloadBytes} (PUSHGATE_MAX_PAYLOAD_BYTES)`,
+    );
+  }
+  if (request.ackTimeoutMs > limits.maxAckTimeoutMs) {
+    throw invalid(`ack_timeout_ms must be at most ${limits.maxAckTimeoutMs} (PUSHGATE_MAX_ACK_TIMEOUT_MS), got ${request.ackTimeoutMs}`);
+  }
+  if (request.messageId.length > MAX_ID_LENGTH) throw invalid(`message_id must be at most ${MAX_ID_LENGTH} characters`);
+  return {
+    userId,
+    event,
+    // An unset `data` reaches the client as null, the JSON of "nothing".
+    data: request.data ?? null,
+    clientTypes: clientTypesOf(request.clientTypes, limits.clientTypes),
+    ackTimeoutMs: request.ackTimeoutMs === 0 ? limits.ackTimeoutMs : request.ackTimeoutMs,
+    noAck: request.noAck,
+    messageId: request.messageId === '' ? randomUUID() : request.messageId,
+  };
+}

@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+import { App } from './app.js';
+import { buildCommand, HelpRequested, parseConfig, type Config } from './config.js';
+import { createLogger } from './logger.js';
+
+/** Composition root: config → logger → app → start; SIGTERM/SIGINT → graceful stop → exit 0. */
+async function main(): Promise<void> {
+  const command = buildCommand();
+  let config: Config;
+  try {
+    config = parseConfig(process.argv.slice(2), process.env, command);
+  } catch (err) {
+    if (err instanceof HelpRequested) process.exit(0);
+    process.stderr.write(`pushgate: configuration error: ${(err as Error).message}\nRun with --help to see every option.\n`);
+    process.exit(2);
+  }
+
+  const log = createLogger(config.logLevel);
+  warnAboutUnsafeModes(config, log);
+  const app = new App(config, log);
+  const ports = await app.start();
+  log.info({ nodeId: config.nodeId, host: config.host, ...ports, clientTypes: config.clientTypes }, 'pushgate started');
+
+  let signalled = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (signalled) {
+      log.warn({ signal }, 'second signal: exiting without waiting');
+      process.exit(1);
+    }
+    signalled = true;
+    log.info({ signal }, 'draining for shutdown');
+    app.stop().then(
+      () => {
+        log.info('pushgate stopped');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+function warnAboutUnsafeModes(config: Config, log: ReturnType<typeof createLogger>): void {
+  if (config.dev) {
+    log.warn(
+      { secretGenerated: config.auth.secretGenerated },
+      'DEVELOPMENT MODE (PUSHGATE_DEV): anyone who can reach GET /dev/token can mint a token for any user. Never run this in production.',
+    );
+  }
+  if (config.auth.insecureQueryAuth) {
+    log.warn(
+      'INSECURE QUERY AUTH (PUSHGATE_INSECURE_QUERY_AUTH): clients without a token are trusted to name their own userId. Any client can impersonate any user.',
+    );
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`pushgate: failed to start: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

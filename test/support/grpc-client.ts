@@ -1,0 +1,57 @@
+import { credentials, Metadata, type CallOptions, type ServiceError } from '@grpc/grpc-js';
+import {
+  DisconnectSessionsRequest,
+  ListSessionsRequest,
+  PushServiceClient,
+  PushToUserRequest,
+  type DisconnectSessionsResponse,
+  type ListSessionsResponse,
+  type PushToUserResponse,
+} from '../../src/gen/pushgate/v1/push_service.js';
+
+/** A promise-returning PushService client, as a backend service in TypeScript would write one. */
+export class TestPushClient {
+  readonly raw: PushServiceClient;
+
+  constructor(address: string) {
+    this.raw = new PushServiceClient(address, credentials.createInsecure());
+  }
+
+  pushToUser(request: Partial<PushToUserRequest>, options: Partial<CallOptions> = {}): Promise<PushToUserResponse> {
+    return this.call('pushToUser', PushToUserRequest.fromPartial(request), options);
+  }
+
+  listSessions(request: Partial<ListSessionsRequest>, options: Partial<CallOptions> = {}): Promise<ListSessionsResponse> {
+    return this.call('listSessions', ListSessionsRequest.fromPartial(request), options);
+  }
+
+  disconnectSessions(request: Partial<DisconnectSessionsRequest>, options: Partial<CallOptions> = {}): Promise<DisconnectSessionsResponse> {
+    return this.call('disconnectSessions', DisconnectSessionsRequest.fromPartial(request), options);
+  }
+
+  close(): void {
+    this.raw.close();
+  }
+
+  private call<Res>(method: 'pushToUser' | 'listSessions' | 'disconnectSessions', request: object, options: Partial<CallOptions>): Promise<Res> {
+    return new Promise((resolve, reject) => {
+      const fn = this.raw[method].bind(this.raw) as unknown as (
+        req: object,
+        metadata: Metadata,
+        options: Partial<CallOptions>,
+        callback: (err: ServiceError | null, res: Res) => void,
+      ) => void;
+      fn(request, new Metadata(), options, (err, res) => (err ? reject(err) : resolve(res)));
+    });
+  }
+}
+
+/** Rejection of a gRPC call as a ServiceError, for asserting on code and details. */
+export async function grpcError(promise: Promise<unknown>): Promise<ServiceError> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as ServiceError;
+  }
+  throw new Error('expected the call to fail, but it succeeded');
+}
