@@ -77,7 +77,7 @@ const SPECS = {
   heartbeatEvent: { flag: '--heartbeat-event <name>', env: 'PUSHGATE_HEARTBEAT_EVENT', help: 'application heartbeat event that refreshes last_seen_at (off when unset)' },
   pingIntervalMs: { flag: '--ping-interval-ms <ms>', env: 'PUSHGATE_PING_INTERVAL_MS', fallback: '25000', help: 'Socket.IO ping interval' },
   pingTimeoutMs: { flag: '--ping-timeout-ms <ms>', env: 'PUSHGATE_PING_TIMEOUT_MS', fallback: '20000', help: 'Socket.IO pong wait before a connection counts as dead' },
-  presenceBufferSize: { flag: '--presence-buffer <events>', env: 'PUSHGATE_PRESENCE_BUFFER', fallback: '1024', help: 'events a WatchPresence reader may fall behind before its stream ends' },
+  presenceBufferSize: { flag: '--presence-buffer <events>', env: 'PUSHGATE_PRESENCE_BUFFER', fallback: '10000', help: 'events a WatchPresence reader may fall behind before its stream ends' },
   shutdownGraceMs: { flag: '--shutdown-grace-ms <ms>', env: 'PUSHGATE_SHUTDOWN_GRACE_MS', fallback: '10000', help: 'how long shutdown waits for in-flight calls' },
   redisUrl: { flag: '--redis-url <url>', env: 'REDIS_URL', help: 'Redis for cluster mode (not available in this version)' },
   logLevel: { flag: '--log-level <level>', env: 'LOG_LEVEL', fallback: 'info', help: 'fatal, error, warn, info, debug or trace' },
@@ -215,7 +215,7 @@ function parseAuth(raw: (key: Key) => string | undefined, dev: boolean, insecure
   if (keyValue !== undefined) {
     publicKey = keyValue.includes('-----BEGIN') ? keyValue : readKeyFile(keyValue);
     const type = publicKeyType(publicKey);
-    if (type !== 'rsa' && type !== 'ec') {
+    if (type !== 'rsa' && type !== 'ec (P-256)') {
       throw new ConfigError(`${describe('jwtPublicKey')} must be an RSA (RS256) or EC P-256 (ES256) public key, got ${type}`);
     }
   }
@@ -243,9 +243,16 @@ function readKeyFile(path: string): string {
   }
 }
 
+/** 'rsa' or 'ec (P-256)' for the keys RS256/ES256 can verify with; a description of anything else. */
 function publicKeyType(pem: string): string {
   try {
-    return createPublicKey(pem).asymmetricKeyType ?? 'unknown';
+    const key = createPublicKey(pem);
+    const type = key.asymmetricKeyType ?? 'unknown';
+    const { modulusLength, namedCurve } = key.asymmetricKeyDetails ?? {};
+    // RS256 verification refuses RSA keys under 2048 bits; ES256 is defined on P-256 only.
+    if (type === 'rsa') return (modulusLength ?? 0) >= 2048 ? 'rsa' : `a ${modulusLength}-bit RSA key (at least 2048 bits needed)`;
+    if (type === 'ec') return namedCurve === 'prime256v1' ? 'ec (P-256)' : `an EC key on curve ${namedCurve}`;
+    return type;
   } catch (err) {
     throw new ConfigError(`${describe('jwtPublicKey')} is not a valid PEM public key: ${(err as Error).message}`);
   }

@@ -17,9 +17,14 @@ export interface HandshakeOptions {
   readonly onInternalError: (err: unknown) => void;
 }
 
-/** The payload of a refused handshake's `connect_error`: `err.message` says why, `err.data.code` is stable. */
+/**
+ * The payload of a refused handshake's `connect_error`: `err.message` says why, `err.data.code` is
+ * stable. Socket.IO v2 clients get this object as their `error` event's argument.
+ */
 export interface ConnectErrorData {
   readonly code: ErrorCode;
+  /** Only for Socket.IO v2 clients, whose `error` event carries `data` alone. */
+  readonly message?: string;
 }
 
 type Middleware = (socket: Socket, next: (err?: ExtendedError) => void) => void;
@@ -41,7 +46,11 @@ export function handshakeMiddleware(options: HandshakeOptions): Middleware {
         if (!isPushgateError(err)) options.onInternalError(err);
         const refusal = isPushgateError(err) ? err : new PushgateError('internal', 'internal error during handshake');
         const connectError: ExtendedError = new Error(refusal.message);
-        connectError.data = { code: refusal.code } satisfies ConnectErrorData;
+        // Socket.IO v2 clients (engine.io protocol 3) receive only `data` when it is set, not the
+        // message, so they get the reason inside `data`.
+        connectError.data = (
+          socket.conn.protocol === 3 ? { code: refusal.code, message: refusal.message } : { code: refusal.code }
+        ) satisfies ConnectErrorData;
         next(connectError);
       },
     );
