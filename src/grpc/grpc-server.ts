@@ -4,7 +4,7 @@ import { loadSync } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import { PushServiceService } from '../gen/pushgate/v1/push_service.js';
-import { decodePushToUserRequest } from './payload-size.js';
+import { pushToUserDecoder } from './payload-size.js';
 import type { PushServiceServer } from '../gen/pushgate/v1/push_service.js';
 
 export const PUSH_SERVICE_NAME = 'pushgate.v1.PushService';
@@ -35,7 +35,7 @@ export class GrpcServer {
     });
     const service = {
       ...PushServiceService,
-      pushToUser: { ...PushServiceService.pushToUser, requestDeserialize: decodePushToUserRequest },
+      pushToUser: { ...PushServiceService.pushToUser, requestDeserialize: pushToUserDecoder(options.maxPayloadBytes) },
     } satisfies ServiceDefinition;
     this.server.addService(service, options.handlers);
     this.health.addToServer(this.server);

@@ -4,17 +4,21 @@ import { PushToUserRequest } from '../gen/pushgate/v1/push_service.js';
 const DATA_FIELD = 3;
 
 /**
- * Size of the encoded `data` field of each decoded PushToUserRequest, recorded by the deserializer
- * so the handler can enforce PUSHGATE_MAX_PAYLOAD_BYTES without re-encoding anything.
+ * Size of the encoded `data` field of a decoded PushToUserRequest, recorded by the deserializer so
+ * the handler can enforce PUSHGATE_MAX_PAYLOAD_BYTES without re-encoding anything. Only requests
+ * larger than `scanAboveBytes` are scanned: a smaller request cannot hold a larger `data`.
  */
-const dataBytes = new WeakMap<PushToUserRequest, number>();
-
-export function decodePushToUserRequest(buffer: Buffer): PushToUserRequest {
-  const request = PushToUserRequest.decode(buffer);
-  dataBytes.set(request, encodedFieldBytes(buffer, DATA_FIELD));
-  return request;
+export function pushToUserDecoder(scanAboveBytes: number): (buffer: Buffer) => PushToUserRequest {
+  return (buffer) => {
+    const request = PushToUserRequest.decode(buffer);
+    if (buffer.length > scanAboveBytes) dataBytes.set(request, encodedFieldBytes(buffer, DATA_FIELD));
+    return request;
+  };
 }
 
+const dataBytes = new WeakMap<PushToUserRequest, number>();
+
+/** The encoded size of `data`, or 0 when the request was too small to be worth measuring. */
 export function dataBytesOf(request: PushToUserRequest): number {
   return dataBytes.get(request) ?? 0;
 }

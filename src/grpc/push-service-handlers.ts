@@ -5,8 +5,7 @@ import type { PushServiceServer } from '../gen/pushgate/v1/push_service.js';
 import { encodePushResult, encodeSession } from './encode.js';
 import { dataBytesOf } from './payload-size.js';
 import { unary, type InFlight } from './unary.js';
-import { clientTypesOf, requireId, type PushLimits } from './validate.js';
-import { toPushRequest } from './validate.js';
+import { clientTypesOf, requireId, toPushRequest, type PushLimits } from './validate.js';
 import type { PresenceStreams } from './watch-presence.js';
 
 export interface HandlerDeps {
@@ -24,12 +23,12 @@ const MAX_REASON_LENGTH = 256;
 export function pushServiceHandlers(deps: HandlerDeps): PushServiceServer {
   const { push, edge, presence, limits, inFlight, log } = deps;
   return {
-    pushToUser: unary(inFlight, log, async (request, { signal }) => {
+    pushToUser: unary('PushToUser', inFlight, log, async (request, { signal }) => {
       const result = await push.push(toPushRequest(request, dataBytesOf(request), limits), signal);
       return encodePushResult(result);
     }),
 
-    listSessions: unary(inFlight, log, async (request) => {
+    listSessions: unary('ListSessions', inFlight, log, async (request) => {
       const userId = requireId(request.userId, 'user_id');
       const sessions = await push.listSessions(userId, { clientTypes: clientTypesOf(request.clientTypes, limits.clientTypes) });
       return { sessions: sessions.map(encodeSession) };
@@ -37,7 +36,7 @@ export function pushServiceHandlers(deps: HandlerDeps): PushServiceServer {
 
     watchPresence: presence.handle,
 
-    disconnectSessions: unary(inFlight, log, async (request) => {
+    disconnectSessions: unary('DisconnectSessions', inFlight, log, async (request) => {
       const userId = requireId(request.userId, 'user_id');
       const sessionIds = request.sessionIds.map((id, i) => requireId(id, `session_ids[${i}]`));
       const clientTypes = clientTypesOf(request.clientTypes, limits.clientTypes);

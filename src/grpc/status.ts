@@ -30,16 +30,16 @@ export type GrpcError = Partial<ServiceError> & { code: GrpcStatus; details: str
  * info; anything that is not a PushgateError is a fault: logged at error, reported as INTERNAL
  * without its details, which stay in the log under the request id.
  */
-export function toGrpcError(err: unknown, log: Logger, requestId: string): GrpcError {
+export function toGrpcError(err: unknown, log: Logger, requestId: string, method: string): GrpcError {
   const metadata = new Metadata();
   metadata.set('x-request-id', requestId);
   metadata.set('pushgate-error-code', isPushgateError(err) ? err.code : 'internal');
   if (isPushgateError(err)) {
     const code = GRPC_STATUS[err.code];
-    if (code === GrpcStatus.INTERNAL) log.error({ err, requestId }, 'call failed');
-    else log.info({ requestId, code: err.code, reason: err.message }, 'call refused');
+    if (code === GrpcStatus.INTERNAL) log.error({ err, method, requestId }, 'call failed');
+    else log.info({ method, requestId, code: err.code, reason: err.message }, 'call refused');
     return { code, details: err.message, metadata };
   }
-  log.error({ err, requestId }, 'call failed with an unexpected error');
+  log.error({ err, method, requestId }, 'call failed with an unexpected error');
   return { code: GrpcStatus.INTERNAL, details: `internal error (request id ${requestId})`, metadata };
 }

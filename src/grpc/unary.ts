@@ -7,7 +7,6 @@ import { toGrpcError } from './status.js';
 export interface CallContext {
   /** Aborts when the caller cancels or its deadline passes; pass it to every wait. */
   readonly signal: AbortSignal;
-  readonly requestId: string;
 }
 
 /** Counts unary calls in flight so shutdown can let them finish. */
@@ -27,7 +26,7 @@ export class InFlight {
     return this.count;
   }
 
-  /** Resolves when no call is in flight, or after `timeoutMs`, whichever comes first. */
+  /** Resolves true when no call is in flight, or false after `timeoutMs`, whichever comes first. */
   async idle(timeoutMs: number): Promise<boolean> {
     if (this.count === 0) return true;
     let timer: NodeJS.Timeout | undefined;
@@ -39,36 +38,44 @@ export class InFlight {
   }
 }
 
-function requestIdOf(call: ServerUnaryCall<unknown, unknown>): string {
+/** The caller's `x-request-id` if it sent a sane one, else a fresh id. */
+export function requestIdOf(call: Pick<ServerUnaryCall<unknown, unknown>, 'metadata'>): string {
   const given = call.metadata.get('x-request-id')[0];
   return typeof given === 'string' && given.length > 0 && given.length <= 128 ? given : randomUUID();
 }
 
 /**
  * Adapts an async handler to grpc-js: cancellation and deadline become an AbortSignal, errors go
- * through the one status mapping, and the call is counted while in flight.
+ * through the one status mapping (tagged with the request id), and the call is counted while in
+ * flight. Successful calls are logged at debug only: nothing per push at info.
  */
 export function unary<Req, Res>(
+  method: string,
   inFlight: InFlight,
   log: Logger,
   handler: (request: Req, context: CallContext) => Promise<Res>,
 ): handleUnaryCall<Req, Res> {
   return (call, callback) => {
-    const requestId = requestIdOf(call);
     const controller = new AbortController();
     const onCancelled = (): void => controller.abort(new PushgateError('cancelled', 'call cancelled or deadline exceeded'));
     call.once('cancelled', onCancelled);
     inFlight.begin();
+    const started = log.isLevelEnabled('debug') ? performance.now() : 0;
     let result: Promise<Res>;
     try {
-      result = handler(call.request, { signal: controller.signal, requestId });
+      result = handler(call.request, { signal: controller.signal });
     } catch (err) {
       result = Promise.reject(err);
     }
     result
       .then(
-        (response) => callback(null, response),
-        (err: unknown) => callback(toGrpcError(err, log, requestId)),
+        (response) => {
+          if (started > 0) {
+            log.debug({ method, requestId: requestIdOf(call), durationMs: performance.now() - started }, 'call done');
+          }
+          callback(null, response);
+        },
+        (err: unknown) => callback(toGrpcError(err, log, requestIdOf(call), method)),
       )
       .finally(() => {
         call.off('cancelled', onCancelled);

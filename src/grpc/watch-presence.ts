@@ -5,7 +5,10 @@ import type { WatchPresenceRequest, WatchPresenceResponse } from '../gen/pushgat
 import type { SessionRegistry } from '../registry/session-registry.js';
 import { encodePresenceEvent } from './encode.js';
 import { toGrpcError } from './status.js';
+import { requestIdOf } from './unary.js';
 import { requireId } from './validate.js';
+
+const METHOD = 'WatchPresence';
 
 type Call = ServerWritableStream<WatchPresenceRequest, WatchPresenceResponse>;
 
@@ -32,7 +35,7 @@ export class PresenceStreams {
     try {
       users = new Set(call.request.userIds.map((id, i) => requireId(id, `user_ids[${i}]`)));
     } catch (err) {
-      call.emit('error', toGrpcError(err, this.deps.log, 'watch-presence'));
+      call.emit('error', toGrpcError(err, this.deps.log, requestIdOf(call), METHOD));
       return;
     }
     const stream = new PresenceStream(call, users, this.deps, () => this.active.delete(stream));
@@ -42,6 +45,15 @@ export class PresenceStreams {
 
   get size(): number {
     return this.active.size;
+  }
+
+  /**
+   * Shutdown is about to close every local session at once. That burst is written whole to each
+   * stream rather than mistaken for a slow reader (it arrives faster than any reader can take it);
+   * memory stays bounded by the sessions this node holds, and `endAll` follows.
+   */
+  acceptFinalBurst(): void {
+    for (const stream of this.active) stream.unbounded = true;
   }
 
   /** Ends every stream with OK, e.g. at shutdown, after the last events were written. */
@@ -55,6 +67,8 @@ class PresenceStream {
   /** Live events held back while the snapshot is being written, so order is kept. */
   private held: PresenceEvent[] | undefined;
   private closed = false;
+  /** Set for the shutdown burst: no overflow check (see PresenceStreams.acceptFinalBurst). */
+  unbounded = false;
 
   constructor(
     private readonly call: Call,
@@ -97,7 +111,7 @@ class PresenceStream {
 
   private write(event: PresenceEvent): void {
     if (this.closed) return;
-    if (this.call.writableLength >= this.deps.bufferSize) {
+    if (!this.unbounded && this.call.writableLength >= this.deps.bufferSize) {
       this.overflow();
       return;
     }
@@ -114,7 +128,7 @@ class PresenceStream {
   }
 
   fail(err: unknown): void {
-    this.finish(toGrpcError(err, this.deps.log, 'watch-presence'));
+    this.finish(toGrpcError(err, this.deps.log, requestIdOf(this.call), METHOD));
   }
 
   end(): void {
