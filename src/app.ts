@@ -111,6 +111,7 @@ export class App {
     const grpcStopped = this.grpc.stopAccepting();
     const finished = await this.inFlight.idle(graceMs);
     if (!finished) this.log.warn({ inFlight: this.inFlight.size }, 'shutdown grace ended with calls still running');
+    this.presence.acceptFinalBurst();
     await this.edge.close();
     this.presence.endAll();
     const timer = setTimeout(() => this.grpc.forceShutdown(), Math.min(graceMs, 2000));

@@ -127,12 +127,45 @@ export class SocketEdge {
     this.draining = true;
   }
 
-  /** Closes every local session with reason `server_shutdown`, then the Socket.IO server. */
+  /**
+   * Closes every local session with reason `server_shutdown`, then the Socket.IO server. Each client
+   * gets the notice before its connection closes, even if the connection was busy sending: the
+   * Socket.IO server's own close discards whatever is still queued, so it runs only once every
+   * connection has flushed and closed (or after SHUTDOWN_FLUSH_MS).
+   */
   async close(): Promise<void> {
     this.draining = true;
-    await this.disconnect([...this.deps.local.all()].map((entry) => entry.record), 'server_shutdown', 'server_shutdown');
+    const entries = [...this.deps.local.all()];
+    await Promise.all(entries.map((entry) => closeAfterNotice(entry)));
     await new Promise<void>((resolve) => {
       this.io.close(() => resolve());
     });
+    await Promise.all(entries.map((entry) => entry.unregistered));
   }
+}
+
+/** Longest wait at shutdown for a connection to flush the notice and close. */
+const SHUTDOWN_FLUSH_MS = 1000;
+
+/**
+ * Sends the shutdown notice, then closes the connection once its queued packets are written. The
+ * connection (not the namespace) is closed, as when the server goes away: the client sees a
+ * transport close and reconnects on its own, to another node.
+ */
+function closeAfterNotice(entry: LocalSession): Promise<void> {
+  const conn = entry.socket.conn;
+  entry.closeReason = 'server_shutdown';
+  entry.socket.emit(DISCONNECT_NOTICE_EVENT, { reason: 'server_shutdown' });
+  return new Promise((resolve) => {
+    if (conn.readyState === 'closed') {
+      resolve();
+      return;
+    }
+    const timer = setTimeout(resolve, SHUTDOWN_FLUSH_MS);
+    conn.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    conn.close();
+  });
 }
