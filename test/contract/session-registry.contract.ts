@@ -1,0 +1,422 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { PresenceEvent, PresenceKind } from '../../src/domain/presence.js';
+import type { SessionRecord } from '../../src/domain/session.js';
+import type { SessionRegistry } from '../../src/registry/session-registry.js';
+import { waitFor } from '../support/wait.js';
+
+/**
+ * The behaviour every SessionRegistry must have (see src/registry/session-registry.ts). Run it from a
+ * `*.test.ts` file with a factory that returns a fresh, empty registry for each test:
+ *
+ *   describeSessionRegistry('MemorySessionRegistry', async () => new MemorySessionRegistry());
+ *
+ * Nothing here assumes events are delivered synchronously: the suite waits for events to arrive, and
+ * proves that an operation emitted nothing by following it with a write to the same user whose
+ * events must then be the first ones seen (events of one user arrive in the order of the changes).
+ */
+export function describeSessionRegistry(name: string, factory: () => Promise<SessionRegistry>): void {
+  describe(`SessionRegistry contract: ${name}`, () => {
+    let registry: SessionRegistry;
+    const unsubscribers: (() => void)[] = [];
+
+    beforeEach(async () => {
+      registry = await factory();
+    });
+
+    afterEach(async () => {
+      for (const stop of unsubscribers.splice(0)) stop();
+      await registry.close();
+    });
+
+    const base = Date.UTC(2024, 0, 1);
+
+    /** A session as the edge would register it. Each call returns a new object. */
+    function record(userId: string, sessionId: string, clientType = 'web', minute = 0): SessionRecord {
+      return {
+        sessionId,
+        userId,
+        clientType,
+        nodeId: 'node-a',
+        connectedAtMs: base + minute * 60_000,
+        lastSeenAtMs: base + minute * 60_000,
+        remoteAddress: '10.0.0.7',
+        userAgent: `agent/${sessionId}`,
+      };
+    }
+
+    /** Registers a copy, so the test's own record stays as written whatever the registry does with it. */
+    async function register(session: SessionRecord): Promise<void> {
+      await registry.register({ ...session });
+    }
+
+    /** Collects every event the registry delivers to one listener. */
+    function collect(): PresenceEvent[] {
+      const events: PresenceEvent[] = [];
+      unsubscribers.push(registry.subscribe((event) => events.push(event)));
+      return events;
+    }
+
+    function eventsOf(events: readonly PresenceEvent[], userId: string): PresenceEvent[] {
+      return events.filter((event) => event.userId === userId);
+    }
+
+    async function waitForEvents(events: readonly PresenceEvent[], userId: string, count: number): Promise<PresenceEvent[]> {
+      await waitFor(`${count} presence events for user ${userId}`, () => eventsOf(events, userId).length >= count);
+      return eventsOf(events, userId);
+    }
+
+    /** kind / session id / count / reason of each event: what a presence consumer acts on. */
+    function summary(events: readonly PresenceEvent[]): [PresenceKind, string | undefined, number, string][] {
+      return events.map((event) => [event.kind, event.session?.sessionId, event.sessionCount, event.reason]);
+    }
+
+    function ids(sessions: readonly SessionRecord[]): string[] {
+      return sessions.map((session) => session.sessionId);
+    }
+
+    describe('register and lookup', () => {
+      it('returns every session of a user, oldest connection first, with all fields as registered', async () => {
+        const first = record('u1', 's-1', 'app', 1);
+        const second = record('u1', 's-2', 'pc', 2);
+        const third = record('u1', 's-3', 'web', 3);
+        for (const session of [first, second, third]) await register(session);
+        await register(record('u2', 's-other', 'web', 4));
+
+        expect(await registry.lookup('u1')).toEqual([first, second, third]);
+        expect(await registry.lookup('u1', {})).toEqual([first, second, third]);
+        expect(ids(await registry.lookup('u2'))).toEqual(['s-other']);
+      });
+
+      it('returns nothing for a user without sessions', async () => {
+        await register(record('u1', 's-1'));
+        expect(await registry.lookup('nobody')).toEqual([]);
+        expect(await registry.lookup('nobody', { clientTypes: ['web'] })).toEqual([]);
+      });
+
+      it('filters by client type', async () => {
+        await register(record('u1', 's-app', 'app', 1));
+        await register(record('u1', 's-pc', 'pc', 2));
+        await register(record('u1', 's-web', 'web', 3));
+        await register(record('u1', 's-app2', 'app', 4));
+
+        expect(ids(await registry.lookup('u1', { clientTypes: ['app'] }))).toEqual(['s-app', 's-app2']);
+        expect(ids(await registry.lookup('u1', { clientTypes: ['web', 'pc'] }))).toEqual(['s-pc', 's-web']);
+        expect(ids(await registry.lookup('u1', { clientTypes: ['tv'] }))).toEqual([]);
+        expect(ids(await registry.lookup('u1', { clientTypes: [] }))).toEqual(['s-app', 's-pc', 's-web', 's-app2']);
+      });
+
+      it('filters by session id, and by session id and client type together', async () => {
+        await register(record('u1', 's-app', 'app', 1));
+        await register(record('u1', 's-pc', 'pc', 2));
+        await register(record('u1', 's-web', 'web', 3));
+        await register(record('u2', 's-foreign', 'web', 4));
+
+        expect(ids(await registry.lookup('u1', { sessionIds: ['s-web', 's-app'] }))).toEqual(['s-app', 's-web']);
+        expect(ids(await registry.lookup('u1', { sessionIds: ['s-foreign'] }))).toEqual([]);
+        expect(ids(await registry.lookup('u1', { sessionIds: [] }))).toEqual(['s-app', 's-pc', 's-web']);
+        expect(ids(await registry.lookup('u1', { sessionIds: ['s-web', 's-app'], clientTypes: ['web'] }))).toEqual(['s-web']);
+        expect(ids(await registry.lookup('u1', { sessionIds: ['s-pc'], clientTypes: ['web'] }))).toEqual([]);
+      });
+    });
+
+    describe('unregister', () => {
+      it('removes the session and resolves to the removed record', async () => {
+        const keep = record('u1', 's-keep', 'app', 1);
+        const gone = record('u1', 's-gone', 'web', 2);
+        await register(keep);
+        await register(gone);
+
+        expect(await registry.unregister('u1', 's-gone', 'client_disconnect')).toEqual(gone);
+        expect(await registry.lookup('u1')).toEqual([keep]);
+        expect(ids(await registry.snapshot([]))).toEqual(['s-keep']);
+
+        expect(await registry.unregister('u1', 's-keep', 'kicked')).toEqual(keep);
+        expect(await registry.lookup('u1')).toEqual([]);
+        expect(await registry.snapshot([])).toEqual([]);
+      });
+
+      it('is a no-op for unknown ids: resolves to undefined, changes nothing and emits nothing', async () => {
+        await register(record('u1', 's-1', 'web', 1));
+        const events = collect();
+
+        expect(await registry.unregister('u1', 's-unknown', 'client_disconnect')).toBeUndefined();
+        expect(await registry.unregister('nobody', 's-1', 'client_disconnect')).toBeUndefined();
+        // The right session id under the wrong user is not that session.
+        expect(await registry.unregister('u2', 's-1', 'client_disconnect')).toBeUndefined();
+        expect(ids(await registry.lookup('u1'))).toEqual(['s-1']);
+
+        // Unregistering twice: the second call finds nothing.
+        expect(await registry.unregister('u1', 's-1', 'client_disconnect')).toEqual(record('u1', 's-1', 'web', 1));
+        expect(await registry.unregister('u1', 's-1', 'client_disconnect')).toBeUndefined();
+
+        // A marker write to each user: the first events seen for u1 and nobody must be the real ones.
+        await register(record('u1', 's-marker', 'web', 2));
+        await register(record('nobody', 's-marker2', 'web', 2));
+        await register(record('u2', 's-marker3', 'web', 2));
+        expect(summary(await waitForEvents(events, 'u1', 4))).toEqual([
+          ['session_disconnected', 's-1', 0, 'client_disconnect'],
+          ['user_offline', 's-1', 0, 'client_disconnect'],
+          ['user_online', 's-marker', 1, ''],
+          ['session_connected', 's-marker', 1, ''],
+        ]);
+        expect(summary(await waitForEvents(events, 'nobody', 2))).toEqual([
+          ['user_online', 's-marker2', 1, ''],
+          ['session_connected', 's-marker2', 1, ''],
+        ]);
+        expect(summary(await waitForEvents(events, 'u2', 2))).toEqual([
+          ['user_online', 's-marker3', 1, ''],
+          ['session_connected', 's-marker3', 1, ''],
+        ]);
+      });
+    });
+
+    describe('register of a known session id', () => {
+      it('replaces the record without emitting events or adding a session', async () => {
+        await register(record('u1', 's-1', 'web', 1));
+        await register(record('u1', 's-2', 'app', 2));
+        const events = collect();
+
+        const replacement = { ...record('u1', 's-1', 'web', 1), lastSeenAtMs: base + 10 * 60_000, userAgent: 'agent/replaced' };
+        await register(replacement);
+
+        const sessions = await registry.lookup('u1');
+        expect(sessions).toHaveLength(2);
+        expect(sessions.find((s) => s.sessionId === 's-1')).toEqual(replacement);
+        expect(sessions.find((s) => s.sessionId === 's-2')).toEqual(record('u1', 's-2', 'app', 2));
+        expect(await registry.snapshot(['u1'])).toHaveLength(2);
+
+        // The next real change is the first event, and its count shows the replacement added nothing.
+        await register(record('u1', 's-3', 'pc', 3));
+        expect(summary(await waitForEvents(events, 'u1', 1))).toEqual([['session_connected', 's-3', 3, '']]);
+      });
+    });
+
+    describe('touch', () => {
+      it('advances last_seen_at and leaves everything else as registered', async () => {
+        const session = record('u1', 's-1', 'app', 1);
+        await register(session);
+        await register(record('u1', 's-2', 'web', 2));
+
+        const later = base + 30 * 60_000;
+        await registry.touch('u1', 's-1', later);
+
+        const [touched, other] = await registry.lookup('u1');
+        expect(touched).toEqual({ ...session, lastSeenAtMs: later });
+        expect(other).toEqual(record('u1', 's-2', 'web', 2));
+        expect((await registry.snapshot(['u1']))[0]!.lastSeenAtMs).toBe(later);
+      });
+
+      it('never moves last_seen_at back', async () => {
+        await register(record('u1', 's-1', 'app', 1));
+        const later = base + 30 * 60_000;
+        await registry.touch('u1', 's-1', later);
+        await registry.touch('u1', 's-1', base + 5 * 60_000);
+        expect((await registry.lookup('u1'))[0]!.lastSeenAtMs).toBe(later);
+      });
+
+      it('ignores unknown sessions: creates nothing and emits nothing', async () => {
+        await register(record('u1', 's-1', 'app', 1));
+        const events = collect();
+
+        await registry.touch('u1', 's-unknown', base + 60 * 60_000);
+        await registry.touch('nobody', 's-1', base + 60 * 60_000);
+
+        expect(ids(await registry.lookup('u1'))).toEqual(['s-1']);
+        expect((await registry.lookup('u1'))[0]!.lastSeenAtMs).toBe(base + 60_000);
+        expect(await registry.lookup('nobody')).toEqual([]);
+        expect(await registry.snapshot([])).toHaveLength(1);
+
+        await register(record('nobody', 's-marker', 'web', 2));
+        expect(summary(await waitForEvents(events, 'nobody', 2))).toEqual([
+          ['user_online', 's-marker', 1, ''],
+          ['session_connected', 's-marker', 1, ''],
+        ]);
+        expect(eventsOf(events, 'u1')).toEqual([]);
+      });
+    });
+
+    describe('snapshot', () => {
+      async function registerPopulation(): Promise<void> {
+        // Interleaved connects of three users.
+        await register(record('a', 'a-1', 'app', 1));
+        await register(record('b', 'b-1', 'web', 2));
+        await register(record('a', 'a-2', 'pc', 3));
+        await register(record('c', 'c-1', 'app', 4));
+        await register(record('b', 'b-2', 'app', 5));
+        await register(record('a', 'a-3', 'web', 6));
+      }
+
+      /** Asserts each user's sessions are contiguous in the list and returns them per user. */
+      function grouped(sessions: readonly SessionRecord[]): Map<string, string[]> {
+        const byUser = new Map<string, string[]>();
+        let previous: string | undefined;
+        for (const session of sessions) {
+          if (session.userId !== previous && byUser.has(session.userId)) {
+            throw new Error(`sessions of user ${session.userId} are not grouped: ${ids(sessions).join(', ')}`);
+          }
+          previous = session.userId;
+          byUser.set(session.userId, [...(byUser.get(session.userId) ?? []), session.sessionId]);
+        }
+        return byUser;
+      }
+
+      it('returns every session of the given users, grouped by user, and nothing of others', async () => {
+        await registerPopulation();
+
+        const sessions = await registry.snapshot(['a', 'c', 'nobody']);
+        const byUser = grouped(sessions);
+        expect([...byUser.keys()].sort()).toEqual(['a', 'c']);
+        expect(byUser.get('a')!.sort()).toEqual(['a-1', 'a-2', 'a-3']);
+        expect(byUser.get('c')).toEqual(['c-1']);
+        expect(sessions.find((s) => s.sessionId === 'a-2')).toEqual(record('a', 'a-2', 'pc', 3));
+
+        expect(await registry.snapshot(['nobody'])).toEqual([]);
+      });
+
+      it('returns every session of every user when no user is given', async () => {
+        await registerPopulation();
+        await registry.unregister('b', 'b-1', 'client_disconnect');
+
+        const sessions = await registry.snapshot([]);
+        const byUser = grouped(sessions);
+        expect([...byUser.keys()].sort()).toEqual(['a', 'b', 'c']);
+        expect(byUser.get('a')!.sort()).toEqual(['a-1', 'a-2', 'a-3']);
+        expect(byUser.get('b')).toEqual(['b-2']);
+        expect(byUser.get('c')).toEqual(['c-1']);
+        expect(sessions).toHaveLength(5);
+      });
+
+      it('is empty for an empty registry', async () => {
+        expect(await registry.snapshot([])).toEqual([]);
+        expect(await registry.snapshot(['a'])).toEqual([]);
+      });
+    });
+
+    describe('presence events', () => {
+      it('reports a user going 0 → 2 → 0 sessions in order, with the session count after each event', async () => {
+        const events = collect();
+        const first = record('u1', 's-1', 'app', 1);
+        const second = record('u1', 's-2', 'web', 2);
+        const before = Date.now();
+
+        await register(first);
+        await register(second);
+        await registry.unregister('u1', 's-1', 'kicked');
+        await registry.unregister('u1', 's-2', 'heartbeat_timeout');
+
+        const seen = await waitForEvents(events, 'u1', 6);
+        expect(summary(seen)).toEqual([
+          ['user_online', 's-1', 1, ''],
+          ['session_connected', 's-1', 1, ''],
+          ['session_connected', 's-2', 2, ''],
+          ['session_disconnected', 's-1', 1, 'kicked'],
+          ['session_disconnected', 's-2', 0, 'heartbeat_timeout'],
+          ['user_offline', 's-2', 0, 'heartbeat_timeout'],
+        ]);
+        expect(seen[0]!.session).toEqual(first);
+        expect(seen[2]!.session).toEqual(second);
+        expect(seen[5]!.session).toEqual(second);
+        for (const event of seen) {
+          expect(event.userId).toBe('u1');
+          expect(event.atMs).toBeGreaterThanOrEqual(before - 1000);
+          expect(event.atMs).toBeLessThanOrEqual(Date.now() + 1000);
+        }
+        expect(events).toHaveLength(6);
+      });
+
+      it('keeps each user’s order when users change at the same time', async () => {
+        const events = collect();
+        await Promise.all([
+          (async () => {
+            await register(record('x', 'x-1', 'app', 1));
+            await registry.unregister('x', 'x-1', 'client_disconnect');
+            await register(record('x', 'x-2', 'web', 2));
+          })(),
+          (async () => {
+            await register(record('y', 'y-1', 'app', 1));
+            await register(record('y', 'y-2', 'pc', 2));
+            await registry.unregister('y', 'y-2', 'transport_error');
+          })(),
+        ]);
+
+        expect(summary(await waitForEvents(events, 'x', 6))).toEqual([
+          ['user_online', 'x-1', 1, ''],
+          ['session_connected', 'x-1', 1, ''],
+          ['session_disconnected', 'x-1', 0, 'client_disconnect'],
+          ['user_offline', 'x-1', 0, 'client_disconnect'],
+          ['user_online', 'x-2', 1, ''],
+          ['session_connected', 'x-2', 1, ''],
+        ]);
+        expect(summary(await waitForEvents(events, 'y', 4))).toEqual([
+          ['user_online', 'y-1', 1, ''],
+          ['session_connected', 'y-1', 1, ''],
+          ['session_connected', 'y-2', 2, ''],
+          ['session_disconnected', 'y-2', 1, 'transport_error'],
+        ]);
+      });
+
+      it('delivers every event to every listener', async () => {
+        const one = collect();
+        const two = collect();
+        await register(record('u1', 's-1', 'app', 1));
+        expect(summary(await waitForEvents(one, 'u1', 2))).toEqual(summary(await waitForEvents(two, 'u1', 2)));
+        expect(one).toHaveLength(2);
+      });
+
+      it('does not let a throwing listener stop other listeners or the write', async () => {
+        let thrown = 0;
+        unsubscribers.push(
+          registry.subscribe(() => {
+            thrown++;
+            throw new Error('listener bug');
+          }),
+        );
+        const events = collect();
+
+        await expect(registry.register(record('u1', 's-1', 'app', 1))).resolves.toBeUndefined();
+        await expect(registry.unregister('u1', 's-1', 'client_disconnect')).resolves.toEqual(record('u1', 's-1', 'app', 1));
+
+        expect(summary(await waitForEvents(events, 'u1', 4))).toEqual([
+          ['user_online', 's-1', 1, ''],
+          ['session_connected', 's-1', 1, ''],
+          ['session_disconnected', 's-1', 0, 'client_disconnect'],
+          ['user_offline', 's-1', 0, 'client_disconnect'],
+        ]);
+        await waitFor('the throwing listener to have been called for every event', () => thrown === 4);
+        expect(await registry.lookup('u1')).toEqual([]);
+      });
+    });
+
+    describe('subscriptions', () => {
+      it('counts subscribers, and an unsubscribed listener receives nothing more', async () => {
+        const baseline = registry.subscriberCount();
+        const stopped: PresenceEvent[] = [];
+        const stop = registry.subscribe((event) => stopped.push(event));
+        const kept = collect();
+        expect(registry.subscriberCount()).toBe(baseline + 2);
+
+        await register(record('u1', 's-1', 'app', 1));
+        await waitForEvents(stopped, 'u1', 2);
+        await waitForEvents(kept, 'u1', 2);
+
+        stop();
+        expect(registry.subscriberCount()).toBe(baseline + 1);
+        // Stopping twice is harmless and does not remove another subscription.
+        stop();
+        expect(registry.subscriberCount()).toBe(baseline + 1);
+
+        await register(record('u1', 's-2', 'web', 2));
+        await registry.unregister('u1', 's-1', 'client_disconnect');
+        // The still-subscribed listener sees these changes; the stopped one never does.
+        expect(summary(await waitForEvents(kept, 'u1', 4)).slice(2)).toEqual([
+          ['session_connected', 's-2', 2, ''],
+          ['session_disconnected', 's-1', 1, 'client_disconnect'],
+        ]);
+        expect(stopped).toHaveLength(2);
+
+        unsubscribers.pop()!();
+        expect(registry.subscriberCount()).toBe(baseline);
+      });
+    });
+  });
+}

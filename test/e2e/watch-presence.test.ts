@@ -1,0 +1,373 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, connect as tcpConnect, type AddressInfo, type Server as TcpServer, type Socket as TcpSocket } from 'node:net';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { status as GrpcStatus, type ClientReadableStream, type StatusObject } from '@grpc/grpc-js';
+import type { Socket } from 'socket.io-client';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { SessionRecord } from '../../src/domain/session.js';
+import { PresenceEventKind, type PresenceEvent } from '../../src/gen/pushgate/v1/presence.js';
+import type { WatchPresenceRequest, WatchPresenceResponse } from '../../src/gen/pushgate/v1/push_service.js';
+import { TestPushClient } from '../support/grpc-client.js';
+import { startNode, type TestNode } from '../support/node.js';
+import { signToken } from '../support/tokens.js';
+import { waitFor } from '../support/wait.js';
+
+const {
+  PRESENCE_EVENT_KIND_SESSION_CONNECTED: CONNECTED,
+  PRESENCE_EVENT_KIND_SESSION_DISCONNECTED: DISCONNECTED,
+  PRESENCE_EVENT_KIND_USER_ONLINE: ONLINE,
+  PRESENCE_EVENT_KIND_USER_OFFLINE: OFFLINE,
+  PRESENCE_EVENT_KIND_SNAPSHOT_COMPLETE: SNAPSHOT_COMPLETE,
+} = PresenceEventKind;
+
+/** One WatchPresence stream as a backend would consume it: every event in order, then its status. */
+interface Watch {
+  readonly call: ClientReadableStream<WatchPresenceResponse>;
+  readonly events: PresenceEvent[];
+  status: StatusObject | undefined;
+}
+
+/** What a presence consumer acts on: kind, user, session, reason and session count. */
+type Summary = [kind: PresenceEventKind, userId: string, sessionId: string | undefined, reason: string, sessionCount: number];
+
+function summary(events: readonly PresenceEvent[]): Summary[] {
+  return events.map((e) => [e.kind, e.userId, e.session?.sessionId, e.reason, e.sessionCount]);
+}
+
+const cleanups: (() => unknown)[] = [];
+
+afterEach(async () => {
+  // Last registered first: streams and clients before the node they use.
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function start(env: Record<string, string> = {}): Promise<TestNode> {
+  const node = await startNode(env);
+  cleanups.push(() => node.stop());
+  return node;
+}
+
+function watch(client: TestPushClient, request: Partial<WatchPresenceRequest>): Watch {
+  const call = client.raw.watchPresence({ userIds: [], includeSnapshot: false, ...request });
+  const watch: Watch = { call, events: [], status: undefined };
+  call.on('data', (response: WatchPresenceResponse) => watch.events.push(response.event!));
+  call.on('status', (status: StatusObject) => (watch.status = status));
+  // Non-OK statuses also arrive as 'error'; the test reads them from `status`.
+  call.on('error', () => {});
+  cleanups.push(() => call.cancel());
+  return watch;
+}
+
+/** Opens a stream and waits until the server has subscribed it to the registry. */
+async function watchLive(node: TestNode, request: Partial<WatchPresenceRequest>, client = node.client): Promise<Watch> {
+  const before = node.app.registry.subscriberCount();
+  const stream = watch(client, request);
+  await waitFor('the presence stream to be subscribed', () => node.app.registry.subscriberCount() === before + 1);
+  return stream;
+}
+
+async function eventsOf(stream: Watch, count: number): Promise<Summary[]> {
+  await waitFor(`${count} presence events (have ${stream.events.length})`, () => stream.events.length >= count);
+  return summary(stream.events);
+}
+
+/** Connects a client and returns it with its session id (a closed client forgets its id). */
+async function connect(node: TestNode, userId: string, clientType = 'web'): Promise<{ socket: Socket; id: string }> {
+  const socket = await node.connect(userId, clientType);
+  return { socket, id: socket.id! };
+}
+
+function syntheticSession(userId: string, sessionId: string): SessionRecord {
+  const now = Date.now();
+  return { sessionId, userId, clientType: 'web', nodeId: 'synthetic', connectedAtMs: now, lastSeenAtMs: now, remoteAddress: '203.0.113.9', userAgent: 'load' };
+}
+
+describe('WatchPresence', () => {
+  it('streams a user going 0 → 2 → 0 sessions, in order, with counts, sessions and reasons', async () => {
+    const node = await start();
+    const stream = await watchLive(node, {});
+
+    const app = await connect(node, 'u-1', 'app');
+    await eventsOf(stream, 2);
+    const web = await connect(node, 'u-1', 'web');
+    await eventsOf(stream, 3);
+    app.socket.close();
+    await eventsOf(stream, 4);
+    web.socket.close();
+    await eventsOf(stream, 6);
+    // A marker from another user: once it has arrived, nothing more for u-1 is on the way.
+    const marker = await connect(node, 'u-marker');
+
+    expect(await eventsOf(stream, 8)).toEqual([
+      [ONLINE, 'u-1', app.id, '', 1],
+      [CONNECTED, 'u-1', app.id, '', 1],
+      [CONNECTED, 'u-1', web.id, '', 2],
+      [DISCONNECTED, 'u-1', app.id, 'client_disconnect', 1],
+      [DISCONNECTED, 'u-1', web.id, 'client_disconnect', 0],
+      [OFFLINE, 'u-1', web.id, 'client_disconnect', 0],
+      [ONLINE, 'u-marker', marker.id, '', 1],
+      [CONNECTED, 'u-marker', marker.id, '', 1],
+    ]);
+    const connected = stream.events[1]!;
+    expect(connected.session).toMatchObject({ userId: 'u-1', clientType: 'app', nodeId: node.app.config.nodeId, remoteAddress: expect.stringContaining('127.0.0.1') });
+    expect(connected.at!.getTime()).toBeGreaterThan(Date.now() - 10_000);
+    expect(stream.events[2]!.session!.clientType).toBe('web');
+    expect(stream.status).toBeUndefined();
+  });
+
+  it('with include_snapshot first sends the sessions already live, then SNAPSHOT_COMPLETE, then live events', async () => {
+    const node = await start();
+    const early = await connect(node, 'u-1', 'app');
+    await connect(node, 'u-other', 'web');
+
+    const stream = watch(node.client, { userIds: ['u-1'], includeSnapshot: true });
+    expect(await eventsOf(stream, 2)).toEqual([
+      [CONNECTED, 'u-1', early.id, 'snapshot', 1],
+      [SNAPSHOT_COMPLETE, '', undefined, '', 0],
+    ]);
+    expect(stream.events[0]!.session).toMatchObject({ userId: 'u-1', clientType: 'app', nodeId: node.app.config.nodeId });
+
+    const late = await connect(node, 'u-1', 'pc');
+    early.socket.close();
+    expect(await eventsOf(stream, 4)).toEqual([
+      [CONNECTED, 'u-1', early.id, 'snapshot', 1],
+      [SNAPSHOT_COMPLETE, '', undefined, '', 0],
+      [CONNECTED, 'u-1', late.id, '', 2],
+      [DISCONNECTED, 'u-1', early.id, 'client_disconnect', 1],
+    ]);
+  });
+
+  it('with include_snapshot and nobody online sends SNAPSHOT_COMPLETE first', async () => {
+    const node = await start();
+    const stream = watch(node.client, { includeSnapshot: true });
+    expect(await eventsOf(stream, 1)).toEqual([[SNAPSHOT_COMPLETE, '', undefined, '', 0]]);
+
+    const client = await connect(node, 'u-1');
+    expect(await eventsOf(stream, 3)).toEqual([
+      [SNAPSHOT_COMPLETE, '', undefined, '', 0],
+      [ONLINE, 'u-1', client.id, '', 1],
+      [CONNECTED, 'u-1', client.id, '', 1],
+    ]);
+  });
+
+  it('with user_ids only streams those users', async () => {
+    const node = await start();
+    const stream = await watchLive(node, { userIds: ['watched', 'also-watched'] });
+
+    const other = await connect(node, 'unwatched');
+    other.socket.close();
+    await waitFor('the unwatched session to be gone', async () => (await node.app.registry.lookup('unwatched')).length === 0);
+    const watched = await connect(node, 'watched');
+    const also = await connect(node, 'also-watched');
+
+    // The unwatched user's events happened first; had they passed the filter they would lead.
+    expect(await eventsOf(stream, 4)).toEqual([
+      [ONLINE, 'watched', watched.id, '', 1],
+      [CONNECTED, 'watched', watched.id, '', 1],
+      [ONLINE, 'also-watched', also.id, '', 1],
+      [CONNECTED, 'also-watched', also.id, '', 1],
+    ]);
+  });
+
+  it('a cancelled stream leaves no subscriber behind', async () => {
+    const node = await start();
+    const baseline = node.app.registry.subscriberCount();
+    const stream = await watchLive(node, { includeSnapshot: true });
+    expect(node.app.presence.size).toBe(1);
+
+    stream.call.cancel();
+
+    await waitFor('the registry subscription to end', () => node.app.registry.subscriberCount() === baseline);
+    await waitFor('the presence stream to be forgotten', () => node.app.presence.size === 0);
+    await waitFor('the cancelled status', () => stream.status);
+    expect(stream.status!.code).toBe(GrpcStatus.CANCELLED);
+
+    // The node still serves presence to others.
+    const next = await watchLive(node, {});
+    const client = await connect(node, 'u-1');
+    expect(await eventsOf(next, 2)).toEqual([
+      [ONLINE, 'u-1', client.id, '', 1],
+      [CONNECTED, 'u-1', client.id, '', 1],
+    ]);
+  });
+
+  it('a stream whose connection drops abruptly leaves no subscriber behind', async () => {
+    const node = await start();
+    const baseline = node.app.registry.subscriberCount();
+    // The watcher reaches the node through a TCP relay that can cut the connection without any
+    // HTTP/2 goodbye, as a crashed backend or a dead network path would.
+    const relay = await startRelay(node.app.boundPorts.grpcPort);
+    cleanups.push(() => relay.close());
+    const remote = new TestPushClient(`127.0.0.1:${relay.port}`);
+    cleanups.push(() => remote.close());
+    const stream = await watchLive(node, {}, remote);
+    const client = await connect(node, 'u-1');
+    await eventsOf(stream, 2);
+    expect(node.app.presence.size).toBe(1);
+
+    relay.cut();
+
+    await waitFor('the registry subscription to end', () => node.app.registry.subscriberCount() === baseline);
+    await waitFor('the presence stream to be forgotten', () => node.app.presence.size === 0);
+    // Presence changes after the drop are not written anywhere and break nothing.
+    client.socket.close();
+    await waitFor('the session to be unregistered', async () => (await node.app.registry.lookup('u-1')).length === 0);
+    await waitFor('the watcher to see its stream fail', () => stream.status);
+    expect(stream.status!.code).toBe(GrpcStatus.UNAVAILABLE);
+  });
+
+  it('ends a reader that stopped reading with RESOURCE_EXHAUSTED after what it already got, and keeps serving readers that keep up', async () => {
+    const node = await start({ PUSHGATE_PRESENCE_BUFFER: '8' });
+    const baseline = node.app.registry.subscriberCount();
+    const keepingUp = await watchLive(node, {});
+    const stalled = await watchLive(node, {});
+    stalled.call.pause();
+
+    // Thousands of presence changes, each given an event-loop turn, as sessions come and go on a busy node.
+    const expected: Summary[] = [];
+    let cycles = 0;
+    for (; cycles < 3000 && node.app.registry.subscriberCount() === baseline + 2; cycles++) {
+      const [userId, sessionId] = [`load-${cycles}`, `s-${cycles}`];
+      await node.app.registry.register(syntheticSession(userId, sessionId));
+      await nextTurn();
+      await node.app.registry.unregister(userId, sessionId, 'client_disconnect');
+      await nextTurn();
+      expected.push(
+        [ONLINE, userId, sessionId, '', 1],
+        [CONNECTED, userId, sessionId, '', 1],
+        [DISCONNECTED, userId, sessionId, 'client_disconnect', 0],
+        [OFFLINE, userId, sessionId, 'client_disconnect', 0],
+      );
+    }
+
+    // The server let go of the stalled stream: it no longer holds a subscription for it.
+    expect(node.app.registry.subscriberCount()).toBe(baseline + 1);
+    await waitFor('the stalled stream to be forgotten', () => node.app.presence.size === 1);
+
+    // The reader that keeps up got every event, in order, and its stream is still open.
+    expect(await eventsOf(keepingUp, expected.length)).toEqual(expected);
+    expect(keepingUp.status).toBeUndefined();
+
+    stalled.call.resume();
+    await waitFor('the stalled stream to end', () => stalled.status, { timeoutMs: 10_000 });
+    expect(stalled.status!.code).toBe(GrpcStatus.RESOURCE_EXHAUSTED);
+    expect(stalled.status!.details).toContain('PUSHGATE_PRESENCE_BUFFER');
+    // What it did get is the start of the sequence, in order and without gaps, and far from all of it.
+    const got = summary(stalled.events);
+    expect(got.length).toBeGreaterThan(0);
+    expect(got.length).toBeLessThan(expected.length);
+    expect(got).toEqual(expected.slice(0, got.length));
+  });
+
+  it('reports sessions closed by DisconnectSessions with reason kicked', async () => {
+    const node = await start();
+    const app = await connect(node, 'u-1', 'app');
+    const web = await connect(node, 'u-1', 'web');
+    const notices: unknown[] = [];
+    app.socket.on('pushgate:disconnect', (notice: unknown) => notices.push(notice));
+    const stream = await watchLive(node, { userIds: ['u-1'] });
+
+    const one = await node.client.disconnectSessions({ userId: 'u-1', sessionIds: [app.id], reason: 'logged in elsewhere' });
+    expect(one.disconnected.map((s) => s.sessionId)).toEqual([app.id]);
+    expect(await eventsOf(stream, 1)).toEqual([[DISCONNECTED, 'u-1', app.id, 'kicked', 1]]);
+    await waitFor('the kicked client to hear why', () => notices.length === 1);
+    expect(notices).toEqual([{ reason: 'logged in elsewhere' }]);
+
+    await node.client.disconnectSessions({ userId: 'u-1' });
+    expect(await eventsOf(stream, 3)).toEqual([
+      [DISCONNECTED, 'u-1', app.id, 'kicked', 1],
+      [DISCONNECTED, 'u-1', web.id, 'kicked', 0],
+      [OFFLINE, 'u-1', web.id, 'kicked', 0],
+    ]);
+  });
+
+  it('reports a client that stops answering pings with reason heartbeat_timeout', async () => {
+    const node = await start({ PUSHGATE_PING_INTERVAL_MS: '200', PUSHGATE_PING_TIMEOUT_MS: '200' });
+    const stream = await watchLive(node, { userIds: ['frozen', 'healthy'] });
+    const healthy = await connect(node, 'healthy');
+
+    // A real client in its own process, frozen with SIGSTOP once connected: its TCP connection stays
+    // open, but nothing answers the server's pings any more.
+    const frozen = await startFrozenableClient(node.httpUrl, await signToken('frozen'));
+    cleanups.push(() => frozen.kill());
+    await eventsOf(stream, 4);
+    frozen.freeze();
+
+    await waitFor('the frozen session to time out', () => stream.events.length >= 6, { timeoutMs: 5000 });
+    expect(summary(stream.events)).toEqual([
+      [ONLINE, 'healthy', healthy.id, '', 1],
+      [CONNECTED, 'healthy', healthy.id, '', 1],
+      [ONLINE, 'frozen', frozen.sessionId, '', 1],
+      [CONNECTED, 'frozen', frozen.sessionId, '', 1],
+      [DISCONNECTED, 'frozen', frozen.sessionId, 'heartbeat_timeout', 0],
+      [OFFLINE, 'frozen', frozen.sessionId, 'heartbeat_timeout', 0],
+    ]);
+    // The client that answers its pings stays connected through several ping rounds.
+    expect(healthy.socket.connected).toBe(true);
+    expect((await node.app.registry.lookup('healthy')).map((s) => s.sessionId)).toEqual([healthy.id]);
+  });
+});
+
+/** A TCP relay to the node whose connections can be cut at once (RST, no protocol goodbye). */
+async function startRelay(targetPort: number): Promise<{ port: number; cut(): void; close(): Promise<void> }> {
+  const sockets = new Set<TcpSocket>();
+  const server: TcpServer = createServer((inbound) => {
+    const outbound = tcpConnect(targetPort, '127.0.0.1');
+    for (const socket of [inbound, outbound]) {
+      sockets.add(socket);
+      socket.on('error', () => {});
+      socket.on('close', () => {
+        sockets.delete(socket);
+        inbound.destroy();
+        outbound.destroy();
+      });
+    }
+    inbound.pipe(outbound);
+    outbound.pipe(inbound);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    cut() {
+      for (const socket of sockets) socket.resetAndDestroy();
+    },
+    close() {
+      for (const socket of sockets) socket.destroy();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** Runs a Socket.IO v4 client in a child process that prints its session id once connected. */
+async function startFrozenableClient(httpUrl: string, token: string): Promise<{ sessionId: string; freeze(): void; kill(): void }> {
+  const script = `
+    import { io } from 'socket.io-client';
+    const socket = io(process.env.URL, { auth: { token: process.env.TOKEN, clientType: 'app' }, transports: ['websocket'], reconnection: false });
+    socket.on('connect', () => process.stdout.write(socket.id + '\\n'));
+    socket.on('connect_error', (err) => { process.stderr.write(String(err) + '\\n'); process.exit(3); });
+  `;
+  const child: ChildProcess = spawn(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: process.cwd(),
+    env: { ...process.env, URL: httpUrl, TOKEN: token },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const kill = (): void => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  try {
+    const sessionId = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout!.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        if (out.includes('\n')) resolve(out.trim());
+      });
+      child.once('exit', (code) => reject(new Error(`client process exited with ${code}: ${stderr}`)));
+    });
+    return { sessionId, freeze: () => child.kill('SIGSTOP'), kill };
+  } catch (err) {
+    kill();
+    throw err;
+  }
+}

@@ -1,0 +1,245 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseConfig, type Config } from '../../src/config.js';
+import { ConfigError } from '../../src/errors.js';
+
+const SECRET = 'a-configured-secret-that-is-long-enough-0123';
+/** The minimum a production node needs: a way to verify tokens. */
+const BASE = { PUSHGATE_JWT_SECRET: SECRET };
+
+function parse(env: Record<string, string> = {}, argv: string[] = []): Config {
+  return parseConfig(argv, { ...BASE, ...env });
+}
+
+/** The ConfigError a bad setting raises (fails the test if parsing succeeds or throws something else). */
+function configError(env: Record<string, string | undefined>, argv: string[] = []): ConfigError {
+  try {
+    parseConfig(argv, env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error(`expected a ConfigError for ${JSON.stringify(env)} ${argv.join(' ')}`);
+}
+
+function publicPem(kind: 'rsa2048' | 'rsa1024' | 'p256' | 'p384' | 'ed25519'): string {
+  const pair =
+    kind === 'rsa2048'
+      ? generateKeyPairSync('rsa', { modulusLength: 2048 })
+      : kind === 'rsa1024'
+        ? generateKeyPairSync('rsa', { modulusLength: 1024 })
+        : kind === 'p256'
+          ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
+          : kind === 'p384'
+            ? generateKeyPairSync('ec', { namedCurve: 'P-384' })
+            : generateKeyPairSync('ed25519');
+  return pair.publicKey.export({ type: 'spki', format: 'pem' }) as string;
+}
+
+describe('parseConfig defaults', () => {
+  it('uses the documented defaults when only a secret is given', () => {
+    const config = parse();
+    expect(config.grpcPort).toBe(50051);
+    expect(config.httpPort).toBe(3000);
+    expect(config.host).toBe('0.0.0.0');
+    expect(config.clientTypes).toEqual(['app', 'pc', 'web']);
+    expect(config.ackTimeoutMs).toBe(5000);
+    expect(config.maxAckTimeoutMs).toBe(60000);
+    expect(config.logLevel).toBe('info');
+    expect(config.dev).toBe(false);
+    expect(config.heartbeatEvent).toBeUndefined();
+    expect(config.nodeId).toMatch(/^[A-Za-z0-9._-]{1,64}$/);
+    expect(config.auth).toMatchObject({
+      jwtSecret: SECRET,
+      jwtPublicKey: undefined,
+      jwtIssuer: undefined,
+      jwtAudience: undefined,
+      secretGenerated: false,
+      insecureQueryAuth: false,
+    });
+  });
+
+  it('returns a frozen config, auth and client type list included', () => {
+    const config = parse();
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.auth)).toBe(true);
+    expect(Object.isFrozen(config.clientTypes)).toBe(true);
+    expect(() => {
+      (config as { grpcPort: number }).grpcPort = 1;
+    }).toThrow(TypeError);
+    expect(config.grpcPort).toBe(50051);
+  });
+
+  it('accepts port 0 (pick a free port) for both servers', () => {
+    const config = parse({ PUSHGATE_GRPC_PORT: '0', PUSHGATE_HTTP_PORT: '0' });
+    expect(config.grpcPort).toBe(0);
+    expect(config.httpPort).toBe(0);
+  });
+
+  it('treats an empty environment variable as unset', () => {
+    const config = parse({ PUSHGATE_GRPC_PORT: '', PUSHGATE_CLIENT_TYPES: '', PUSHGATE_JWT_PUBLIC_KEY: '' });
+    expect(config.grpcPort).toBe(50051);
+    expect(config.clientTypes).toEqual(['app', 'pc', 'web']);
+    expect(config.auth.jwtPublicKey).toBeUndefined();
+  });
+
+  it('reads every setting from its environment variable', () => {
+    const config = parse({
+      PUSHGATE_GRPC_PORT: '6001',
+      PUSHGATE_HTTP_PORT: '6002',
+      PUSHGATE_HOST: '::1',
+      PUSHGATE_NODE_ID: 'edge-1.eu_west',
+      PUSHGATE_CLIENT_TYPES: ' Ios, android ,web ',
+      PUSHGATE_ACK_TIMEOUT_MS: '250',
+      PUSHGATE_HEARTBEAT_EVENT: 'heartbeat',
+      PUSHGATE_JWT_ISSUER: 'https://auth.example',
+      PUSHGATE_JWT_AUDIENCE: 'pushgate',
+      PUSHGATE_INSECURE_QUERY_AUTH: 'true',
+      LOG_LEVEL: 'DEBUG',
+    });
+    expect(config).toMatchObject({
+      grpcPort: 6001,
+      httpPort: 6002,
+      host: '::1',
+      nodeId: 'edge-1.eu_west',
+      clientTypes: ['ios', 'android', 'web'],
+      ackTimeoutMs: 250,
+      heartbeatEvent: 'heartbeat',
+      logLevel: 'debug',
+    });
+    expect(config.auth).toMatchObject({ jwtIssuer: 'https://auth.example', jwtAudience: 'pushgate', insecureQueryAuth: true });
+  });
+});
+
+describe('parseConfig precedence', () => {
+  it('lets a flag win over its environment variable', () => {
+    const config = parse(
+      { PUSHGATE_GRPC_PORT: '7001', PUSHGATE_HTTP_PORT: '7002', PUSHGATE_CLIENT_TYPES: 'app', PUSHGATE_ACK_TIMEOUT_MS: '100', LOG_LEVEL: 'warn' },
+      ['--grpc-port', '8001', '--http-port', '8002', '--client-types', 'pc,web', '--ack-timeout-ms', '900', '--log-level', 'error'],
+    );
+    expect(config.grpcPort).toBe(8001);
+    expect(config.httpPort).toBe(8002);
+    expect(config.clientTypes).toEqual(['pc', 'web']);
+    expect(config.ackTimeoutMs).toBe(900);
+    expect(config.logLevel).toBe('error');
+  });
+
+  it('lets --dev turn development mode on even when PUSHGATE_DEV says 0', () => {
+    const config = parse({ PUSHGATE_DEV: '0' }, ['--dev']);
+    expect(config.dev).toBe(true);
+  });
+
+  it('refuses unknown flags', () => {
+    const err = configError(BASE, ['--grcp-port', '1']);
+    expect(err.message).toContain('--grcp-port');
+  });
+});
+
+describe('parseConfig development mode', () => {
+  it('generates a random secret and binds 127.0.0.1 by default', () => {
+    const a = parseConfig([], { PUSHGATE_DEV: '1' });
+    const b = parseConfig([], { PUSHGATE_DEV: '1' });
+    expect(a.dev).toBe(true);
+    expect(a.host).toBe('127.0.0.1');
+    expect(a.auth.secretGenerated).toBe(true);
+    expect(a.auth.jwtSecret).toBeDefined();
+    expect(a.auth.jwtSecret!.length).toBeGreaterThanOrEqual(32);
+    expect(a.auth.jwtSecret).not.toBe(b.auth.jwtSecret);
+  });
+
+  it('keeps a configured secret and an explicit host', () => {
+    const config = parse({ PUSHGATE_DEV: 'yes', PUSHGATE_HOST: '0.0.0.0' });
+    expect(config.auth.jwtSecret).toBe(SECRET);
+    expect(config.auth.secretGenerated).toBe(false);
+    expect(config.host).toBe('0.0.0.0');
+  });
+});
+
+describe('parseConfig public keys', () => {
+  it.each([
+    ['RSA 2048', 'rsa2048'],
+    ['EC P-256', 'p256'],
+  ] as const)('accepts an %s public key as PEM text, without a secret', (_label, kind) => {
+    const pem = publicPem(kind);
+    const config = parseConfig([], { PUSHGATE_JWT_PUBLIC_KEY: pem });
+    expect(config.auth.jwtPublicKey).toBe(pem);
+    expect(config.auth.jwtSecret).toBeUndefined();
+    expect(config.auth.secretGenerated).toBe(false);
+  });
+
+  it('reads the public key from a file path', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pushgate-config-'));
+    try {
+      const pem = publicPem('p256');
+      const path = join(dir, 'jwt.pub.pem');
+      writeFileSync(path, pem);
+      expect(parseConfig(['--jwt-public-key', path], {}).auth.jwtPublicKey).toBe(pem);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it.each([
+    ['an Ed25519 key', () => publicPem('ed25519')],
+    ['an EC key on P-384 (ES256 needs P-256)', () => publicPem('p384')],
+    ['an RSA key under 2048 bits (RS256 cannot use it)', () => publicPem('rsa1024')],
+  ])('refuses %s, naming PUSHGATE_JWT_PUBLIC_KEY', (_label, pem) => {
+    const err = configError({ PUSHGATE_JWT_PUBLIC_KEY: pem() });
+    expect(err.message).toContain('PUSHGATE_JWT_PUBLIC_KEY');
+  });
+});
+
+describe('parseConfig refuses bad values, naming the setting', () => {
+  const cases: [string, Record<string, string>, string[], string][] = [
+    ['a non-numeric gRPC port', { PUSHGATE_GRPC_PORT: 'http' }, [], 'PUSHGATE_GRPC_PORT'],
+    ['an out-of-range gRPC port', { PUSHGATE_GRPC_PORT: '65536' }, [], 'PUSHGATE_GRPC_PORT'],
+    ['a negative HTTP port', { PUSHGATE_HTTP_PORT: '-1' }, [], 'PUSHGATE_HTTP_PORT'],
+    ['a fractional HTTP port', { PUSHGATE_HTTP_PORT: '80.5' }, [], 'PUSHGATE_HTTP_PORT'],
+    ['a bad port flag', {}, ['--http-port', 'x'], '--http-port'],
+    ['a zero ack timeout', { PUSHGATE_ACK_TIMEOUT_MS: '0' }, [], 'PUSHGATE_ACK_TIMEOUT_MS'],
+    ['a negative ack timeout', { PUSHGATE_ACK_TIMEOUT_MS: '-5' }, [], 'PUSHGATE_ACK_TIMEOUT_MS'],
+    ['a non-number ack timeout', { PUSHGATE_ACK_TIMEOUT_MS: '5s' }, [], 'PUSHGATE_ACK_TIMEOUT_MS'],
+    ['an ack timeout above the maximum', { PUSHGATE_ACK_TIMEOUT_MS: '9000', PUSHGATE_MAX_ACK_TIMEOUT_MS: '8000' }, [], 'PUSHGATE_ACK_TIMEOUT_MS'],
+    ['an empty client type list', { PUSHGATE_CLIENT_TYPES: ' , ,' }, [], 'PUSHGATE_CLIENT_TYPES'],
+    ['a client type with a space', { PUSHGATE_CLIENT_TYPES: 'app,smart tv' }, [], 'PUSHGATE_CLIENT_TYPES'],
+    ['a client type with a symbol', { PUSHGATE_CLIENT_TYPES: 'app,web!' }, [], 'PUSHGATE_CLIENT_TYPES'],
+    ['an unknown LOG_LEVEL', { LOG_LEVEL: 'verbose' }, [], 'LOG_LEVEL'],
+    ['a JWT secret under 32 characters', { PUSHGATE_JWT_SECRET: 'short-secret' }, [], 'PUSHGATE_JWT_SECRET'],
+    ['a node id with a space', { PUSHGATE_NODE_ID: 'node 1' }, [], 'PUSHGATE_NODE_ID'],
+    ['a node id over 64 characters', { PUSHGATE_NODE_ID: 'n'.repeat(65) }, [], 'PUSHGATE_NODE_ID'],
+    ['a PUSHGATE_DEV value that is not a boolean', { PUSHGATE_DEV: 'maybe' }, [], 'PUSHGATE_DEV'],
+    ['a PUSHGATE_INSECURE_QUERY_AUTH value that is not a boolean', { PUSHGATE_INSECURE_QUERY_AUTH: '2' }, [], 'PUSHGATE_INSECURE_QUERY_AUTH'],
+    ['REDIS_URL (no cluster mode yet)', { REDIS_URL: 'redis://localhost:6379' }, [], 'REDIS_URL'],
+    ['a heartbeat event with a space', { PUSHGATE_HEARTBEAT_EVENT: 'heart beat' }, [], 'PUSHGATE_HEARTBEAT_EVENT'],
+    ['a PEM that is not a key', { PUSHGATE_JWT_SECRET: '', PUSHGATE_JWT_PUBLIC_KEY: '-----BEGIN PUBLIC KEY-----\nbm90IGEga2V5\n-----END PUBLIC KEY-----\n' }, [], 'PUSHGATE_JWT_PUBLIC_KEY'],
+    ['a public key path that does not exist', { PUSHGATE_JWT_SECRET: '', PUSHGATE_JWT_PUBLIC_KEY: '/nonexistent/pushgate/jwt.pem' }, [], 'PUSHGATE_JWT_PUBLIC_KEY'],
+  ];
+
+  it.each(cases)('%s', (_label, env, argv, named) => {
+    const err = configError({ ...BASE, ...env }, argv);
+    expect(err.message).toContain(named);
+  });
+
+  it('refuses a secret and a public key together, naming both', () => {
+    const err = configError({ PUSHGATE_JWT_SECRET: SECRET, PUSHGATE_JWT_PUBLIC_KEY: publicPem('p256') });
+    expect(err.message).toContain('PUSHGATE_JWT_SECRET');
+    expect(err.message).toContain('PUSHGATE_JWT_PUBLIC_KEY');
+  });
+
+  it('refuses to start without a secret or key outside development mode, pointing at both and at PUSHGATE_DEV', () => {
+    const err = configError({});
+    expect(err.message).toContain('PUSHGATE_JWT_SECRET');
+    expect(err.message).toContain('PUSHGATE_JWT_PUBLIC_KEY');
+    expect(err.message).toContain('PUSHGATE_DEV');
+    // An empty secret is no secret.
+    expect(configError({ PUSHGATE_JWT_SECRET: '' }).message).toContain('PUSHGATE_JWT_SECRET');
+  });
+
+  it('never echoes a rejected secret in the error message', () => {
+    const err = configError({ PUSHGATE_JWT_SECRET: 'hunter2-too-short' });
+    expect(err.message).not.toContain('hunter2');
+  });
+});
