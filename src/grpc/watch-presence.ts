@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { status as GrpcStatus, type ServerWritableStream } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { PresenceEvent } from '../domain/presence.js';
@@ -67,6 +68,8 @@ class PresenceStream {
   /** Live events held back while the snapshot is being written, so order is kept. */
   private held: PresenceEvent[] | undefined;
   private closed = false;
+  /** Aborted when the stream closes: ends any wait for the reader. */
+  private readonly stopped = new AbortController();
   /** Set for the shutdown burst: no overflow check (see PresenceStreams.acceptFinalBurst). */
   unbounded = false;
 
@@ -89,14 +92,25 @@ class PresenceStream {
     const counts = new Map<string, number>();
     for (const session of sessions) counts.set(session.userId, (counts.get(session.userId) ?? 0) + 1);
     const at = Date.now();
+    // A snapshot may be far larger than the buffer: it is paced by the reader instead of bounded,
+    // while live events wait in `held` (bounded), then follow in order.
     for (const session of sessions) {
       const sessionCount = counts.get(session.userId)!;
-      this.write({ kind: 'session_connected', userId: session.userId, session, reason: 'snapshot', atMs: at, sessionCount });
+      await this.writePaced({ kind: 'session_connected', userId: session.userId, session, reason: 'snapshot', atMs: at, sessionCount });
     }
-    this.write({ kind: 'snapshot_complete', userId: '', session: undefined, reason: '', atMs: at, sessionCount: 0 });
-    const held = this.held ?? [];
+    await this.writePaced({ kind: 'snapshot_complete', userId: '', session: undefined, reason: '', atMs: at, sessionCount: 0 });
+    for (let i = 0; this.held !== undefined && i < this.held.length; i++) await this.writePaced(this.held[i]!);
     this.held = undefined;
-    for (const event of held) this.write(event);
+  }
+
+  private async writePaced(event: PresenceEvent): Promise<void> {
+    if (this.closed) return;
+    if (!this.call.write({ event: encodePresenceEvent(event) })) await this.drained();
+  }
+
+  /** Resolves when the call's buffer has drained, or at once when the stream closes. */
+  private async drained(): Promise<void> {
+    await once(this.call, 'drain', { signal: this.stopped.signal }).catch(() => undefined);
   }
 
   private onEvent(event: PresenceEvent): void {
@@ -145,6 +159,7 @@ class PresenceStream {
   private close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.stopped.abort();
     this.held = undefined;
     this.unsubscribe?.();
     this.unsubscribe = undefined;

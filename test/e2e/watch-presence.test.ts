@@ -150,6 +150,24 @@ describe('WatchPresence', () => {
     ]);
   });
 
+  it('sends a snapshot far larger than the buffer whole, paced by the reader, then live events', async () => {
+    const node = await start({ PUSHGATE_PRESENCE_BUFFER: '8' });
+    const users = Array.from({ length: 300 }, (_, i) => `bulk-${i}`);
+    for (const user of users) await node.app.registry.register(syntheticSession(user, `s-${user}`));
+
+    const stream = watch(node.client, { includeSnapshot: true });
+    const events = await eventsOf(stream, users.length + 1);
+    expect(events.slice(0, users.length)).toEqual(users.map((user) => [CONNECTED, user, `s-${user}`, 'snapshot', 1]));
+    expect(events[users.length]).toEqual([SNAPSHOT_COMPLETE, '', undefined, '', 0]);
+
+    await node.app.registry.unregister('bulk-0', 's-bulk-0', 'client_disconnect');
+    expect((await eventsOf(stream, users.length + 3)).slice(users.length + 1)).toEqual([
+      [DISCONNECTED, 'bulk-0', 's-bulk-0', 'client_disconnect', 0],
+      [OFFLINE, 'bulk-0', 's-bulk-0', 'client_disconnect', 0],
+    ]);
+    expect(stream.status).toBeUndefined();
+  });
+
   it('with user_ids only streams those users', async () => {
     const node = await start();
     const stream = await watchLive(node, { userIds: ['watched', 'also-watched'] });
