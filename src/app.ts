@@ -49,6 +49,7 @@ export class App {
       nodeId: config.nodeId,
       clientTypes: config.clientTypes,
       verifier: this.verifier,
+      grpcPort: () => this.ports?.grpcPort,
       isDraining: () => this.draining,
       log,
     });

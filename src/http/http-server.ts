@@ -8,6 +8,8 @@ export interface HttpRoutesDeps {
   readonly nodeId: string;
   readonly clientTypes: readonly string[];
   readonly verifier: TokenVerifier;
+  /** The bound gRPC port, for the demo page's grpcurl command; known once the node has started. */
+  readonly grpcPort: () => number | undefined;
   readonly isDraining: () => boolean;
   readonly log: Logger;
 }
@@ -37,7 +39,7 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: HttpRoutes
   switch (url.pathname) {
     case '/':
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
-      res.end(demoPageHtml({ clientTypes: deps.clientTypes, dev: deps.dev, nodeId: deps.nodeId }));
+      res.end(demoPageHtml({ clientTypes: deps.clientTypes, dev: deps.dev, nodeId: deps.nodeId, grpcAddress: grpcAddressFor(req, deps) }));
       return;
     case '/healthz':
       json(res, deps.isDraining() ? 503 : 200, { status: deps.isDraining() ? 'draining' : 'ok', nodeId: deps.nodeId });
@@ -70,6 +72,14 @@ async function devToken(url: URL, res: ServerResponse, deps: HttpRoutesDeps): Pr
   }
   const token = await deps.verifier.mint(userId, DEV_TOKEN_TTL_SECONDS);
   json(res, 200, { token, userId, expiresInSeconds: DEV_TOKEN_TTL_SECONDS });
+}
+
+/** The gRPC address as this browser would reach it: the host it used for the page, the gRPC port. */
+function grpcAddressFor(req: IncomingMessage, deps: HttpRoutesDeps): string | undefined {
+  const port = deps.grpcPort();
+  if (port === undefined) return undefined;
+  const host = (req.headers.host ?? 'localhost').replace(/:\d+$/, '');
+  return `${host}:${port}`;
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {

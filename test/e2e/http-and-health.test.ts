@@ -151,6 +151,8 @@ describe('HTTP routes', () => {
     expect(html).toMatch(/^<!doctype html>/i);
     expect(html).toMatch(/<\/html>\s*$/);
     expect(html).toContain('/socket.io/socket.io.js');
+    // The grpcurl command targets this node's real gRPC port, on the host the browser used.
+    expect(html).toContain(`127.0.0.1:${n.app.boundPorts.grpcPort}`);
 
     const script = await fetch(`${n.httpUrl}/socket.io/socket.io.js`);
     expect(script.status).toBe(200);
