@@ -20,6 +20,8 @@ need python3 test -x /usr/bin/python3
 need python3-grpcio /usr/bin/python3 -c 'import grpc'
 need python3-protobuf /usr/bin/python3 -c 'import google.protobuf'
 need chromium test -x /usr/bin/chromium
+# A recommendation of chromium, not a dependency: without any font, pages render no text.
+need fonts-liberation test -d /usr/share/fonts/truetype/liberation
 
 if [ "${#missing[@]}" -eq 0 ]; then
   exit 0
