@@ -36,7 +36,10 @@ export interface Session {
   lastSeenAt?:
     | Date
     | undefined;
-  /** Remote address of the client as seen by the node (the first X-Forwarded-For hop is not trusted). */
+  /**
+   * Remote address of the client's connection as the node sees it (a proxy's address when behind
+   * one; X-Forwarded-For is not consulted, since clients can forge it).
+   */
   remoteAddress: string;
   /** The User-Agent header of the client's handshake, empty if none was sent. */
   userAgent: string;
