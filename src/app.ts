@@ -14,6 +14,11 @@ import { createHttpServer } from './http/http-server.js';
 import { MemorySessionRegistry } from './registry/memory-registry.js';
 import type { SessionRegistry } from './registry/session-registry.js';
 
+/** The node could not bind its ports; the message names the settings involved. */
+export class StartError extends Error {
+  override readonly name = 'StartError';
+}
+
 export interface BoundPorts {
   readonly grpcPort: number;
   readonly httpPort: number;
@@ -79,15 +84,21 @@ export class App {
     return this.ports;
   }
 
+  /** Binds both servers. A port that is taken or a bad host fails with a StartError naming the setting. */
   async start(): Promise<BoundPorts> {
     const { host, grpcPort, httpPort } = this.config;
-    const boundGrpc = await this.grpc.listen(host, grpcPort);
+    const boundGrpc = await this.grpc.listen(host, grpcPort).catch((err: unknown) => {
+      throw new StartError(`cannot serve gRPC on ${host}:${grpcPort} (PUSHGATE_HOST, PUSHGATE_GRPC_PORT): ${(err as Error).message}`);
+    });
     await new Promise<void>((resolve, reject) => {
       this.http.once('error', reject);
       this.http.listen(httpPort, host, () => {
         this.http.off('error', reject);
         resolve();
       });
+    }).catch((err: unknown) => {
+      this.grpc.forceShutdown();
+      throw new StartError(`cannot serve HTTP on ${host}:${httpPort} (PUSHGATE_HOST, PUSHGATE_HTTP_PORT): ${(err as Error).message}`);
     });
     this.ports = { grpcPort: boundGrpc, httpPort: (this.http.address() as AddressInfo).port };
     this.grpc.setServing(true);

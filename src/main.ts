@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { App } from './app.js';
+import { App, StartError } from './app.js';
 import { buildCommand, HelpRequested, parseConfig, type Config } from './config.js';
 import { createLogger } from './logger.js';
 
@@ -59,6 +59,7 @@ function warnAboutUnsafeModes(config: Config, log: ReturnType<typeof createLogge
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`pushgate: failed to start: ${(err as Error).stack ?? String(err)}\n`);
+  const detail = err instanceof StartError ? err.message : ((err as Error).stack ?? String(err));
+  process.stderr.write(`pushgate: failed to start: ${detail}\n`);
   process.exit(1);
 });

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { status as GrpcStatus, type ClientReadableStream, type StatusObject } from '@grpc/grpc-js';
@@ -333,6 +334,27 @@ describe('the pushgate process', () => {
     expect(proc.stderr).toContain('PUSHGATE_GRPC_PORT');
     expect(proc.stderr).toContain('abc');
     expect(proc.stdout).not.toContain('pushgate started');
+  });
+
+  it('refuses a port already taken: exits non-zero naming the port setting, without a stack trace', async () => {
+    const squatter = createServer();
+    await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+    try {
+      const taken = (squatter.address() as AddressInfo).port;
+      const proc = runPushgate([], {
+        PUSHGATE_GRPC_PORT: '0',
+        PUSHGATE_HTTP_PORT: String(taken),
+        PUSHGATE_HOST: '127.0.0.1',
+        PUSHGATE_JWT_SECRET: TEST_SECRET,
+      });
+      const exit = await exitOf(proc, 10_000);
+      expect(exit.code).toBe(1);
+      expect(proc.stderr).toContain(`cannot serve HTTP on 127.0.0.1:${taken} (PUSHGATE_HOST, PUSHGATE_HTTP_PORT)`);
+      expect(proc.stderr).toContain('EADDRINUSE');
+      expect(proc.stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      await new Promise((resolve) => squatter.close(resolve));
+    }
   });
 
   it('--help exits 0 and lists every PUSHGATE_* variable', async () => {
