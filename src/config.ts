@@ -33,6 +33,8 @@ export interface Config {
   readonly maxPayloadBytes: number;
   readonly dev: boolean;
   readonly heartbeatEvent: string | undefined;
+  /** Browser origins allowed to use Socket.IO's HTTP long-polling from another site; empty = same origin only. */
+  readonly corsOrigins: readonly string[];
   readonly pingIntervalMs: number;
   readonly pingTimeoutMs: number;
   readonly presenceBufferSize: number;
@@ -75,6 +77,7 @@ const SPECS = {
   dev: { flag: '--dev', env: 'PUSHGATE_DEV', boolean: true, fallback: 'off', help: 'UNSAFE: development token endpoint and a generated secret' },
   insecureQueryAuth: { flag: '--insecure-query-auth', env: 'PUSHGATE_INSECURE_QUERY_AUTH', boolean: true, fallback: 'off', help: 'UNSAFE: trust userId from the query string (legacy clients)' },
   heartbeatEvent: { flag: '--heartbeat-event <name>', env: 'PUSHGATE_HEARTBEAT_EVENT', help: 'application heartbeat event that refreshes last_seen_at (off when unset)' },
+  corsOrigins: { flag: '--cors-origins <list>', env: 'PUSHGATE_CORS_ORIGINS', fallback: 'none (same origin only)', help: 'comma-separated browser origins (https://app.example.com) allowed cross-site, or *' },
   pingIntervalMs: { flag: '--ping-interval-ms <ms>', env: 'PUSHGATE_PING_INTERVAL_MS', fallback: '25000', help: 'Socket.IO ping interval' },
   pingTimeoutMs: { flag: '--ping-timeout-ms <ms>', env: 'PUSHGATE_PING_TIMEOUT_MS', fallback: '20000', help: 'Socket.IO pong wait before a connection counts as dead' },
   presenceBufferSize: { flag: '--presence-buffer <events>', env: 'PUSHGATE_PRESENCE_BUFFER', fallback: '10000', help: 'events a WatchPresence reader may fall behind before its stream ends' },
@@ -169,6 +172,12 @@ export function parseConfig(argv: readonly string[], env: Env, command = buildCo
     throw new ConfigError(`${describe('heartbeatEvent')} must be a printable event name without spaces, got "${heartbeatEvent}"`);
   }
 
+  const corsOrigins = (raw('corsOrigins') ?? '').split(',').map((o) => o.trim()).filter(Boolean);
+  const badOrigin = corsOrigins.find((o) => o !== '*' && !isOrigin(o));
+  if (badOrigin !== undefined) {
+    throw new ConfigError(`${describe('corsOrigins')} must list origins like https://app.example.com (scheme, host, optional port) or *, got "${badOrigin}"`);
+  }
+
   if (raw('redisUrl') !== undefined) {
     throw new ConfigError(
       `${describe('redisUrl')} is set, but this version of pushgate has no cluster mode yet; unset it to run one node with the in-memory registry`,
@@ -192,6 +201,7 @@ export function parseConfig(argv: readonly string[], env: Env, command = buildCo
     maxPayloadBytes: int('maxPayloadBytes', 1, 64 * 1024 * 1024),
     dev,
     heartbeatEvent,
+    corsOrigins: Object.freeze(corsOrigins),
     pingIntervalMs: int('pingIntervalMs', 100, 600_000),
     pingTimeoutMs: int('pingTimeoutMs', 100, 600_000),
     presenceBufferSize: int('presenceBufferSize', 1, 1_000_000),
@@ -233,6 +243,15 @@ function parseAuth(raw: (key: Key) => string | undefined, dev: boolean, insecure
     secretGenerated: generate,
     insecureQueryAuth,
   };
+}
+
+function isOrigin(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === value;
+  } catch {
+    return false;
+  }
 }
 
 function readKeyFile(path: string): string {

@@ -10,7 +10,7 @@ import { DISCONNECT_NOTICE_EVENT, type LocalSession, type LocalSessions } from '
 import type { TokenVerifier } from './token-verifier.js';
 
 export interface SocketEdgeDeps {
-  readonly config: Pick<Config, 'nodeId' | 'clientTypes' | 'heartbeatEvent' | 'pingIntervalMs' | 'pingTimeoutMs' | 'auth'>;
+  readonly config: Pick<Config, 'nodeId' | 'clientTypes' | 'heartbeatEvent' | 'corsOrigins' | 'pingIntervalMs' | 'pingTimeoutMs' | 'auth'>;
   readonly registry: SessionRegistry;
   readonly local: LocalSessions;
   readonly verifier: TokenVerifier;
@@ -49,6 +49,11 @@ export class SocketEdge {
       pingInterval: config.pingIntervalMs,
       pingTimeout: config.pingTimeoutMs,
       serveClient: true,
+      // Browsers on another site need CORS for the long-polling transport (websockets are not
+      // subject to it). Nothing is allowed unless configured.
+      ...(config.corsOrigins.length > 0 && {
+        cors: { origin: config.corsOrigins.includes('*') ? '*' : [...config.corsOrigins] },
+      }),
     });
     this.io.use(
       handshakeMiddleware({

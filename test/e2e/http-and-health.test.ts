@@ -171,6 +171,27 @@ describe('HTTP routes', () => {
   });
 });
 
+describe('CORS for browsers on other sites', () => {
+  /** The CORS header a browser on `origin` would get on Socket.IO's long-polling handshake. */
+  async function allowedOrigin(n: TestNode, origin: string): Promise<string | null> {
+    const res = await fetch(`${n.httpUrl}/socket.io/?EIO=4&transport=polling`, { headers: { origin } });
+    await res.text();
+    return res.headers.get('access-control-allow-origin');
+  }
+
+  it('allows no other origin by default', async () => {
+    const n = await node();
+    expect(await allowedOrigin(n, 'https://app.example.com')).toBeNull();
+  });
+
+  it('allows exactly the origins in PUSHGATE_CORS_ORIGINS', async () => {
+    const n = await node({ PUSHGATE_CORS_ORIGINS: 'https://app.example.com,https://admin.example.com' });
+    expect(await allowedOrigin(n, 'https://app.example.com')).toBe('https://app.example.com');
+    expect(await allowedOrigin(n, 'https://admin.example.com')).toBe('https://admin.example.com');
+    expect(await allowedOrigin(n, 'https://evil.example.net')).toBeNull();
+  });
+});
+
 describe('gRPC health', () => {
   it('reports SERVING for the server and for pushgate.v1.PushService', async () => {
     const n = await node();

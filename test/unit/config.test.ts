@@ -243,3 +243,23 @@ describe('parseConfig refuses bad values, naming the setting', () => {
     expect(err.message).not.toContain('hunter2');
   });
 });
+
+describe('PUSHGATE_CORS_ORIGINS', () => {
+  it('is empty (same origin only) by default and takes a list of origins or *', () => {
+    expect(parse().corsOrigins).toEqual([]);
+    expect(parse({ PUSHGATE_CORS_ORIGINS: 'https://app.example.com, http://localhost:5173' }).corsOrigins).toEqual([
+      'https://app.example.com',
+      'http://localhost:5173',
+    ]);
+    expect(parse({ PUSHGATE_CORS_ORIGINS: '*' }).corsOrigins).toEqual(['*']);
+  });
+
+  it.each(['app.example.com', 'https://app.example.com/', 'https://app.example.com/path', 'ftp://x.example'])(
+    'refuses %s, naming the variable',
+    (origin) => {
+      const err = configError({ ...BASE, PUSHGATE_CORS_ORIGINS: origin });
+      expect(err.message).toContain('PUSHGATE_CORS_ORIGINS');
+      expect(err.message).toContain(origin);
+    },
+  );
+});
