@@ -80,6 +80,7 @@ export function unary<Req, Res>(
       .finally(() => {
         call.off('cancelled', onCancelled);
         inFlight.end();
-      });
+      })
+      .catch((err: unknown) => log.error({ err, method }, 'answering a call failed'));
   };
 }
