@@ -336,6 +336,27 @@ describe('the pushgate process', () => {
     expect(proc.stdout).not.toContain('pushgate started');
   });
 
+  it('warns at every start that development mode and insecure query auth are on, and not otherwise', async () => {
+    const base = { PUSHGATE_GRPC_PORT: '0', PUSHGATE_HTTP_PORT: '0', PUSHGATE_HOST: '127.0.0.1' };
+    const warningsOf = async (env: Record<string, string>): Promise<string[]> => {
+      const proc = runPushgate([], { ...base, ...env });
+      await waitFor('the "pushgate started" log line', () => logLines(proc).some((line) => line.msg === 'pushgate started') || proc.child.exitCode !== null, {
+        timeoutMs: 10_000,
+      });
+      proc.child.kill('SIGTERM');
+      expect(await exitOf(proc, 10_000)).toEqual({ code: 0, signal: null });
+      return logLines(proc)
+        .filter((line) => line.level === 40)
+        .map((line) => String(line.msg));
+    };
+
+    const unsafe = await warningsOf({ PUSHGATE_DEV: '1', PUSHGATE_INSECURE_QUERY_AUTH: '1' });
+    expect(unsafe).toHaveLength(2);
+    expect(unsafe[0]).toMatch(/DEVELOPMENT MODE \(PUSHGATE_DEV\).*Never run this in production/);
+    expect(unsafe[1]).toMatch(/INSECURE QUERY AUTH \(PUSHGATE_INSECURE_QUERY_AUTH\).*impersonate/);
+    expect(await warningsOf({ PUSHGATE_JWT_SECRET: TEST_SECRET })).toEqual([]);
+  });
+
   it('refuses a port already taken: exits non-zero naming the port setting, without a stack trace', async () => {
     const squatter = createServer();
     await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
