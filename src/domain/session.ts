@@ -1,3 +1,6 @@
+/** Longest user id pushgate accepts, wherever one comes in (token, query, request). */
+export const MAX_USER_ID_LENGTH = 256;
+
 /** One live client connection of a user, as the registry stores it. Times are epoch milliseconds. */
 export interface SessionRecord {
   readonly sessionId: string;

@@ -1,4 +1,5 @@
 import type { ExtendedError, Socket } from 'socket.io';
+import { MAX_USER_ID_LENGTH } from '../domain/session.js';
 import { isPushgateError, PushgateError, type ErrorCode } from '../errors.js';
 import type { TokenVerifier } from './token-verifier.js';
 
@@ -66,7 +67,9 @@ async function identify(socket: Socket, options: HandshakeOptions): Promise<Sock
     userId = await options.verifier.verify(token);
   } else if (options.insecureQueryAuth && pick(undefined, query, 'userId') !== undefined) {
     userId = pick(undefined, query, 'userId')!;
-    if (userId.length > 256) throw new PushgateError('invalid_argument', 'userId must be at most 256 characters');
+    if (userId.length > MAX_USER_ID_LENGTH) {
+      throw new PushgateError('invalid_argument', `userId must be at most ${MAX_USER_ID_LENGTH} characters`);
+    }
   } else {
     throw new PushgateError('token_missing', 'no token: send auth: { token } (Socket.IO v4) or ?token= in the query (Socket.IO v2)');
   }

@@ -118,8 +118,7 @@ export class SocketEdge {
     for (const session of sessions) {
       const entry = this.deps.local.get(session.sessionId);
       if (entry === undefined) continue;
-      entry.closeReason = reason;
-      entry.socket.emit(DISCONNECT_NOTICE_EVENT, { reason: notice });
+      announceClose(entry, reason, notice);
       entry.socket.disconnect(true);
       closed.push(entry);
     }
@@ -149,6 +148,12 @@ export class SocketEdge {
   }
 }
 
+/** Records why the server closes a session (for presence) and tells the client before it closes. */
+function announceClose(entry: LocalSession, reason: DisconnectReason, notice: string): void {
+  entry.closeReason = reason;
+  entry.socket.emit(DISCONNECT_NOTICE_EVENT, { reason: notice });
+}
+
 /** Longest wait at shutdown for a connection to flush the notice and close. */
 const SHUTDOWN_FLUSH_MS = 1000;
 
@@ -159,8 +164,7 @@ const SHUTDOWN_FLUSH_MS = 1000;
  */
 function closeAfterNotice(entry: LocalSession): Promise<void> {
   const conn = entry.socket.conn;
-  entry.closeReason = 'server_shutdown';
-  entry.socket.emit(DISCONNECT_NOTICE_EVENT, { reason: 'server_shutdown' });
+  announceClose(entry, 'server_shutdown', 'server_shutdown');
   return new Promise((resolve) => {
     if (conn.readyState === 'closed') {
       resolve();

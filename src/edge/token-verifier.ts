@@ -1,9 +1,8 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { errors, jwtVerify, SignJWT, type JWTVerifyOptions } from 'jose';
 import type { AuthConfig } from '../config.js';
+import { MAX_USER_ID_LENGTH } from '../domain/session.js';
 import { PushgateError } from '../errors.js';
-
-const MAX_USER_ID_LENGTH = 256;
 
 /** Verifies client tokens: a JWT whose `sub` is the user id and whose `exp` is required. */
 export class TokenVerifier {

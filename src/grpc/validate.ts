@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { PushRequest } from '../domain/push.js';
+import { MAX_USER_ID_LENGTH } from '../domain/session.js';
 import { DISCONNECT_NOTICE_EVENT } from '../edge/local-sessions.js';
 import { PushgateError } from '../errors.js';
 import type { PushToUserRequest } from '../gen/pushgate/v1/push_service.js';
@@ -13,7 +14,8 @@ export interface PushLimits {
   readonly maxPayloadBytes: number;
 }
 
-const MAX_ID_LENGTH = 256;
+/** User, session and message ids share the user id's limit. */
+const MAX_ID_LENGTH = MAX_USER_ID_LENGTH;
 const MAX_EVENT_LENGTH = 128;
 
 /** Socket.IO refuses to emit these; `pushgate:disconnect` is ours, announcing a server-side close. */

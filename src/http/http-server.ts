@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import { MAX_USER_ID_LENGTH } from '../domain/session.js';
 import type { TokenVerifier } from '../edge/token-verifier.js';
 import { demoPageHtml } from './demo-page.js';
 
@@ -15,7 +16,6 @@ export interface HttpRoutesDeps {
 }
 
 const DEV_TOKEN_TTL_SECONDS = 24 * 3600;
-const MAX_USER_ID_LENGTH = 256;
 
 /**
  * The HTTP side of the edge port: the demo page, the development token endpoint and a liveness
