@@ -1,4 +1,4 @@
-import { createPublicKey, randomBytes } from 'node:crypto';
+import { createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
@@ -224,9 +224,9 @@ function parseAuth(raw: (key: Key) => string | undefined, dev: boolean, insecure
   let publicKey: string | undefined;
   if (keyValue !== undefined) {
     publicKey = keyValue.includes('-----BEGIN') ? keyValue : readKeyFile(keyValue);
-    const type = publicKeyType(publicKey);
-    if (type !== 'rsa' && type !== 'ec (P-256)') {
-      throw new ConfigError(`${describe('jwtPublicKey')} must be an RSA (RS256) or EC P-256 (ES256) public key, got ${type}`);
+    const unusable = unusableKeyReason(publicKey);
+    if (unusable !== undefined) {
+      throw new ConfigError(`${describe('jwtPublicKey')} must be an RSA (RS256) or EC P-256 (ES256) public key, got ${unusable}`);
     }
   }
   const generate = secret === undefined && publicKey === undefined;
@@ -262,17 +262,22 @@ function readKeyFile(path: string): string {
   }
 }
 
-/** 'rsa' or 'ec (P-256)' for the keys RS256/ES256 can verify with; a description of anything else. */
-function publicKeyType(pem: string): string {
+/** Undefined for a key RS256 or ES256 can verify with; otherwise what the key is instead. */
+function unusableKeyReason(pem: string): string | undefined {
+  let key: KeyObject;
   try {
-    const key = createPublicKey(pem);
-    const type = key.asymmetricKeyType ?? 'unknown';
-    const { modulusLength, namedCurve } = key.asymmetricKeyDetails ?? {};
-    // RS256 verification refuses RSA keys under 2048 bits; ES256 is defined on P-256 only.
-    if (type === 'rsa') return (modulusLength ?? 0) >= 2048 ? 'rsa' : `a ${modulusLength}-bit RSA key (at least 2048 bits needed)`;
-    if (type === 'ec') return namedCurve === 'prime256v1' ? 'ec (P-256)' : `an EC key on curve ${namedCurve}`;
-    return type;
+    key = createPublicKey(pem);
   } catch (err) {
     throw new ConfigError(`${describe('jwtPublicKey')} is not a valid PEM public key: ${(err as Error).message}`);
+  }
+  const { modulusLength, namedCurve } = key.asymmetricKeyDetails ?? {};
+  // RS256 verification refuses RSA keys under 2048 bits; ES256 is defined on P-256 only.
+  switch (key.asymmetricKeyType) {
+    case 'rsa':
+      return (modulusLength ?? 0) >= 2048 ? undefined : `a ${modulusLength}-bit RSA key (at least 2048 bits needed)`;
+    case 'ec':
+      return namedCurve === 'prime256v1' ? undefined : `an EC key on curve ${namedCurve}`;
+    default:
+      return key.asymmetricKeyType ?? 'an unknown key type';
   }
 }

@@ -223,6 +223,9 @@ interface Proc {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/** A process on free loopback ports; each test adds its own auth and overrides. */
+const LOOPBACK_NODE = { PUSHGATE_GRPC_PORT: '0', PUSHGATE_HTTP_PORT: '0', PUSHGATE_HOST: '127.0.0.1' };
+
 function runPushgate(args: string[], env: Record<string, string>): Proc {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
     cwd: ROOT,
@@ -283,13 +286,7 @@ function variablesInSource(): string[] {
 
 describe('the pushgate process', () => {
   it('on SIGTERM finishes the push in flight and exits 0', async () => {
-    const proc = runPushgate([], {
-      PUSHGATE_GRPC_PORT: '0',
-      PUSHGATE_HTTP_PORT: '0',
-      PUSHGATE_HOST: '127.0.0.1',
-      PUSHGATE_JWT_SECRET: TEST_SECRET,
-      LOG_LEVEL: 'info',
-    });
+    const proc = runPushgate([], { ...LOOPBACK_NODE, PUSHGATE_JWT_SECRET: TEST_SECRET, LOG_LEVEL: 'info' });
     const started = await waitFor(
       'the "pushgate started" log line',
       () => logLines(proc).find((line) => line.msg === 'pushgate started') ?? (proc.child.exitCode !== null ? { failed: proc.stderr } : undefined),
@@ -324,12 +321,7 @@ describe('the pushgate process', () => {
   });
 
   it('refuses a bad setting: exits non-zero and names the variable on stderr', async () => {
-    const proc = runPushgate([], {
-      PUSHGATE_GRPC_PORT: 'abc',
-      PUSHGATE_HTTP_PORT: '0',
-      PUSHGATE_HOST: '127.0.0.1',
-      PUSHGATE_JWT_SECRET: TEST_SECRET,
-    });
+    const proc = runPushgate([], { ...LOOPBACK_NODE, PUSHGATE_GRPC_PORT: 'abc', PUSHGATE_JWT_SECRET: TEST_SECRET });
     const exit = await exitOf(proc, 10_000);
     expect(exit.code).not.toBe(0);
     expect(exit.code).not.toBeNull();
@@ -339,9 +331,8 @@ describe('the pushgate process', () => {
   });
 
   it('warns at every start that development mode and insecure query auth are on, and not otherwise', async () => {
-    const base = { PUSHGATE_GRPC_PORT: '0', PUSHGATE_HTTP_PORT: '0', PUSHGATE_HOST: '127.0.0.1' };
     const warningsOf = async (env: Record<string, string>): Promise<string[]> => {
-      const proc = runPushgate([], { ...base, ...env });
+      const proc = runPushgate([], { ...LOOPBACK_NODE, ...env });
       await waitFor('the "pushgate started" log line', () => logLines(proc).some((line) => line.msg === 'pushgate started') || proc.child.exitCode !== null, {
         timeoutMs: 20_000,
       });
@@ -368,12 +359,7 @@ describe('the pushgate process', () => {
     await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
     try {
       const taken = (squatter.address() as AddressInfo).port;
-      const proc = runPushgate([], {
-        PUSHGATE_GRPC_PORT: '0',
-        PUSHGATE_HTTP_PORT: String(taken),
-        PUSHGATE_HOST: '127.0.0.1',
-        PUSHGATE_JWT_SECRET: TEST_SECRET,
-      });
+      const proc = runPushgate([], { ...LOOPBACK_NODE, PUSHGATE_HTTP_PORT: String(taken), PUSHGATE_JWT_SECRET: TEST_SECRET });
       const exit = await exitOf(proc, 10_000);
       expect(exit.code).toBe(1);
       expect(proc.stderr).toContain(`cannot serve HTTP on 127.0.0.1:${taken} (PUSHGATE_HOST, PUSHGATE_HTTP_PORT)`);
