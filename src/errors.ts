@@ -10,6 +10,8 @@ export const ERROR_CODES = {
   cancelled: 'The caller cancelled the call.',
   presence_overflow: 'A presence stream fell too far behind its events and was ended.',
   shutting_down: 'The node is draining for shutdown and takes no new work.',
+  registry_unavailable: 'The session registry (Redis in cluster mode) cannot be reached right now; retry later.',
+  cursor_expired: 'A presence cursor is older than the retained events (or the feed was reset); take a snapshot instead.',
   internal: 'An unexpected server fault; details are in the server log.',
   token_missing: 'The client sent no token.',
   token_malformed: 'The token is not a well-formed JWT.',
@@ -28,12 +30,16 @@ export type ErrorCode = keyof typeof ERROR_CODES;
 export class PushgateError extends Error {
   override readonly name = 'PushgateError';
 
+  /** Machine-readable facts a caller may act on (e.g. `oldest_cursor`); gRPC sends each as `pushgate-<key>` trailer. */
+  readonly details: Readonly<Record<string, string>>;
+
   constructor(
     readonly code: ErrorCode,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; details?: Readonly<Record<string, string>> },
   ) {
     super(message, options);
+    this.details = options?.details ?? {};
   }
 }
 

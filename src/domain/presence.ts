@@ -8,8 +8,8 @@ export type PresenceKind =
   | 'snapshot_complete';
 
 /**
- * Why a session ended. Open-ended on purpose (a later cluster mode adds `node_lost`), but these are
- * the values the edge produces.
+ * Why a session ended: the values the edge produces, plus `node_lost` when a cluster node vanished
+ * without cleanup and another node reaped its sessions.
  */
 export type DisconnectReason =
   | 'client_disconnect'
@@ -17,6 +17,7 @@ export type DisconnectReason =
   | 'transport_error'
   | 'server_shutdown'
   | 'kicked'
+  | 'node_lost'
   | (string & {});
 
 export interface PresenceEvent {
@@ -28,6 +29,11 @@ export interface PresenceEvent {
   readonly atMs: number;
   /** The user's live sessions after the event. */
   readonly sessionCount: number;
+  /**
+   * Opaque position in the registry's presence feed: `readAfter(cursor)` yields every later event.
+   * Snapshot events carry the snapshot's cursor.
+   */
+  readonly cursor: string;
 }
 
 export type PresenceListener = (event: PresenceEvent) => void;

@@ -65,5 +65,6 @@ export function encodePresenceEvent(event: DomainPresenceEvent): PresenceEvent {
     reason: event.reason,
     at: new Date(event.atMs),
     sessionCount: event.sessionCount,
+    cursor: event.cursor,
   };
 }

@@ -11,6 +11,8 @@ export const GRPC_STATUS = {
   cancelled: GrpcStatus.CANCELLED,
   presence_overflow: GrpcStatus.RESOURCE_EXHAUSTED,
   shutting_down: GrpcStatus.UNAVAILABLE,
+  registry_unavailable: GrpcStatus.UNAVAILABLE,
+  cursor_expired: GrpcStatus.FAILED_PRECONDITION,
   internal: GrpcStatus.INTERNAL,
   token_missing: GrpcStatus.UNAUTHENTICATED,
   token_malformed: GrpcStatus.UNAUTHENTICATED,
@@ -35,6 +37,7 @@ export function toGrpcError(err: unknown, log: Logger, requestId: string, method
   metadata.set('x-request-id', requestId);
   metadata.set('pushgate-error-code', isPushgateError(err) ? err.code : 'internal');
   if (isPushgateError(err)) {
+    for (const [key, value] of Object.entries(err.details)) metadata.set(`pushgate-${key.replaceAll('_', '-')}`, value);
     const code = GRPC_STATUS[err.code];
     if (code === GrpcStatus.INTERNAL) log.error({ err, method, requestId }, 'call failed');
     else log.info({ method, requestId, code: err.code, reason: err.message }, 'call refused');

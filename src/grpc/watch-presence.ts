@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { status as GrpcStatus, type ServerWritableStream } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { PresenceEvent } from '../domain/presence.js';
+import { isPushgateError, PushgateError } from '../errors.js';
 import type { WatchPresenceRequest, WatchPresenceResponse } from '../gen/pushgate/v1/push_service.js';
 import type { SessionRegistry } from '../registry/session-registry.js';
 import { encodePresenceEvent } from './encode.js';
@@ -10,6 +11,9 @@ import { requestIdOf } from './unary.js';
 import { requireId } from './validate.js';
 
 const METHOD = 'WatchPresence';
+
+/** Events read from the registry's feed per call while catching up. */
+const PAGE_SIZE = 500;
 
 type Call = ServerWritableStream<WatchPresenceRequest, WatchPresenceResponse>;
 
@@ -20,11 +24,18 @@ export interface PresenceStreamsDeps {
   readonly log: Logger;
 }
 
+/** Where a stream starts: live only, after a snapshot, or after a cursor the client already saw. */
+type StartFrom = { kind: 'live' } | { kind: 'snapshot' } | { kind: 'resume'; cursor: string };
+
 /**
  * Serves WatchPresence. Each stream subscribes to registry events, filters by user, and writes
  * through the call's own buffer; the buffer's length is the backpressure signal. A stream that
  * reaches `bufferSize` unsent messages is unsubscribed at once (memory stays bounded) and ended
  * with RESOURCE_EXHAUSTED after what it already holds.
+ *
+ * A stream that starts from a snapshot or a cursor first catches up from the registry's feed
+ * (`readAfter`), paced by the reader, while live events wait in a bounded queue; then it writes
+ * the queued events the feed did not already cover, and goes live.
  */
 export class PresenceStreams {
   private readonly active = new Set<PresenceStream>();
@@ -33,15 +44,17 @@ export class PresenceStreams {
 
   readonly handle = (call: Call): void => {
     let users: ReadonlySet<string>;
+    let from: StartFrom;
     try {
       users = new Set(call.request.userIds.map((id, i) => requireId(id, `user_ids[${i}]`)));
+      from = startOf(call.request);
     } catch (err) {
       call.emit('error', toGrpcError(err, this.deps.log, requestIdOf(call), METHOD));
       return;
     }
     const stream = new PresenceStream(call, users, this.deps, () => this.active.delete(stream));
     this.active.add(stream);
-    stream.start(call.request.includeSnapshot).catch((err: unknown) => stream.fail(err));
+    stream.start(from).catch((err: unknown) => stream.fail(err));
   };
 
   get size(): number {
@@ -65,8 +78,18 @@ export class PresenceStreams {
 
 class PresenceStream {
   private unsubscribe: (() => void) | undefined;
-  /** Live events held back while the snapshot is being written, so order is kept. */
+  /** Live events held back while catching up, so order is kept. */
   private held: PresenceEvent[] | undefined;
+  /**
+   * Feed position this stream caught up to; undefined for a live-only stream. A live event not
+   * after it was already written from the feed: a subscription may deliver an event after
+   * `readAfter` returned it (at once for held events, and later too in an asynchronous registry).
+   * It stays where catch-up ended: a live event's own cursor may lag this position on other
+   * shards (cluster mode), so advancing to it could make written events look new again.
+   */
+  private position: string | undefined;
+  /** The first event the subscription delivered while catching up, wanted or not: where live events begin. */
+  private firstLive: PresenceEvent | undefined;
   private closed = false;
   /** Aborted when the stream closes: ends any wait for the reader. */
   private readonly stopped = new AbortController();
@@ -84,11 +107,23 @@ class PresenceStream {
     call.once('error', () => this.close());
   }
 
-  async start(includeSnapshot: boolean): Promise<void> {
-    if (includeSnapshot) this.held = [];
-    this.unsubscribe = this.deps.registry.subscribe((event) => this.onEvent(event));
-    if (!includeSnapshot) return;
-    const sessions = await this.deps.registry.snapshot([...this.users]);
+  async start(from: StartFrom): Promise<void> {
+    if (from.kind !== 'live') this.held = [];
+    // Subscribed before the snapshot or the first read, so every change after that point is either
+    // in the feed pages or held (or both: `position` tells which to skip).
+    this.unsubscribe = this.deps.registry.subscribe(
+      (event) => this.onEvent(event),
+      (reason) => this.lostEvents(reason),
+    );
+    if (from.kind === 'live') return;
+    this.position = from.kind === 'snapshot' ? await this.writeSnapshot() : from.cursor;
+    await this.catchUp(from.kind === 'resume');
+    await this.releaseHeld();
+  }
+
+  /** Writes every session live now, then SNAPSHOT_COMPLETE; resolves to the feed position they reflect. */
+  private async writeSnapshot(): Promise<string> {
+    const { sessions, cursor } = await this.deps.registry.snapshot([...this.users]);
     const counts = new Map<string, number>();
     for (const session of sessions) counts.set(session.userId, (counts.get(session.userId) ?? 0) + 1);
     const at = Date.now();
@@ -96,11 +131,56 @@ class PresenceStream {
     // while live events wait in `held` (bounded), then follow in order.
     for (const session of sessions) {
       const sessionCount = counts.get(session.userId)!;
-      await this.writePaced({ kind: 'session_connected', userId: session.userId, session, reason: 'snapshot', atMs: at, sessionCount });
+      await this.writePaced({ kind: 'session_connected', userId: session.userId, session, reason: 'snapshot', atMs: at, sessionCount, cursor });
     }
-    await this.writePaced({ kind: 'snapshot_complete', userId: '', session: undefined, reason: '', atMs: at, sessionCount: 0 });
-    for (let i = 0; this.held !== undefined && i < this.held.length; i++) await this.writePaced(this.held[i]!);
+    await this.writePaced({ kind: 'snapshot_complete', userId: '', session: undefined, reason: '', atMs: at, sessionCount: 0, cursor });
+    return cursor;
+  }
+
+  /**
+   * Writes the feed's events after `position`, page by page and paced like the snapshot, until a
+   * read comes back empty or reaches where the subscription began (from there `held` has every
+   * event; waiting for an empty read could take forever while sessions keep changing). When
+   * resuming, the first read is what checks the client's cursor, so a bad one fails the stream
+   * before anything is written.
+   */
+  private async catchUp(resuming: boolean): Promise<void> {
+    for (let first = true; !this.closed; first = false) {
+      const page = await this.readPage(resuming && first);
+      if (page.length === 0) return;
+      for (const event of page) {
+        if (this.wants(event)) await this.writePaced(event);
+      }
+      this.position = page.at(-1)!.cursor;
+      this.dropCoveredHeld();
+      if (this.firstLive !== undefined && !this.isNew(this.firstLive)) return;
+    }
+  }
+
+  private async readPage(clientCursor: boolean): Promise<PresenceEvent[]> {
+    try {
+      return await this.deps.registry.readAfter(this.position!, PAGE_SIZE);
+    } catch (err) {
+      throw clientCursor ? namingResumeAfter(err) : err;
+    }
+  }
+
+  /** Held events the feed has now covered would only be skipped later; freeing them keeps `held` from overflowing on a long catch-up. */
+  private dropCoveredHeld(): void {
+    if (this.held === undefined) return;
+    const firstNew = this.held.findIndex((event) => this.isNew(event));
+    this.held.splice(0, firstNew === -1 ? this.held.length : firstNew);
+  }
+
+  /** Writes the held events the feed did not cover, in order (more may arrive meanwhile), then goes live. */
+  private async releaseHeld(): Promise<void> {
+    for (let i = 0; this.held !== undefined && i < this.held.length; i++) {
+      const event = this.held[i]!;
+      if (!this.isNew(event)) continue;
+      await this.writePaced(event);
+    }
     this.held = undefined;
+    this.firstLive = undefined;
   }
 
   private async writePaced(event: PresenceEvent): Promise<void> {
@@ -113,13 +193,24 @@ class PresenceStream {
     await once(this.call, 'drain', { signal: this.stopped.signal }).catch(() => undefined);
   }
 
+  private wants(event: PresenceEvent): boolean {
+    return this.users.size === 0 || this.users.has(event.userId);
+  }
+
+  /** False for an event this stream already wrote from the feed. */
+  private isNew(event: PresenceEvent): boolean {
+    return this.position === undefined || this.deps.registry.follows(event, this.position);
+  }
+
   private onEvent(event: PresenceEvent): void {
-    if (this.users.size > 0 && !this.users.has(event.userId)) return;
+    if (this.held !== undefined) this.firstLive ??= event;
+    if (!this.wants(event)) return;
     if (this.held !== undefined) {
       if (this.held.length >= this.deps.bufferSize) this.overflow();
       else this.held.push(event);
       return;
     }
+    if (!this.isNew(event)) return;
     this.write(event);
   }
 
@@ -132,12 +223,22 @@ class PresenceStream {
     this.call.write({ event: encodePresenceEvent(event) });
   }
 
+  /** The registry could not deliver every event (a cluster node's feed fell behind): the reader must resume. */
+  private lostEvents(reason: string): void {
+    this.unsubscribe = undefined;
+    this.deps.log.warn({ reason }, 'presence stream missed events; ending it');
+    this.finish({
+      code: GrpcStatus.RESOURCE_EXHAUSTED,
+      details: `presence stream missed events: ${reason}; resume with resume_after set to the last cursor received, or resubscribe with include_snapshot`,
+    });
+  }
+
   private overflow(): void {
     if (this.closed) return;
     this.deps.log.info({ bufferSize: this.deps.bufferSize }, 'presence stream reader fell behind; ending its stream');
     this.finish({
       code: GrpcStatus.RESOURCE_EXHAUSTED,
-      details: `presence stream fell more than ${this.deps.bufferSize} events behind (PUSHGATE_PRESENCE_BUFFER); resubscribe with include_snapshot`,
+      details: `presence stream fell more than ${this.deps.bufferSize} events behind (PUSHGATE_PRESENCE_BUFFER); resume with resume_after set to the last cursor received, or resubscribe with include_snapshot`,
     });
   }
 
@@ -165,4 +266,29 @@ class PresenceStream {
     this.unsubscribe = undefined;
     this.onClosed();
   }
+}
+
+/** Longer than any cursor a registry hands out (cluster cursors hold a position per shard); refused before it reaches the registry. */
+const MAX_CURSOR_LENGTH = 65_536;
+
+function startOf(request: WatchPresenceRequest): StartFrom {
+  const resuming = request.resumeAfter !== '';
+  if (request.includeSnapshot && resuming) {
+    throw new PushgateError(
+      'invalid_argument',
+      'include_snapshot and resume_after cannot be combined: resume_after continues a stream from its last cursor, include_snapshot starts over',
+    );
+  }
+  if (request.resumeAfter.length > MAX_CURSOR_LENGTH) {
+    throw new PushgateError('invalid_argument', `resume_after must be at most ${MAX_CURSOR_LENGTH} characters`);
+  }
+  if (request.includeSnapshot) return { kind: 'snapshot' };
+  if (resuming) return { kind: 'resume', cursor: request.resumeAfter };
+  return { kind: 'live' };
+}
+
+/** The registry's refusal of the client's own cursor, worded to name the request field it came from. */
+function namingResumeAfter(err: unknown): unknown {
+  if (!isPushgateError(err) || (err.code !== 'invalid_argument' && err.code !== 'cursor_expired')) return err;
+  return new PushgateError(err.code, `resume_after: ${err.message}`, { cause: err, details: err.details });
 }

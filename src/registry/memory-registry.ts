@@ -1,17 +1,52 @@
+import { randomBytes } from 'node:crypto';
 import type { PresenceEvent, PresenceKind, PresenceListener } from '../domain/presence.js';
 import { matchesFilter, type SessionFilter, type SessionRecord } from '../domain/session.js';
-import type { SessionRegistry } from './session-registry.js';
+import { PushgateError } from '../errors.js';
+import type { RegistrySnapshot, SessionRegistry } from './session-registry.js';
+
+/** How many recent presence events the registry keeps for `readAfter`. */
+export interface PresenceRetention {
+  /** At most this many events… */
+  readonly retention: number;
+  /** …and none older than this many milliseconds. */
+  readonly retentionMs: number;
+}
+
+/** The defaults of PUSHGATE_PRESENCE_RETENTION and PUSHGATE_PRESENCE_RETENTION_MS. */
+export const DEFAULT_RETENTION: PresenceRetention = Object.freeze({ retention: 10_000, retentionMs: 600_000 });
+
+/** `<epoch>-<seq>`: the epoch is 16 hex digits, the seq a canonical decimal within the safe integers. */
+const CURSOR = /^([0-9a-f]{16})-(0|[1-9][0-9]{0,14})$/;
 
 /**
  * The embedded single-node registry. Every operation completes synchronously inside the returned
  * promise, so a `subscribe` followed by a `snapshot` in the same tick sees no change in between.
+ *
+ * Presence events are numbered 1, 2, 3… and kept in a ring of `retention` slots (event `seq` lives
+ * in slot `seq % retention`); events older than `retentionMs` are dropped whenever the ring is
+ * written or read, so no timer is needed. A cursor is `<epoch>-<seq>`, the position after event
+ * `seq` (`<epoch>-0` before any event). The epoch is random per instance: a restarted node has
+ * lost its events and must refuse cursors from its previous life rather than misread them.
  */
 export class MemorySessionRegistry implements SessionRegistry {
   /** userId → sessionId → record; Map iteration order is insertion (connect) order. */
   private readonly users = new Map<string, Map<string, SessionRecord>>();
   private readonly listeners = new Set<PresenceListener>();
+  private readonly epoch = randomBytes(8).toString('hex');
+  private readonly ring: (PresenceEvent | undefined)[] = [];
+  /** Seq of the newest event; 0 before any. */
+  private newestSeq = 0;
+  /** Seq of the oldest event still held; `newestSeq + 1` when none is. */
+  private oldestSeq = 1;
 
-  constructor(private readonly onListenerError: (err: unknown) => void = () => {}) {}
+  constructor(
+    private readonly retention: PresenceRetention = DEFAULT_RETENTION,
+    private readonly onListenerError: (err: unknown) => void = () => {},
+  ) {
+    if (!Number.isSafeInteger(retention.retention) || retention.retention < 1 || !(retention.retentionMs >= 1)) {
+      throw new RangeError(`presence retention must be at least one event and one millisecond, got ${JSON.stringify(retention)}`);
+    }
+  }
 
   async register(session: SessionRecord): Promise<void> {
     let sessions = this.users.get(session.userId);
@@ -53,14 +88,32 @@ export class MemorySessionRegistry implements SessionRegistry {
     return found;
   }
 
-  async snapshot(userIds: readonly string[]): Promise<SessionRecord[]> {
+  async snapshot(userIds: readonly string[]): Promise<RegistrySnapshot> {
     const ids = userIds.length > 0 ? userIds : this.users.keys();
-    const found: SessionRecord[] = [];
+    const sessions: SessionRecord[] = [];
     for (const userId of ids) {
-      const sessions = this.users.get(userId);
-      if (sessions !== undefined) found.push(...sessions.values());
+      const found = this.users.get(userId);
+      if (found !== undefined) sessions.push(...found.values());
     }
-    return found;
+    return { sessions, cursor: this.cursorAt(this.newestSeq) };
+  }
+
+  async readAfter(cursor: string, limit: number): Promise<PresenceEvent[]> {
+    const { epoch, seq } = this.parse(cursor);
+    this.dropExpired(Date.now());
+    if (epoch === this.epoch && seq > this.newestSeq) {
+      throw new PushgateError('invalid_argument', `presence cursor "${cursor}" is ahead of the newest event (${this.cursorAt(this.newestSeq)})`);
+    }
+    // A reader at `seq` next needs event seq + 1; if that one is gone, it would miss events.
+    if (epoch !== this.epoch || seq + 1 < this.oldestSeq) throw this.expired(cursor);
+    const events: PresenceEvent[] = [];
+    const last = Math.min(this.newestSeq, seq + Math.max(0, Math.floor(limit)));
+    for (let next = seq + 1; next <= last; next++) events.push(this.ring[next % this.retention.retention]!);
+    return events;
+  }
+
+  follows(event: PresenceEvent, cursor: string): boolean {
+    return this.parse(event.cursor).seq > this.parse(cursor).seq;
   }
 
   subscribe(listener: PresenceListener): () => void {
@@ -79,8 +132,10 @@ export class MemorySessionRegistry implements SessionRegistry {
   }
 
   private emit(kind: PresenceKind, session: SessionRecord, reason: string, sessionCount: number): void {
-    if (this.listeners.size === 0) return;
-    const event: PresenceEvent = { kind, userId: session.userId, session, reason, atMs: Date.now(), sessionCount };
+    const atMs = Date.now();
+    const seq = this.newestSeq + 1;
+    const event: PresenceEvent = { kind, userId: session.userId, session, reason, atMs, sessionCount, cursor: this.cursorAt(seq) };
+    this.append(event, seq);
     for (const listener of this.listeners) {
       try {
         listener(event);
@@ -88,5 +143,43 @@ export class MemorySessionRegistry implements SessionRegistry {
         this.onListenerError(err);
       }
     }
+  }
+
+  /** Stores event `seq` in the ring, overwriting the oldest when full, then drops what aged out. */
+  private append(event: PresenceEvent, seq: number): void {
+    this.ring[seq % this.retention.retention] = event;
+    this.newestSeq = seq;
+    if (seq - this.oldestSeq + 1 > this.retention.retention) this.oldestSeq = seq - this.retention.retention + 1;
+    this.dropExpired(event.atMs);
+  }
+
+  private dropExpired(nowMs: number): void {
+    const limitMs = nowMs - this.retention.retentionMs;
+    while (this.oldestSeq <= this.newestSeq) {
+      const slot = this.oldestSeq % this.retention.retention;
+      if (this.ring[slot]!.atMs > limitMs) break;
+      this.ring[slot] = undefined; // let the session record go
+      this.oldestSeq++;
+    }
+  }
+
+  private expired(cursor: string): PushgateError {
+    // Reading from here yields every event still held.
+    const oldest = this.cursorAt(this.oldestSeq - 1);
+    return new PushgateError(
+      'cursor_expired',
+      `presence cursor "${cursor}" is older than the retained events (or from before a restart); the oldest cursor still held is ${oldest}`,
+      { details: { oldest_cursor: oldest } },
+    );
+  }
+
+  private cursorAt(seq: number): string {
+    return `${this.epoch}-${seq}`;
+  }
+
+  private parse(cursor: string): { epoch: string; seq: number } {
+    const match = CURSOR.exec(cursor);
+    if (match === null) throw new PushgateError('invalid_argument', `"${cursor.slice(0, 64)}" is not a presence cursor`);
+    return { epoch: match[1]!, seq: Number(match[2]) };
   }
 }

@@ -1,4 +1,4 @@
 import { MemorySessionRegistry } from '../../src/registry/memory-registry.js';
 import { describeSessionRegistry } from './session-registry.contract.js';
 
-describeSessionRegistry('MemorySessionRegistry', async () => new MemorySessionRegistry());
+describeSessionRegistry('MemorySessionRegistry', async (options) => new MemorySessionRegistry(options));

@@ -1,32 +1,53 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { PresenceEvent, PresenceKind } from '../../src/domain/presence.js';
 import type { SessionRecord } from '../../src/domain/session.js';
+import { isPushgateError, type PushgateError } from '../../src/errors.js';
 import type { SessionRegistry } from '../../src/registry/session-registry.js';
 import { waitFor } from '../support/wait.js';
 
+/** How many presence events a registry keeps for `readAfter`: at most `retention`, none older than `retentionMs`. */
+export interface RetentionOptions {
+  readonly retention: number;
+  readonly retentionMs: number;
+}
+
 /**
  * The behaviour every SessionRegistry must have (see src/registry/session-registry.ts). Run it from a
- * `*.test.ts` file with a factory that returns a fresh, empty registry for each test:
+ * `*.test.ts` file with a factory that returns a fresh, empty registry for each call, keeping
+ * presence events as `options` say (as PUSHGATE_PRESENCE_RETENTION and _MS would):
  *
- *   describeSessionRegistry('MemorySessionRegistry', async () => new MemorySessionRegistry());
+ *   describeSessionRegistry('MemorySessionRegistry', async (options) => new MemorySessionRegistry(options));
+ *
+ * Most tests get generous retention; the retention tests ask for a few events. Every registry the
+ * factory returns is closed after its test.
  *
  * Nothing here assumes events are delivered synchronously: the suite waits for events to arrive, and
  * proves that an operation emitted nothing by following it with a write to the same user whose
  * events must then be the first ones seen (events of one user arrive in the order of the changes).
+ * Cursors are opaque: the suite only passes back cursors the registry handed out.
  */
-export function describeSessionRegistry(name: string, factory: () => Promise<SessionRegistry>): void {
+export function describeSessionRegistry(name: string, factory: (options: RetentionOptions) => Promise<SessionRegistry>): void {
   describe(`SessionRegistry contract: ${name}`, () => {
     let registry: SessionRegistry;
     const unsubscribers: (() => void)[] = [];
+    const extraRegistries: SessionRegistry[] = [];
 
     beforeEach(async () => {
-      registry = await factory();
+      registry = await factory({ retention: 10_000, retentionMs: 600_000 });
     });
 
     afterEach(async () => {
       for (const stop of unsubscribers.splice(0)) stop();
       await registry.close();
+      for (const extra of extraRegistries.splice(0)) await extra.close();
     });
+
+    /** Another registry with the given retention, closed after the test. */
+    async function registryWith(options: RetentionOptions): Promise<SessionRegistry> {
+      const extra = await factory(options);
+      extraRegistries.push(extra);
+      return extra;
+    }
 
     const base = Date.UTC(2024, 0, 1);
 
@@ -128,11 +149,11 @@ export function describeSessionRegistry(name: string, factory: () => Promise<Ses
 
         expect(await registry.unregister('u1', 's-gone', 'client_disconnect')).toEqual(gone);
         expect(await registry.lookup('u1')).toEqual([keep]);
-        expect(ids(await registry.snapshot([]))).toEqual(['s-keep']);
+        expect(ids((await registry.snapshot([])).sessions)).toEqual(['s-keep']);
 
         expect(await registry.unregister('u1', 's-keep', 'kicked')).toEqual(keep);
         expect(await registry.lookup('u1')).toEqual([]);
-        expect(await registry.snapshot([])).toEqual([]);
+        expect((await registry.snapshot([])).sessions).toEqual([]);
       });
 
       it('is a no-op for unknown ids: resolves to undefined, changes nothing and emits nothing', async () => {
@@ -183,7 +204,7 @@ export function describeSessionRegistry(name: string, factory: () => Promise<Ses
         expect(sessions).toHaveLength(2);
         expect(sessions.find((s) => s.sessionId === 's-1')).toEqual(replacement);
         expect(sessions.find((s) => s.sessionId === 's-2')).toEqual(record('u1', 's-2', 'app', 2));
-        expect(await registry.snapshot(['u1'])).toHaveLength(2);
+        expect((await registry.snapshot(['u1'])).sessions).toHaveLength(2);
 
         // The next real change is the first event, and its count shows the replacement added nothing.
         await register(record('u1', 's-3', 'pc', 3));
@@ -203,7 +224,7 @@ export function describeSessionRegistry(name: string, factory: () => Promise<Ses
         const [touched, other] = await registry.lookup('u1');
         expect(touched).toEqual({ ...session, lastSeenAtMs: later });
         expect(other).toEqual(record('u1', 's-2', 'web', 2));
-        expect((await registry.snapshot(['u1']))[0]!.lastSeenAtMs).toBe(later);
+        expect((await registry.snapshot(['u1'])).sessions[0]!.lastSeenAtMs).toBe(later);
       });
 
       it('never moves last_seen_at back', async () => {
@@ -224,7 +245,7 @@ export function describeSessionRegistry(name: string, factory: () => Promise<Ses
         expect(ids(await registry.lookup('u1'))).toEqual(['s-1']);
         expect((await registry.lookup('u1'))[0]!.lastSeenAtMs).toBe(base + 60_000);
         expect(await registry.lookup('nobody')).toEqual([]);
-        expect(await registry.snapshot([])).toHaveLength(1);
+        expect((await registry.snapshot([])).sessions).toHaveLength(1);
 
         await register(record('nobody', 's-marker', 'web', 2));
         expect(summary(await waitForEvents(events, 'nobody', 2))).toEqual([
@@ -263,21 +284,21 @@ export function describeSessionRegistry(name: string, factory: () => Promise<Ses
       it('returns every session of the given users, grouped by user, and nothing of others', async () => {
         await registerPopulation();
 
-        const sessions = await registry.snapshot(['a', 'c', 'nobody']);
+        const { sessions } = await registry.snapshot(['a', 'c', 'nobody']);
         const byUser = grouped(sessions);
         expect([...byUser.keys()].sort()).toEqual(['a', 'c']);
         expect(byUser.get('a')!.sort()).toEqual(['a-1', 'a-2', 'a-3']);
         expect(byUser.get('c')).toEqual(['c-1']);
         expect(sessions.find((s) => s.sessionId === 'a-2')).toEqual(record('a', 'a-2', 'pc', 3));
 
-        expect(await registry.snapshot(['nobody'])).toEqual([]);
+        expect((await registry.snapshot(['nobody'])).sessions).toEqual([]);
       });
 
       it('returns every session of every user when no user is given', async () => {
         await registerPopulation();
         await registry.unregister('b', 'b-1', 'client_disconnect');
 
-        const sessions = await registry.snapshot([]);
+        const { sessions } = await registry.snapshot([]);
         const byUser = grouped(sessions);
         expect([...byUser.keys()].sort()).toEqual(['a', 'b', 'c']);
         expect(byUser.get('a')!.sort()).toEqual(['a-1', 'a-2', 'a-3']);
@@ -287,8 +308,8 @@ export function describeSessionRegistry(name: string, factory: () => Promise<Ses
       });
 
       it('is empty for an empty registry', async () => {
-        expect(await registry.snapshot([])).toEqual([]);
-        expect(await registry.snapshot(['a'])).toEqual([]);
+        expect((await registry.snapshot([])).sessions).toEqual([]);
+        expect((await registry.snapshot(['a'])).sessions).toEqual([]);
       });
     });
 
@@ -384,6 +405,193 @@ export function describeSessionRegistry(name: string, factory: () => Promise<Ses
         ]);
         await waitFor('the throwing listener to have been called for every event', () => thrown === 4);
         expect(await registry.lookup('u1')).toEqual([]);
+      });
+    });
+
+    describe('presence feed', () => {
+      /**
+       * The summary plus the user. Cursors are left out: a live event and the same event read from
+       * the feed may carry different (equally valid) cursors, e.g. one position per shard.
+       */
+      function described(events: readonly PresenceEvent[]): [PresenceKind, string, string | undefined, number, string][] {
+        return events.map((event) => [event.kind, event.userId, event.session?.sessionId, event.sessionCount, event.reason]);
+      }
+
+      /** Every event after `cursor` in pages of `limit`, until a read comes back empty. */
+      async function readToEnd(from: SessionRegistry, cursor: string, limit = 100): Promise<PresenceEvent[]> {
+        const events: PresenceEvent[] = [];
+        for (;;) {
+          const page = await from.readAfter(cursor, limit);
+          if (page.length === 0) return events;
+          events.push(...page);
+          cursor = page.at(-1)!.cursor;
+        }
+      }
+
+      /** Reads the feed after `cursor` until it holds at least `count` events. */
+      async function readAtLeast(from: SessionRegistry, cursor: string, count: number): Promise<PresenceEvent[]> {
+        return waitFor(`${count} events in the feed`, async () => {
+          const events = await readToEnd(from, cursor);
+          return events.length >= count && events;
+        });
+      }
+
+      /** The PushgateError a call rejects with. */
+      async function refusal(promise: Promise<unknown>): Promise<PushgateError> {
+        const outcome = await promise.then(
+          () => new Error('expected the call to be refused, but it resolved'),
+          (err: unknown) => err,
+        );
+        if (!isPushgateError(outcome)) throw outcome;
+        return outcome;
+      }
+
+      it('gives every event a distinct cursor', async () => {
+        const events = collect();
+        await register(record('u1', 's-1', 'app', 1));
+        await register(record('u1', 's-2', 'web', 2));
+        await register(record('u2', 's-3', 'web', 3));
+        await registry.unregister('u1', 's-1', 'kicked');
+        await registry.unregister('u1', 's-2', 'kicked');
+
+        await waitFor('8 presence events', () => events.length >= 8);
+        const cursors = events.map((event) => event.cursor);
+        for (const cursor of cursors) expect(cursor).toMatch(/\S/);
+        expect(new Set(cursors).size).toBe(8);
+      });
+
+      it('reads back exactly the changes after a snapshot, each user’s in order, as subscribers saw them', async () => {
+        await register(record('a', 'a-1', 'app', 1));
+        await register(record('b', 'b-1', 'web', 2));
+        const live = collect();
+        const snapshot = await registry.snapshot([]);
+        await register(record('a', 'a-2', 'pc', 3));
+        await registry.unregister('b', 'b-1', 'client_disconnect');
+        await register(record('c', 'c-1', 'web', 4));
+        await registry.unregister('a', 'a-1', 'kicked');
+
+        const read = await readAtLeast(registry, snapshot.cursor, 6);
+        expect(read).toHaveLength(6);
+        // Order is promised per user (users may live in different partitions).
+        expect(summary(eventsOf(read, 'a'))).toEqual([
+          ['session_connected', 'a-2', 2, ''],
+          ['session_disconnected', 'a-1', 1, 'kicked'],
+        ]);
+        expect(summary(eventsOf(read, 'b'))).toEqual([
+          ['session_disconnected', 'b-1', 0, 'client_disconnect'],
+          ['user_offline', 'b-1', 0, 'client_disconnect'],
+        ]);
+        expect(summary(eventsOf(read, 'c'))).toEqual([
+          ['user_online', 'c-1', 1, ''],
+          ['session_connected', 'c-1', 1, ''],
+        ]);
+        expect(read.find((event) => event.session?.sessionId === 'a-2')!.session).toEqual(record('a', 'a-2', 'pc', 3));
+        for (const event of read) expect(registry.follows(event, snapshot.cursor)).toBe(true);
+        // The feed and the subscription carry the same events.
+        await waitFor('6 live events', () => live.length >= 6);
+        for (const userId of ['a', 'b', 'c']) expect(described(eventsOf(read, userId))).toEqual(described(eventsOf(live, userId)));
+      });
+
+      it('reads nothing after the newest position, then the next change once it happens', async () => {
+        const empty = await registry.snapshot([]);
+        expect(await registry.readAfter(empty.cursor, 10)).toEqual([]);
+
+        await register(record('u1', 's-1', 'web', 1));
+        const read = await readAtLeast(registry, empty.cursor, 2);
+        expect(summary(read)).toEqual([
+          ['user_online', 's-1', 1, ''],
+          ['session_connected', 's-1', 1, ''],
+        ]);
+        expect(await registry.readAfter(read[1]!.cursor, 10)).toEqual([]);
+        expect(await registry.readAfter((await registry.snapshot(['u1'])).cursor, 10)).toEqual([]);
+      });
+
+      it('resumes from a middle event’s cursor with every later event, in order', async () => {
+        const live = collect();
+        for (let i = 0; i < 5; i++) await register(record('u1', `s-${i}`, 'web', i));
+        await registry.unregister('u1', 's-0', 'kicked');
+        await waitFor('7 live events', () => live.length >= 7);
+
+        const rest = await readAtLeast(registry, live[2]!.cursor, 4);
+        expect(described(rest)).toEqual(described(live.slice(3)));
+        expect(summary(rest)).toEqual([
+          ['session_connected', 's-2', 3, ''],
+          ['session_connected', 's-3', 4, ''],
+          ['session_connected', 's-4', 5, ''],
+          ['session_disconnected', 's-0', 4, 'kicked'],
+        ]);
+      });
+
+      it('pages through the feed with limit', async () => {
+        const start = (await registry.snapshot([])).cursor;
+        for (let i = 0; i < 3; i++) await register(record(`u${i}`, `s-${i}`, 'web', i));
+        await registry.unregister('u0', 's-0', 'client_disconnect');
+        const all = await readAtLeast(registry, start, 8);
+
+        const pages: PresenceEvent[][] = [];
+        for (let cursor = start; ; ) {
+          const page = await registry.readAfter(cursor, 3);
+          if (page.length === 0) break;
+          pages.push(page);
+          cursor = page.at(-1)!.cursor;
+        }
+        expect(pages.map((page) => page.length)).toEqual([3, 3, 2]);
+        expect(pages.flat().map((event) => event.cursor)).toEqual(all.map((event) => event.cursor));
+        expect(described(pages.flat())).toEqual(described(all));
+      });
+
+      it('says an event follows a cursor exactly when it came after it', async () => {
+        const before = (await registry.snapshot([])).cursor;
+        const live = collect();
+        await register(record('u1', 's-1', 'app', 1));
+        await register(record('u2', 's-2', 'web', 2));
+        await registry.unregister('u1', 's-1', 'client_disconnect');
+        await waitFor('6 live events', () => live.length >= 6);
+        const after = (await registry.snapshot([])).cursor;
+
+        for (const [i, earlier] of live.entries()) {
+          for (const [j, event] of live.entries()) {
+            expect(registry.follows(event, earlier.cursor), `event ${j} follows event ${i}`).toBe(j > i);
+          }
+        }
+        for (const event of live) {
+          expect(registry.follows(event, before)).toBe(true);
+          expect(registry.follows(event, after)).toBe(false);
+        }
+      });
+
+      it('refuses a string that is not a cursor with invalid_argument', async () => {
+        for (const bad of ['', 'not a cursor', '%%%', 'x'.repeat(300)]) {
+          const err = await refusal(registry.readAfter(bad, 10));
+          expect(err.code, `readAfter(${JSON.stringify(bad.slice(0, 20))})`).toBe('invalid_argument');
+        }
+      });
+
+      it('refuses a cursor older than the retention window with cursor_expired, naming the oldest cursor still held, which it reads from', async () => {
+        const small = await registryWith({ retention: 3, retentionMs: 600_000 });
+        const start = (await small.snapshot([])).cursor;
+        await small.register(record('u1', 's-0', 'web', 0));
+        // Read while still retained: the cursors of the first two events.
+        const early = await readAtLeast(small, start, 2);
+        for (let i = 1; i < 6; i++) await small.register(record('u1', `s-${i}`, 'web', i));
+        const all = [
+          ['user_online', 's-0', 1, ''],
+          ...Array.from({ length: 6 }, (_, i) => ['session_connected', `s-${i}`, i + 1, '']),
+        ];
+
+        const err = await refusal(small.readAfter(start, 10));
+        expect(err.code).toBe('cursor_expired');
+        const oldest = err.details.oldest_cursor;
+        expect(oldest).toMatch(/\S/);
+        expect(err.message).toContain(oldest);
+        // An early event's own cursor is as stale as the start.
+        expect((await refusal(small.readAfter(early[1]!.cursor, 10))).code).toBe('cursor_expired');
+
+        // From the named cursor the feed yields the newest events, at most the retention, in order.
+        const held = await small.readAfter(oldest!, 10);
+        expect(held.length).toBeGreaterThan(0);
+        expect(held.length).toBeLessThanOrEqual(3);
+        expect(summary(held)).toEqual(all.slice(-held.length));
       });
     });
 

@@ -19,7 +19,7 @@ describe('churn', () => {
   it('leaves nothing behind after many sessions come, get pushes, drop mid-wait and go', async () => {
     node = await startNode();
     const events: PresenceEvent[] = [];
-    const watch = node.client.raw.watchPresence({ userIds: [], includeSnapshot: false });
+    const watch = node.client.raw.watchPresence({ userIds: [], includeSnapshot: false, resumeAfter: '' });
     watch.on('data', (response: WatchPresenceResponse) => events.push(response.event!));
     let status: StatusObject | undefined;
     watch.on('status', (s: StatusObject) => (status = s));
@@ -43,7 +43,7 @@ describe('churn', () => {
     }
 
     const app = node.app;
-    await waitFor('every session to be gone', async () => app.local.size === 0 && (await app.registry.snapshot([])).length === 0);
+    await waitFor('every session to be gone', async () => app.local.size === 0 && (await app.registry.snapshot([])).sessions.length === 0);
     expect(app.local.pendingWaits()).toBe(0);
     await waitFor('presence to balance', () => events.filter((e) => e.kind === PresenceEventKind.PRESENCE_EVENT_KIND_USER_OFFLINE).length === rounds);
     const count = (kind: PresenceEventKind): number => events.filter((e) => e.kind === kind).length;

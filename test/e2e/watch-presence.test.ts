@@ -48,7 +48,7 @@ async function start(env: Record<string, string> = {}): Promise<TestNode> {
 }
 
 function watch(client: TestPushClient, request: Partial<WatchPresenceRequest>): Watch {
-  const call = client.raw.watchPresence({ userIds: [], includeSnapshot: false, ...request });
+  const call = client.raw.watchPresence({ userIds: [], includeSnapshot: false, resumeAfter: '', ...request });
   const watch: Watch = { call, events: [], status: undefined };
   call.on('data', (response: WatchPresenceResponse) => watch.events.push(response.event!));
   call.on('status', (status: StatusObject) => (watch.status = status));
@@ -64,6 +64,18 @@ async function watchLive(node: TestNode, request: Partial<WatchPresenceRequest>,
   const stream = watch(client, request);
   await waitFor('the presence stream to be subscribed', () => node.app.registry.subscriberCount() === before + 1);
   return stream;
+}
+
+/** Cancels a stream and waits until the node has let go of it. */
+async function stopWatching(node: TestNode, stream: Watch): Promise<void> {
+  const before = node.app.registry.subscriberCount();
+  stream.call.cancel();
+  await waitFor('the cancelled stream to unsubscribe', () => node.app.registry.subscriberCount() === before - 1);
+}
+
+/** Waits for a stream to end and returns its status. */
+async function ended(stream: Watch): Promise<StatusObject> {
+  return waitFor('the stream to end', () => stream.status);
 }
 
 async function eventsOf(stream: Watch, count: number): Promise<Summary[]> {
@@ -323,6 +335,209 @@ describe('WatchPresence', () => {
     // The client that answers its pings stays connected through several ping rounds.
     expect(healthy.socket.connected).toBe(true);
     expect((await node.app.registry.lookup('healthy')).map((s) => s.sessionId)).toEqual([healthy.id]);
+  });
+});
+
+describe('WatchPresence with resume_after', () => {
+  it('a watcher that reconnects with the last cursor it saw gets exactly the events it missed, in order, then live ones', async () => {
+    const node = await start();
+    const first = await watchLive(node, {});
+    const one = await connect(node, 'u-1');
+    await eventsOf(first, 2);
+    const last = first.events[1]!.cursor;
+    await stopWatching(node, first);
+
+    // While no stream is open: u-2 arrives, u-1 leaves.
+    const two = await connect(node, 'u-2', 'app');
+    one.socket.close();
+    await waitFor('u-1 to be gone', async () => (await node.app.registry.lookup('u-1')).length === 0);
+
+    const resumed = watch(node.client, { resumeAfter: last });
+    const onlyTwo = watch(node.client, { userIds: ['u-2'], resumeAfter: last });
+    const missed: Summary[] = [
+      [ONLINE, 'u-2', two.id, '', 1],
+      [CONNECTED, 'u-2', two.id, '', 1],
+      [DISCONNECTED, 'u-1', one.id, 'client_disconnect', 0],
+      [OFFLINE, 'u-1', one.id, 'client_disconnect', 0],
+    ];
+    expect(await eventsOf(resumed, 4)).toEqual(missed);
+
+    const three = await connect(node, 'u-3');
+    const twoAgain = await connect(node, 'u-2', 'pc');
+    expect(await eventsOf(resumed, 7)).toEqual([
+      ...missed,
+      [ONLINE, 'u-3', three.id, '', 1],
+      [CONNECTED, 'u-3', three.id, '', 1],
+      [CONNECTED, 'u-2', twoAgain.id, '', 2],
+    ]);
+    // user_ids filters the missed events as it does live ones.
+    expect(await eventsOf(onlyTwo, 3)).toEqual([
+      [ONLINE, 'u-2', two.id, '', 1],
+      [CONNECTED, 'u-2', two.id, '', 1],
+      [CONNECTED, 'u-2', twoAgain.id, '', 2],
+    ]);
+    // Each event carries its own cursor.
+    const cursors = [last, ...resumed.events.map((e) => e.cursor)];
+    expect(new Set(cursors).size).toBe(cursors.length);
+    expect(resumed.status).toBeUndefined();
+  });
+
+  it('a resume that catches up more than a page while sessions keep changing gets every event once, in order', async () => {
+    const node = await start();
+    const registry = node.app.registry;
+    const { cursor } = await registry.snapshot([]);
+    const expected: Summary[] = [];
+    let cycles = 0;
+    /** A session comes and goes; cycles may overlap, so each change is expected as it is made. */
+    async function cycle(): Promise<void> {
+      const [userId, sessionId] = [`load-${cycles}`, `s-${cycles}`];
+      cycles++;
+      await registry.register(syntheticSession(userId, sessionId));
+      expected.push([ONLINE, userId, sessionId, '', 1], [CONNECTED, userId, sessionId, '', 1]);
+      await nextTurn();
+      await registry.unregister(userId, sessionId, 'client_disconnect');
+      expected.push([DISCONNECTED, userId, sessionId, 'client_disconnect', 0], [OFFLINE, userId, sessionId, 'client_disconnect', 0]);
+      await nextTurn();
+    }
+    for (let i = 0; i < 200; i++) await cycle(); // 800 events: more than one page of the feed
+
+    // Changes land during every read of the feed, after the read and before the stream has its
+    // result, as they can with a registry over the network; the last read is no exception.
+    const readAfter = registry.readAfter.bind(registry);
+    let reading = 0;
+    registry.readAfter = async (after, limit) => {
+      reading++;
+      const events = await readAfter(after, limit);
+      await cycle();
+      reading--;
+      return events;
+    };
+    const resumed = watch(node.client, { resumeAfter: cursor });
+    // More changes while the stream starts and catches up, then once it is live.
+    for (let i = 0; i < 50; i++) await cycle();
+    await waitFor('the stream to catch up', () => reading === 0 && resumed.events.length >= expected.length);
+    for (let i = 0; i < 5; i++) await cycle();
+
+    expect(await eventsOf(resumed, expected.length)).toEqual(expected);
+    expect(resumed.status).toBeUndefined();
+  });
+
+  it('snapshot events and SNAPSHOT_COMPLETE carry the cursor a later resume continues from', async () => {
+    const node = await start();
+    const early = await connect(node, 'u-1', 'app');
+    const snapshot = watch(node.client, { includeSnapshot: true });
+    expect(await eventsOf(snapshot, 2)).toEqual([
+      [CONNECTED, 'u-1', early.id, 'snapshot', 1],
+      [SNAPSHOT_COMPLETE, '', undefined, '', 0],
+    ]);
+    const [connected, complete] = snapshot.events;
+    expect(complete!.cursor).not.toBe('');
+    expect(connected!.cursor).toBe(complete!.cursor);
+    await stopWatching(node, snapshot);
+
+    const late = await connect(node, 'u-2');
+    early.socket.close();
+    await waitFor('u-1 to be gone', async () => (await node.app.registry.lookup('u-1')).length === 0);
+
+    const resumed = watch(node.client, { resumeAfter: complete!.cursor });
+    expect(await eventsOf(resumed, 4)).toEqual([
+      [ONLINE, 'u-2', late.id, '', 1],
+      [CONNECTED, 'u-2', late.id, '', 1],
+      [DISCONNECTED, 'u-1', early.id, 'client_disconnect', 0],
+      [OFFLINE, 'u-1', early.id, 'client_disconnect', 0],
+    ]);
+  });
+
+  it('a cursor from before the node restarted fails with FAILED_PRECONDITION naming where to resume instead', async () => {
+    const before = await start();
+    const stream = await watchLive(before, {});
+    await connect(before, 'u-1');
+    await eventsOf(stream, 2);
+    const last = stream.events[1]!.cursor;
+    await before.stop();
+
+    const after = await start();
+    const client = await connect(after, 'u-1');
+    const stale = watch(after.client, { resumeAfter: last });
+    const status = await ended(stale);
+    expect(status.code).toBe(GrpcStatus.FAILED_PRECONDITION);
+    expect(status.metadata.get('pushgate-error-code')).toEqual(['cursor_expired']);
+    const [oldest] = status.metadata.get('pushgate-oldest-cursor');
+    expect(status.details).toContain(`the oldest cursor still held is ${String(oldest)}`);
+    expect(stale.events).toEqual([]);
+    await waitFor('the refused stream to be forgotten', () => after.app.presence.size === 0 && after.app.registry.subscriberCount() === 0);
+
+    // The restarted node names its own start: resuming there yields everything since the restart.
+    const fresh = watch(after.client, { resumeAfter: String(oldest) });
+    expect(await eventsOf(fresh, 2)).toEqual([
+      [ONLINE, 'u-1', client.id, '', 1],
+      [CONNECTED, 'u-1', client.id, '', 1],
+    ]);
+  });
+
+  it('a cursor older than the retained events fails with FAILED_PRECONDITION naming the oldest cursor held, from which resuming works', async () => {
+    const node = await start({ PUSHGATE_PRESENCE_RETENTION: '5' });
+    const first = await watchLive(node, {});
+    await node.app.registry.register(syntheticSession('u-0', 's-0'));
+    await eventsOf(first, 2);
+    const last = first.events[1]!.cursor;
+    await stopWatching(node, first);
+    // Six events while away: one more than the node keeps.
+    for (const i of [1, 2, 3]) await node.app.registry.register(syntheticSession(`u-${i}`, `s-${i}`));
+
+    const stale = watch(node.client, { resumeAfter: last });
+    const status = await ended(stale);
+    expect(status.code).toBe(GrpcStatus.FAILED_PRECONDITION);
+    expect(status.metadata.get('pushgate-error-code')).toEqual(['cursor_expired']);
+    const [oldest] = status.metadata.get('pushgate-oldest-cursor');
+    expect(typeof oldest).toBe('string');
+    expect(status.details).toContain('resume_after');
+    expect(status.details).toContain(`the oldest cursor still held is ${String(oldest)}`);
+    expect(stale.events).toEqual([]);
+
+    const resumed = watch(node.client, { resumeAfter: String(oldest) });
+    const held: Summary[] = [
+      [CONNECTED, 'u-1', 's-1', '', 1],
+      [ONLINE, 'u-2', 's-2', '', 1],
+      [CONNECTED, 'u-2', 's-2', '', 1],
+      [ONLINE, 'u-3', 's-3', '', 1],
+      [CONNECTED, 'u-3', 's-3', '', 1],
+    ];
+    expect(await eventsOf(resumed, 5)).toEqual(held);
+    await node.app.registry.unregister('u-1', 's-1', 'kicked');
+    expect(await eventsOf(resumed, 7)).toEqual([
+      ...held,
+      [DISCONNECTED, 'u-1', 's-1', 'kicked', 0],
+      [OFFLINE, 'u-1', 's-1', 'kicked', 0],
+    ]);
+  });
+
+  it('refuses include_snapshot together with resume_after with INVALID_ARGUMENT naming both', async () => {
+    const node = await start();
+    const baseline = node.app.registry.subscriberCount();
+    const { cursor } = await node.app.registry.snapshot([]);
+    const stream = watch(node.client, { includeSnapshot: true, resumeAfter: cursor });
+    const status = await ended(stream);
+    expect(status.code).toBe(GrpcStatus.INVALID_ARGUMENT);
+    expect(status.details).toContain('include_snapshot');
+    expect(status.details).toContain('resume_after');
+    expect(stream.events).toEqual([]);
+    expect(node.app.registry.subscriberCount()).toBe(baseline);
+    expect(node.app.presence.size).toBe(0);
+  });
+
+  it('refuses a resume_after that is not a cursor with INVALID_ARGUMENT naming resume_after, and keeps no stream', async () => {
+    const node = await start();
+    const baseline = node.app.registry.subscriberCount();
+    await connect(node, 'u-1');
+    for (const bad of ['garbage', 'x'.repeat(1000)]) {
+      const stream = watch(node.client, { resumeAfter: bad });
+      const status = await ended(stream);
+      expect(status.code).toBe(GrpcStatus.INVALID_ARGUMENT);
+      expect(status.details).toContain('resume_after');
+      expect(stream.events).toEqual([]);
+    }
+    await waitFor('the refused streams to be forgotten', () => node.app.presence.size === 0 && node.app.registry.subscriberCount() === baseline);
   });
 });
 

@@ -102,10 +102,16 @@ export interface PresenceEvent {
     | undefined;
   /** Number of live sessions the user has after this event. */
   sessionCount: number;
+  /**
+   * Position of this event in the presence feed, opaque. Pass the last cursor seen as
+   * WatchPresenceRequest.resume_after, on any node, to receive every later event. Snapshot events
+   * and SNAPSHOT_COMPLETE carry the position the snapshot reflects.
+   */
+  cursor: string;
 }
 
 function createBasePresenceEvent(): PresenceEvent {
-  return { kind: 0, userId: "", session: undefined, reason: "", at: undefined, sessionCount: 0 };
+  return { kind: 0, userId: "", session: undefined, reason: "", at: undefined, sessionCount: 0, cursor: "" };
 }
 
 export const PresenceEvent: MessageFns<PresenceEvent> = {
@@ -127,6 +133,9 @@ export const PresenceEvent: MessageFns<PresenceEvent> = {
     }
     if (message.sessionCount !== 0) {
       writer.uint32(48).uint32(message.sessionCount);
+    }
+    if (message.cursor !== "") {
+      writer.uint32(58).string(message.cursor);
     }
     return writer;
   },
@@ -192,6 +201,14 @@ export const PresenceEvent: MessageFns<PresenceEvent> = {
             message.sessionCount = reader.uint32();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.cursor = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -220,6 +237,7 @@ export const PresenceEvent: MessageFns<PresenceEvent> = {
         : isSet(object.session_count)
         ? globalThis.Number(object.session_count)
         : 0,
+      cursor: isSet(object.cursor) ? globalThis.String(object.cursor) : "",
     };
   },
 
@@ -243,6 +261,9 @@ export const PresenceEvent: MessageFns<PresenceEvent> = {
     if (message.sessionCount !== 0) {
       obj.sessionCount = Math.round(message.sessionCount);
     }
+    if (message.cursor !== "") {
+      obj.cursor = message.cursor;
+    }
     return obj;
   },
 
@@ -259,6 +280,7 @@ export const PresenceEvent: MessageFns<PresenceEvent> = {
     message.reason = object.reason ?? "";
     message.at = object.at ?? undefined;
     message.sessionCount = object.sessionCount ?? 0;
+    message.cursor = object.cursor ?? "";
     return message;
   },
 };

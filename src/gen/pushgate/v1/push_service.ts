@@ -180,6 +180,13 @@ export interface WatchPresenceRequest {
    * SNAPSHOT_COMPLETE, then live events.
    */
   includeSnapshot: boolean;
+  /**
+   * Resume a lost stream: first every event after this cursor (PresenceEvent.cursor), in order, then
+   * live events. Works on any node while the event is within the retention window; an older cursor
+   * fails with FAILED_PRECONDITION naming the oldest cursor still held (take a snapshot instead).
+   * Cannot be combined with include_snapshot.
+   */
+  resumeAfter: string;
 }
 
 /** WatchPresenceResponse carries one presence event. */
@@ -839,7 +846,7 @@ export const ListSessionsResponse: MessageFns<ListSessionsResponse> = {
 };
 
 function createBaseWatchPresenceRequest(): WatchPresenceRequest {
-  return { userIds: [], includeSnapshot: false };
+  return { userIds: [], includeSnapshot: false, resumeAfter: "" };
 }
 
 export const WatchPresenceRequest: MessageFns<WatchPresenceRequest> = {
@@ -849,6 +856,9 @@ export const WatchPresenceRequest: MessageFns<WatchPresenceRequest> = {
     }
     if (message.includeSnapshot !== false) {
       writer.uint32(16).bool(message.includeSnapshot);
+    }
+    if (message.resumeAfter !== "") {
+      writer.uint32(26).string(message.resumeAfter);
     }
     return writer;
   },
@@ -882,6 +892,14 @@ export const WatchPresenceRequest: MessageFns<WatchPresenceRequest> = {
             message.includeSnapshot = reader.bool();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.resumeAfter = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -906,6 +924,11 @@ export const WatchPresenceRequest: MessageFns<WatchPresenceRequest> = {
         : isSet(object.include_snapshot)
         ? globalThis.Boolean(object.include_snapshot)
         : false,
+      resumeAfter: isSet(object.resumeAfter)
+        ? globalThis.String(object.resumeAfter)
+        : isSet(object.resume_after)
+        ? globalThis.String(object.resume_after)
+        : "",
     };
   },
 
@@ -917,6 +940,9 @@ export const WatchPresenceRequest: MessageFns<WatchPresenceRequest> = {
     if (message.includeSnapshot !== false) {
       obj.includeSnapshot = message.includeSnapshot;
     }
+    if (message.resumeAfter !== "") {
+      obj.resumeAfter = message.resumeAfter;
+    }
     return obj;
   },
 
@@ -927,6 +953,7 @@ export const WatchPresenceRequest: MessageFns<WatchPresenceRequest> = {
     const message = createBaseWatchPresenceRequest();
     message.userIds = object.userIds?.map((e) => e) || [];
     message.includeSnapshot = object.includeSnapshot ?? false;
+    message.resumeAfter = object.resumeAfter ?? "";
     return message;
   },
 };
