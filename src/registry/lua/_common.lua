@@ -1,0 +1,67 @@
+--[[
+Shared helpers, prepended to every registry script when it is loaded (redis-scripts.ts).
+Presence events are stream entries with fields:
+  k kind, u user id, s session record JSON, l last_seen_at ms, r reason, c session count after,
+  t time ms, n sequence number (1, 2, 3… per shard: a reader that sees a number skipped knows the
+  events in between were trimmed before it read them)
+The epoch key is a HASH: `id` the stream's identity, `seq` the last sequence number.
+]]
+
+-- The shard's stream identity: created on first use, new after Redis lost its data.
+local function ensure_epoch(epoch_key)
+  local epoch = redis.call('HGET', epoch_key, 'id')
+  if not epoch then
+    local t = redis.call('TIME')
+    epoch = t[1] .. string.format('%06d', tonumber(t[2]))
+    redis.call('HSET', epoch_key, 'id', epoch, 'seq', 0)
+  end
+  return epoch
+end
+
+-- Id of the newest event this script appended; scripts return it so the calling node knows where
+-- its own changes sit in the feed.
+local last_event_id = ''
+
+-- Appends one presence event, keeping exactly `retention` events. keys: { events, epoch }.
+local function emit(keys, retention, kind, user_id, record, last_seen, reason, count, at_ms)
+  local seq = redis.call('HINCRBY', keys.epoch, 'seq', 1)
+  last_event_id = redis.call('XADD', keys.events, 'MAXLEN', retention, '*',
+    'k', kind, 'u', user_id, 's', record, 'l', last_seen, 'r', reason, 'c', count, 't', at_ms, 'n', seq)
+  return last_event_id
+end
+
+-- Removes a session from every shard key and announces it; the caller checked it is registered.
+local function remove_session(keys, user_key, sid, record, reason, at_ms, retention)
+  local last_seen = redis.call('HGET', keys.seen, sid) or ''
+  redis.call('HDEL', keys.sessions, sid)
+  redis.call('HDEL', keys.seen, sid)
+  redis.call('SREM', user_key, sid)
+  local user_id = cjson.decode(record).userId
+  local count = redis.call('SCARD', user_key)
+  emit(keys, retention, 'session_disconnected', user_id, record, last_seen, reason, count, at_ms)
+  if count == 0 then
+    emit(keys, retention, 'user_offline', user_id, record, last_seen, reason, 0, at_ms)
+  end
+  return last_seen
+end
+
+-- Adds a session to the shard keys; announces it unless `silent`. False when it was already there.
+local function add_session(keys, user_key, node_key, sid, user_id, record, last_seen, at_ms, retention, silent)
+  redis.call('SADD', node_key, sid)
+  local added = redis.call('HSET', keys.sessions, sid, record) == 1
+  redis.call('HSET', keys.seen, sid, last_seen)
+  if not added then return false end
+  redis.call('SADD', user_key, sid)
+  if silent then return true end
+  local count = redis.call('SCARD', user_key)
+  if count == 1 then
+    emit(keys, retention, 'user_online', user_id, record, last_seen, '', 1, at_ms)
+  end
+  emit(keys, retention, 'session_connected', user_id, record, last_seen, '', count, at_ms)
+  return true
+end
+
+local function time_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end

@@ -1,0 +1,67 @@
+/**
+ * Every Redis key and channel name pushgate uses, built in one place. Layout (P = key prefix,
+ * S = shard number; README "Redis key layout" describes each key):
+ *
+ *   P{sS}:sessions         HASH   session id → session record JSON (without last_seen_at)
+ *   P{sS}:seen             HASH   session id → last_seen_at, epoch ms (written in batches)
+ *   P{sS}:user:<user id>   SET    the user's session ids
+ *   P{sS}:node:<node id>   SET    session ids held by that node (what a reaper removes)
+ *   P{sS}:reaped:<node id> STRING set when a node's sessions were reaped; tells a node that comes
+ *                                 back whether its sessions' departure was announced (TTL 1 day)
+ *   P{sS}:events           STREAM presence events, trimmed by count and age
+ *   P{sS}:epoch            STRING identity of this shard's event stream; a new one after Redis lost
+ *                                 its data, so old cursors are refused instead of misread
+ *   P{nodes}:leases        ZSET   node id → lease expiry (Redis server time, ms)
+ *   P bus:<node id>        channel  requests to that node, and replies to requests it made
+ *
+ * The `{…}` hash tag puts a shard's keys in one Redis Cluster slot, so each Lua script touches one
+ * slot. A user always maps to the same shard, so one user's keys share a slot.
+ */
+export class RedisKeys {
+  readonly leases: string;
+
+  constructor(
+    readonly prefix: string,
+    readonly shards: number,
+  ) {
+    this.leases = `${prefix}{nodes}:leases`;
+  }
+
+  /** The shard a user's keys live in: a stable hash of the user id (FNV-1a), so every node agrees. */
+  shardOf(userId: string): number {
+    if (this.shards === 1) return 0;
+    let hash = 0x811c9dc5;
+    for (let i = 0; i < userId.length; i++) {
+      hash ^= userId.charCodeAt(i);
+      hash = Math.imul(hash, 0x01000193);
+    }
+    return (hash >>> 0) % this.shards;
+  }
+
+  shard(shard: number): ShardKeys {
+    const tag = `${this.prefix}{s${shard}}:`;
+    return {
+      sessions: `${tag}sessions`,
+      seen: `${tag}seen`,
+      events: `${tag}events`,
+      epoch: `${tag}epoch`,
+      user: (userId) => `${tag}user:${userId}`,
+      node: (nodeId) => `${tag}node:${nodeId}`,
+      reaped: (nodeId) => `${tag}reaped:${nodeId}`,
+    };
+  }
+
+  busChannel(nodeId: string): string {
+    return `${this.prefix}bus:${nodeId}`;
+  }
+}
+
+export interface ShardKeys {
+  readonly sessions: string;
+  readonly seen: string;
+  readonly events: string;
+  readonly epoch: string;
+  user(userId: string): string;
+  node(nodeId: string): string;
+  reaped(nodeId: string): string;
+}

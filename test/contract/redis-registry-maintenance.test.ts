@@ -1,0 +1,209 @@
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { PresenceEvent } from '../../src/domain/presence.js';
+import type { SessionRecord } from '../../src/domain/session.js';
+import { createLogger } from '../../src/logger.js';
+import { RedisKeys } from '../../src/registry/redis-keys.js';
+import { RedisSessionRegistry } from '../../src/registry/redis-registry.js';
+import { defineScripts } from '../../src/registry/redis-scripts.js';
+import { startRedis, type TestRedis } from '../support/redis-server.js';
+import { waitFor } from '../support/wait.js';
+
+/**
+ * What the Redis registry does for cluster membership, beyond the SessionRegistry contract:
+ * reaping a dead node's sessions exactly once, syncing a node back after Redis lost its data or
+ * after its sessions were reaped, and noticing events trimmed before they were read.
+ */
+
+let redis: TestRedis;
+const clients: Redis[] = [];
+const registries: RedisSessionRegistry[] = [];
+let prefixes = 0;
+
+beforeAll(async () => {
+  redis = await startRedis();
+});
+
+afterEach(async () => {
+  for (const registry of registries.splice(0)) await registry.close();
+  for (const client of clients.splice(0)) client.disconnect();
+});
+
+afterAll(async () => {
+  await redis?.stop();
+});
+
+/** As cluster mode connects: commands fail fast (no queue, a timeout); stream readers block. */
+function connect(role: 'command' | 'reader' = 'command'): Redis {
+  const client = redis.client(role === 'command' ? { maxRetriesPerRequest: 0, commandTimeout: 200, enableOfflineQueue: false } : {});
+  clients.push(client);
+  return client;
+}
+
+/** Several registries (nodes) sharing one key prefix, as nodes of one deployment do. */
+async function nodes(count: number, { retention = 1000, shards = 2 } = {}): Promise<RedisSessionRegistry[]> {
+  const keys = new RedisKeys(`maint${++prefixes}:`, shards);
+  const started: RedisSessionRegistry[] = [];
+  for (let i = 0; i < count; i++) {
+    const client = connect();
+    await waitFor('the command connection', () => client.status === 'ready');
+    const registry = new RedisSessionRegistry({
+      client,
+      scripts: defineScripts(client),
+      openReader: () => connect('reader'),
+      keys,
+      nodeId: `node-${String.fromCharCode(97 + i)}`,
+      retention,
+      retentionMs: 600_000,
+      touchFlushMs: 20,
+      log: createLogger('silent'),
+    });
+    await registry.start();
+    registries.push(registry);
+    started.push(registry);
+  }
+  return started;
+}
+
+function session(userId: string, sessionId: string, nodeId: string): SessionRecord {
+  const now = Date.now();
+  return { sessionId, userId, clientType: 'web', nodeId, connectedAtMs: now, lastSeenAtMs: now, remoteAddress: '10.0.0.1', userAgent: 'test' };
+}
+
+function collect(registry: RedisSessionRegistry): PresenceEvent[] {
+  const events: PresenceEvent[] = [];
+  registry.subscribe((event) => events.push(event));
+  return events;
+}
+
+function summary(events: readonly PresenceEvent[]): [string, string, string | undefined, string][] {
+  return events.map((e) => [e.kind, e.userId, e.session?.sessionId, e.reason]);
+}
+
+describe('reapNode', () => {
+  it('removes a dead node’s sessions and announces each with node_lost exactly once, however many reapers race', async () => {
+    const [a, b, c] = await nodes(3);
+    const seenByB = collect(b!);
+    const seenByC = collect(c!);
+    await a!.register(session('u1', 'a-1', 'node-a'));
+    await a!.register(session('u1', 'a-2', 'node-a'));
+    await a!.register(session('u2', 'a-3', 'node-a'));
+    await b!.register(session('u1', 'b-1', 'node-b'));
+    // Start counting once both nodes have read the registrations (nodes read the feed a moment behind).
+    for (const seen of [seenByB, seenByC]) {
+      await waitFor('the registrations', () => seen.length >= 6);
+      seen.splice(0);
+    }
+
+    const reaped = await Promise.all([b!.reapNode('node-a'), c!.reapNode('node-a'), b!.reapNode('node-a'), c!.reapNode('node-a')]);
+    expect(reaped.reduce((sum, n) => sum + n, 0)).toBe(3);
+
+    expect((await b!.lookup('u1')).map((s) => s.sessionId)).toEqual(['b-1']);
+    expect(await b!.lookup('u2')).toEqual([]);
+    const expected = expect.arrayContaining([
+      ['session_disconnected', 'u1', 'a-1', 'node_lost'],
+      ['session_disconnected', 'u1', 'a-2', 'node_lost'],
+      ['session_disconnected', 'u2', 'a-3', 'node_lost'],
+      ['user_offline', 'u2', 'a-3', 'node_lost'],
+    ]);
+    for (const seen of [seenByB, seenByC]) {
+      await waitFor('four node_lost events', () => seen.length >= 4);
+      // A later write proves nothing else was coming before it.
+      if (seen === seenByB) await b!.register(session('u3', 'b-2', 'node-b'));
+      await waitFor('the marker event', () => seen.some((e) => e.userId === 'u3'));
+      const lost = seen.filter((e) => e.userId !== 'u3');
+      expect(lost).toHaveLength(4);
+      expect(summary(lost)).toEqual(expected);
+    }
+  });
+
+  it('leaves sessions of other nodes alone and is a no-op for a node without sessions', async () => {
+    const [a, b] = await nodes(2);
+    await a!.register(session('u1', 'a-1', 'node-a'));
+    expect(await b!.reapNode('node-z')).toBe(0);
+    expect(await b!.reapNode('node-b')).toBe(0);
+    expect((await b!.lookup('u1')).map((s) => s.sessionId)).toEqual(['a-1']);
+  });
+});
+
+describe('sync', () => {
+  it('after Redis lost its data, re-registers the node’s live sessions without announcing anything', async () => {
+    const [a, b] = await nodes(2);
+    await a!.register(session('u1', 'a-1', 'node-a'));
+    await a!.register(session('u1', 'a-2', 'node-a'));
+    await b!.register(session('u1', 'b-1', 'node-b'));
+    const seen = collect(b!);
+
+    await connect('reader').flushall();
+    expect(await b!.lookup('u1')).toEqual([]);
+    expect(await a!.sync()).toEqual({ restored: 2, departed: 0 });
+    expect(await b!.sync()).toEqual({ restored: 1, departed: 0 });
+
+    expect((await b!.lookup('u1')).map((s) => s.sessionId).sort()).toEqual(['a-1', 'a-2', 'b-1']);
+    await b!.register(session('u9', 'marker', 'node-b'));
+    await waitFor('the marker event', () => seen.some((e) => e.userId === 'u9'));
+    expect(seen.filter((e) => e.userId !== 'u9')).toEqual([]);
+  });
+
+  it('after its sessions were reaped, re-registers them and announces their return', async () => {
+    const [a, b] = await nodes(2);
+    const seen = collect(b!);
+    await a!.register(session('u1', 'a-1', 'node-a'));
+    await b!.reapNode('node-a');
+    await waitFor('node_lost', () => seen.length >= 4);
+
+    expect(await a!.sync()).toEqual({ restored: 1, departed: 0 });
+    await waitFor('the return', () => seen.length >= 6);
+    expect(summary(seen)).toEqual([
+      ['user_online', 'u1', 'a-1', ''],
+      ['session_connected', 'u1', 'a-1', ''],
+      ['session_disconnected', 'u1', 'a-1', 'node_lost'],
+      ['user_offline', 'u1', 'a-1', 'node_lost'],
+      ['user_online', 'u1', 'a-1', ''],
+      ['session_connected', 'u1', 'a-1', ''],
+    ]);
+    // The marker is spent: a second sync changes nothing and announces nothing.
+    expect(await a!.sync()).toEqual({ restored: 0, departed: 0 });
+  });
+
+  it('announces a session that closed while Redis could not be told, once Redis answers again', async () => {
+    const [a, b] = await nodes(2);
+    const seen = collect(b!);
+    await a!.register(session('u1', 'a-1', 'node-a'));
+    await a!.register(session('u1', 'a-2', 'node-a'));
+    await waitFor('the registrations', () => seen.length >= 3);
+    seen.splice(0);
+
+    await redis.pause(600);
+    await expect(a!.unregister('u1', 'a-1', 'client_disconnect')).rejects.toMatchObject({ code: 'registry_unavailable' });
+    expect(a!.needsSync).toBe(true);
+    await waitFor('Redis to answer again', () => b!.lookup('u1').then(() => true, () => false), { timeoutMs: 3000 });
+
+    // The command may have run after its timeout; either way the session ends gone and announced once.
+    await a!.sync();
+    expect(a!.needsSync).toBe(false);
+    expect((await b!.lookup('u1')).map((s) => s.sessionId)).toEqual(['a-2']);
+    await b!.register(session('u9', 'marker', 'node-b'));
+    await waitFor('the marker event', () => seen.some((e) => e.userId === 'u9'));
+    expect(summary(seen.filter((e) => e.userId === 'u1'))).toEqual([['session_disconnected', 'u1', 'a-1', 'client_disconnect']]);
+  });
+});
+
+describe('feed gaps', () => {
+  it('ends subscriptions that cannot be told every event when events were trimmed before this node read them', async () => {
+    const [a, b] = await nodes(2, { retention: 3, shards: 1 });
+    const gaps: string[] = [];
+    b!.subscribe(
+      () => {},
+      (reason) => gaps.push(reason),
+    );
+    // Hold b's reader back: a paused Redis serves nobody, so write through a's queue-less client after it.
+    await redis.pause(300);
+    const writes = Array.from({ length: 8 }, (_, i) => a!.register(session(`u${i}`, `s-${i}`, 'node-a')).catch(() => undefined));
+    await Promise.all(writes);
+    for (let i = 0; i < 8; i++) await a!.register(session(`v${i}`, `t-${i}`, 'node-a'));
+    await waitFor('a gap to be reported', () => gaps.length > 0, { timeoutMs: 5000 });
+    expect(gaps[0]).toContain('PUSHGATE_PRESENCE_RETENTION');
+    expect(b!.subscriberCount()).toBe(0);
+  });
+});
