@@ -10,7 +10,8 @@ import { GrpcServer } from './grpc/grpc-server.js';
 import { pushServiceHandlers } from './grpc/push-service-handlers.js';
 import { InFlight } from './grpc/unary.js';
 import { PresenceStreams } from './grpc/watch-presence.js';
-import { createHttpServer } from './http/http-server.js';
+import { createHttpServer, type NodeStatus } from './http/http-server.js';
+import { ClusterMode } from './cluster/cluster.js';
 import { MemorySessionRegistry } from './registry/memory-registry.js';
 import type { SessionRegistry } from './registry/session-registry.js';
 
@@ -37,6 +38,8 @@ export class App {
   readonly grpc: GrpcServer;
   readonly http: HttpServer;
   readonly verifier: TokenVerifier;
+  /** Undefined on a single node (no REDIS_URL). */
+  readonly cluster: ClusterMode | undefined;
   private readonly inFlight = new InFlight();
   private draining = false;
   private stopping: Promise<void> | undefined;
@@ -46,16 +49,22 @@ export class App {
     readonly config: Config,
     private readonly log: Logger,
   ) {
-    this.registry = new MemorySessionRegistry((err) => log.error({ err }, 'presence listener failed'));
+    const { redis } = config;
+    this.cluster = redis === undefined ? undefined : new ClusterMode({ ...config, redis }, log, () => this.updateServing());
+    this.registry =
+      this.cluster?.registry ??
+      new MemorySessionRegistry(
+        { retention: config.presenceRetention, retentionMs: config.presenceRetentionMs },
+        (err) => log.error({ err }, 'presence listener failed'),
+      );
     this.verifier = new TokenVerifier(config.auth);
-    this.push = new PushService({ nodeId: config.nodeId, registry: this.registry, local: this.local });
     this.http = createHttpServer({
       dev: config.dev,
       nodeId: config.nodeId,
       clientTypes: config.clientTypes,
       verifier: this.verifier,
       grpcPort: () => this.ports?.grpcPort,
-      isDraining: () => this.draining,
+      status: () => this.status,
       log,
     });
     this.edge = new SocketEdge(this.http, {
@@ -64,13 +73,20 @@ export class App {
       local: this.local,
       verifier: this.verifier,
       logger: log,
+      isRegistryAvailable: () => this.cluster?.healthy ?? true,
+    });
+    this.push = new PushService({
+      nodeId: config.nodeId,
+      registry: this.registry,
+      local: this.local,
+      closer: this.edge,
+      remote: this.cluster?.remote,
     });
     this.presence = new PresenceStreams({ registry: this.registry, bufferSize: config.presenceBufferSize, log });
     this.grpc = new GrpcServer({
       maxPayloadBytes: config.maxPayloadBytes,
       handlers: pushServiceHandlers({
         push: this.push,
-        edge: this.edge,
         presence: this.presence,
         limits: config,
         inFlight: this.inFlight,
@@ -84,9 +100,22 @@ export class App {
     return this.ports;
   }
 
-  /** Binds both servers. A port that is taken or a bad host fails with a StartError naming the setting. */
+  /** Whether the node takes work now, and if not, why. */
+  get status(): NodeStatus {
+    if (this.draining) return 'draining';
+    if (this.cluster !== undefined && !this.cluster.healthy) return 'registry_unavailable';
+    return 'ok';
+  }
+
+  /**
+   * Joins the cluster (cluster mode), then binds both servers. Unreachable Redis or a port that is
+   * taken fails with a StartError naming the setting.
+   */
   async start(): Promise<BoundPorts> {
     const { host, grpcPort, httpPort } = this.config;
+    await this.cluster?.start(this.local, this.edge).catch((err: unknown) => {
+      throw new StartError((err as Error).message);
+    });
     const boundGrpc = await this.grpc.listen(host, grpcPort).catch((err: unknown) => {
       throw new StartError(`cannot serve gRPC on ${host}:${grpcPort} (PUSHGATE_HOST, PUSHGATE_GRPC_PORT): ${(err as Error).message}`);
     });
@@ -101,8 +130,13 @@ export class App {
       throw new StartError(`cannot serve HTTP on ${host}:${httpPort} (PUSHGATE_HOST, PUSHGATE_HTTP_PORT): ${(err as Error).message}`);
     });
     this.ports = { grpcPort: boundGrpc, httpPort: (this.http.address() as AddressInfo).port };
-    this.grpc.setServing(true);
+    this.updateServing();
     return this.ports;
+  }
+
+  /** gRPC health follows the node's status: NOT_SERVING while draining or while Redis is unreachable. */
+  private updateServing(): void {
+    if (this.ports !== undefined) this.grpc.setServing(this.status === 'ok');
   }
 
   /**
@@ -118,7 +152,7 @@ export class App {
   private async drain(): Promise<void> {
     const graceMs = this.config.shutdownGraceMs;
     this.draining = true;
-    this.grpc.setServing(false);
+    this.updateServing();
     this.edge.startDraining();
     const grpcStopped = this.grpc.stopAccepting();
     const finished = await this.inFlight.idle(graceMs);
@@ -129,6 +163,7 @@ export class App {
     const timer = setTimeout(() => this.grpc.forceShutdown(), Math.min(graceMs, 2000));
     await grpcStopped;
     clearTimeout(timer);
-    await this.registry.close();
+    if (this.cluster !== undefined) await this.cluster.stop();
+    else await this.registry.close();
   }
 }

@@ -22,6 +22,25 @@ export interface AuthConfig {
   readonly insecureQueryAuth: boolean;
 }
 
+/** Cluster mode: present when REDIS_URL is set. */
+export interface RedisConfig {
+  /** One URL, or for a Redis Cluster the seed nodes' URLs. */
+  readonly urls: readonly string[];
+  readonly cluster: boolean;
+  /** Prepended to every key and channel, so several deployments can share one Redis. */
+  readonly keyPrefix: string;
+  /** Partitions of the registry; each is one hash slot. Every node of a deployment must agree. */
+  readonly shards: number;
+  /** A Redis command that has not answered by then fails (registry_unavailable). */
+  readonly commandTimeoutMs: number;
+  /** A node whose lease is this old is dead: its sessions are reaped. */
+  readonly leaseTtlMs: number;
+  /** How often each node looks for dead nodes to reap. */
+  readonly reapIntervalMs: number;
+  /** How long past a push's ack timeout a caller waits for another node's reply before failing its sessions. */
+  readonly nodeReplyGraceMs: number;
+}
+
 export interface Config {
   readonly grpcPort: number;
   readonly httpPort: number;
@@ -38,7 +57,13 @@ export interface Config {
   readonly pingIntervalMs: number;
   readonly pingTimeoutMs: number;
   readonly presenceBufferSize: number;
+  /** Presence events kept for resuming streams: at most this many (per registry shard)… */
+  readonly presenceRetention: number;
+  /** …and none older than this. */
+  readonly presenceRetentionMs: number;
   readonly shutdownGraceMs: number;
+  /** Undefined: one node with the in-memory registry. */
+  readonly redis: RedisConfig | undefined;
   readonly logLevel: string;
   readonly auth: AuthConfig;
 }
@@ -82,7 +107,16 @@ const SPECS = {
   pingTimeoutMs: { flag: '--ping-timeout-ms <ms>', env: 'PUSHGATE_PING_TIMEOUT_MS', fallback: '20000', help: 'Socket.IO pong wait before a connection counts as dead' },
   presenceBufferSize: { flag: '--presence-buffer <events>', env: 'PUSHGATE_PRESENCE_BUFFER', fallback: '10000', help: 'events a WatchPresence reader may fall behind before its stream ends' },
   shutdownGraceMs: { flag: '--shutdown-grace-ms <ms>', env: 'PUSHGATE_SHUTDOWN_GRACE_MS', fallback: '10000', help: 'how long shutdown waits for in-flight calls' },
-  redisUrl: { flag: '--redis-url <url>', env: 'REDIS_URL', help: 'Redis for cluster mode (not available in this version)' },
+  presenceRetention: { flag: '--presence-retention <events>', env: 'PUSHGATE_PRESENCE_RETENTION', fallback: '10000', help: 'presence events kept for resume_after (per shard in cluster mode)' },
+  presenceRetentionMs: { flag: '--presence-retention-ms <ms>', env: 'PUSHGATE_PRESENCE_RETENTION_MS', fallback: '600000', help: 'oldest presence event kept for resume_after' },
+  redisUrl: { flag: '--redis-url <url>', env: 'REDIS_URL', help: 'cluster mode: Redis URL (redis:// or rediss://); for a Redis Cluster, comma-separated seed URLs' },
+  redisCluster: { flag: '--redis-cluster', env: 'PUSHGATE_REDIS_CLUSTER', boolean: true, fallback: 'off', help: 'REDIS_URL points at a Redis Cluster' },
+  redisPrefix: { flag: '--redis-prefix <prefix>', env: 'PUSHGATE_REDIS_PREFIX', fallback: 'pushgate:', help: 'prefix of every Redis key and channel' },
+  redisShards: { flag: '--redis-shards <n>', env: 'PUSHGATE_REDIS_SHARDS', fallback: '1', help: 'registry partitions (hash slots); raise on a Redis Cluster; same on every node' },
+  redisCommandTimeoutMs: { flag: '--redis-command-timeout-ms <ms>', env: 'PUSHGATE_REDIS_COMMAND_TIMEOUT_MS', fallback: '2000', help: 'a Redis command slower than this fails with UNAVAILABLE' },
+  nodeLeaseMs: { flag: '--node-lease-ms <ms>', env: 'PUSHGATE_NODE_LEASE_MS', fallback: '15000', help: 'cluster node lease TTL; refreshed every third of it' },
+  reapIntervalMs: { flag: '--reap-interval-ms <ms>', env: 'PUSHGATE_REAP_INTERVAL_MS', fallback: '5000', help: 'how often nodes reap the sessions of nodes whose lease lapsed' },
+  nodeReplyGraceMs: { flag: '--node-reply-grace-ms <ms>', env: 'PUSHGATE_NODE_REPLY_GRACE_MS', fallback: '500', help: 'wait past the ack timeout for another node’s push results' },
   logLevel: { flag: '--log-level <level>', env: 'LOG_LEVEL', fallback: 'info', help: 'fatal, error, warn, info, debug or trace' },
 } as const satisfies Record<string, Spec>;
 
@@ -178,12 +212,6 @@ export function parseConfig(argv: readonly string[], env: Env, command = buildCo
     throw new ConfigError(`${describe('corsOrigins')} must list origins like https://app.example.com (scheme, host, optional port) or *, got "${badOrigin}"`);
   }
 
-  if (raw('redisUrl') !== undefined) {
-    throw new ConfigError(
-      `${describe('redisUrl')} is set, but this version of pushgate has no cluster mode yet; unset it to run one node with the in-memory registry`,
-    );
-  }
-
   const ackTimeoutMs = int('ackTimeoutMs', 1, 3_600_000);
   const maxAckTimeoutMs = int('maxAckTimeoutMs', 1, 3_600_000);
   if (ackTimeoutMs > maxAckTimeoutMs) {
@@ -205,7 +233,10 @@ export function parseConfig(argv: readonly string[], env: Env, command = buildCo
     pingIntervalMs: int('pingIntervalMs', 100, 600_000),
     pingTimeoutMs: int('pingTimeoutMs', 100, 600_000),
     presenceBufferSize: int('presenceBufferSize', 1, 1_000_000),
+    presenceRetention: int('presenceRetention', 1, 10_000_000),
+    presenceRetentionMs: int('presenceRetentionMs', 1000, 7 * 24 * 3_600_000),
     shutdownGraceMs: int('shutdownGraceMs', 0, 600_000),
+    redis: parseRedis(raw, int, bool),
     logLevel,
     auth: Object.freeze(parseAuth(raw, dev, bool('insecureQueryAuth'))),
   };
@@ -243,6 +274,60 @@ function parseAuth(raw: (key: Key) => string | undefined, dev: boolean, insecure
     secretGenerated: generate,
     insecureQueryAuth,
   };
+}
+
+function parseRedis(
+  raw: (key: Key) => string | undefined,
+  int: (key: Key, min: number, max: number) => number,
+  bool: (key: Key) => boolean,
+): RedisConfig | undefined {
+  const value = raw('redisUrl');
+  const cluster = bool('redisCluster');
+  if (value === undefined) {
+    if (cluster) throw new ConfigError(`${describe('redisCluster')} is on but ${describe('redisUrl')} is not set`);
+    return undefined;
+  }
+  const urls = value.split(',').map((u) => u.trim()).filter(Boolean);
+  for (const url of urls) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new ConfigError(`${describe('redisUrl')} must be redis://host:port or rediss://host:port, got "${redact(url)}"`);
+    }
+    if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+      throw new ConfigError(`${describe('redisUrl')} must use redis:// or rediss://, got "${redact(url)}"`);
+    }
+  }
+  if (urls.length > 1 && !cluster) {
+    throw new ConfigError(`${describe('redisUrl')} lists ${urls.length} URLs; several seed URLs need ${describe('redisCluster')}=1`);
+  }
+  const keyPrefix = raw('redisPrefix') ?? 'pushgate:';
+  if (!/^[\x21-\x7e]{0,64}$/.test(keyPrefix) || /[{}]/.test(keyPrefix)) {
+    throw new ConfigError(`${describe('redisPrefix')} must be up to 64 printable characters without spaces or { }, got "${keyPrefix}"`);
+  }
+  const leaseTtlMs = int('nodeLeaseMs', 300, 600_000);
+  const reapIntervalMs = int('reapIntervalMs', 100, 600_000);
+  const commandTimeoutMs = int('redisCommandTimeoutMs', 50, 60_000);
+  if (commandTimeoutMs * 2 > leaseTtlMs) {
+    // A lease refresh (every third of the TTL) that can hang for half of it would let a live node lapse.
+    throw new ConfigError(`${describe('redisCommandTimeoutMs')} (${commandTimeoutMs}) must be at most half of ${describe('nodeLeaseMs')} (${leaseTtlMs})`);
+  }
+  return Object.freeze({
+    urls: Object.freeze(urls),
+    cluster,
+    keyPrefix,
+    shards: int('redisShards', 1, 1024),
+    commandTimeoutMs,
+    leaseTtlMs,
+    reapIntervalMs,
+    nodeReplyGraceMs: int('nodeReplyGraceMs', 0, 60_000),
+  });
+}
+
+/** A Redis URL as it may appear in an error: without its password. */
+function redact(url: string): string {
+  return url.replace(/\/\/([^@/]*)@/, '//***@');
 }
 
 function isOrigin(value: string): boolean {

@@ -1,23 +1,29 @@
 import type { SessionRegistry } from '../registry/session-registry.js';
-import { summarize, type Delivery, type PushRequest, type PushResult, type SessionTransport } from './push.js';
+import { summarize, type Delivery, type PushRequest, type PushResult, type RemoteNodes, type SessionCloser, type SessionTransport } from './push.js';
 import type { SessionFilter, SessionRecord } from './session.js';
+import { untilAborted } from './abortable.js';
 
 export interface PushServiceDeps {
   readonly nodeId: string;
   readonly registry: SessionRegistry;
   /** Delivers to the sessions this node holds. */
   readonly local: SessionTransport;
+  /** Closes sessions this node holds. */
+  readonly closer: SessionCloser;
+  /** Reaches other nodes' sessions; undefined on a single node. */
+  readonly remote: RemoteNodes | undefined;
 }
 
 /**
- * The fan-out: one registry lookup, then each owning node's transport delivers to its sessions.
- * Free of transport types so it can be driven by gRPC, a CLI or a test alike.
+ * The fan-out: one registry lookup, then the sessions are grouped by owning node (one message per
+ * node, not per session) and every node's part is delivered at once. Free of transport types so it
+ * can be driven by gRPC, a CLI or a test alike.
  */
 export class PushService {
   constructor(private readonly deps: PushServiceDeps) {}
 
   async push(request: PushRequest, signal: AbortSignal): Promise<PushResult> {
-    const sessions = await this.deps.registry.lookup(request.userId, { clientTypes: request.clientTypes });
+    const sessions = await untilAborted(this.deps.registry.lookup(request.userId, { clientTypes: request.clientTypes }), signal);
     if (sessions.length === 0 || signal.aborted) return summarize(request.messageId, []);
 
     const { nodeId, local } = this.deps;
@@ -25,15 +31,49 @@ export class PushService {
     if (sessions.every((s) => s.nodeId === nodeId)) {
       return summarize(request.messageId, await local.deliver(sessions, request, signal));
     }
-    const mine = sessions.filter((s) => s.nodeId === nodeId);
-    const delivered = mine.length > 0 ? await local.deliver(mine, request, signal) : [];
-    const foreign = sessions.filter((s) => s.nodeId !== nodeId).map(unreachable);
-    return summarize(request.messageId, [...delivered, ...foreign]);
+    const parts = await Promise.all(
+      [...byNode(sessions)].map(([owner, owned]) =>
+        owner === nodeId ? local.deliver(owned, request, signal) : this.remoteDeliver(owner, owned, request, signal),
+      ),
+    );
+    // Back in lookup order (oldest connection first), whichever node answered first.
+    const bySession = new Map<string, Delivery>();
+    for (const part of parts) for (const delivery of part) bySession.set(delivery.session.sessionId, delivery);
+    return summarize(request.messageId, sessions.map((s) => bySession.get(s.sessionId)!));
   }
 
-  listSessions(userId: string, filter: SessionFilter): Promise<SessionRecord[]> {
-    return this.deps.registry.lookup(userId, filter);
+  listSessions(userId: string, filter: SessionFilter, signal?: AbortSignal): Promise<SessionRecord[]> {
+    const lookup = this.deps.registry.lookup(userId, filter);
+    return signal === undefined ? lookup : untilAborted(lookup, signal);
   }
+
+  /** Closes the matching sessions on whichever nodes hold them; resolves with those closed. */
+  async disconnect(userId: string, filter: SessionFilter, notice: string, signal: AbortSignal): Promise<SessionRecord[]> {
+    const sessions = await this.listSessions(userId, filter, signal);
+    const { nodeId, closer, remote } = this.deps;
+    const parts = await Promise.all(
+      [...byNode(sessions)].map(([owner, owned]) => {
+        if (owner === nodeId) return closer.disconnect(owned, 'kicked', notice);
+        return remote === undefined ? [] : remote.disconnect(owner, owned, notice, signal);
+      }),
+    );
+    return parts.flat();
+  }
+
+  private remoteDeliver(owner: string, sessions: SessionRecord[], request: PushRequest, signal: AbortSignal): Promise<Delivery[]> {
+    if (this.deps.remote !== undefined) return this.deps.remote.deliver(owner, sessions, request, signal);
+    return Promise.resolve(sessions.map((session) => unreachable(session)));
+  }
+}
+
+function byNode(sessions: readonly SessionRecord[]): Map<string, SessionRecord[]> {
+  const groups = new Map<string, SessionRecord[]>();
+  for (const session of sessions) {
+    const group = groups.get(session.nodeId);
+    if (group === undefined) groups.set(session.nodeId, [session]);
+    else group.push(session);
+  }
+  return groups;
 }
 
 function unreachable(session: SessionRecord): Delivery {

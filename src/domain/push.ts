@@ -45,6 +45,23 @@ export interface SessionTransport {
   deliver(sessions: readonly SessionRecord[], push: PushRequest, signal: AbortSignal): Promise<Delivery[]>;
 }
 
+/** Closes sessions this node holds; each client is told `notice` first. Resolves with those closed. */
+export interface SessionCloser {
+  disconnect(sessions: readonly SessionRecord[], reason: 'kicked', notice: string): Promise<SessionRecord[]>;
+}
+
+/**
+ * Reaches sessions held by other nodes (cluster mode). Same contract as SessionTransport, per node:
+ * exactly one delivery per session, in the given order, by the ack timeout plus a grace period for
+ * the reply, never a hang: sessions of a node that cannot be reached or does not answer are FAILED
+ * with an error naming the node.
+ */
+export interface RemoteNodes {
+  deliver(nodeId: string, sessions: readonly SessionRecord[], push: PushRequest, signal: AbortSignal): Promise<Delivery[]>;
+  /** Closes sessions held by `nodeId`; resolves with those it closed (none if it cannot be reached). */
+  disconnect(nodeId: string, sessions: readonly SessionRecord[], notice: string, signal: AbortSignal): Promise<SessionRecord[]>;
+}
+
 export function summarize(messageId: string, deliveries: Delivery[]): PushResult {
   let acked = 0;
   let timedOut = 0;

@@ -15,6 +15,8 @@ export interface HandshakeOptions {
   readonly insecureQueryAuth: boolean;
   /** Refuses new sockets while the node drains. */
   readonly isDraining: () => boolean;
+  /** Refuses new sockets while the session registry (Redis) is unreachable: they could not be registered. */
+  readonly isRegistryAvailable: () => boolean;
   readonly onInternalError: (err: unknown) => void;
 }
 
@@ -60,6 +62,9 @@ export function handshakeMiddleware(options: HandshakeOptions): Middleware {
 
 async function identify(socket: Socket, options: HandshakeOptions): Promise<SocketIdentity> {
   if (options.isDraining()) throw new PushgateError('shutting_down', 'server is shutting down; reconnect to another node');
+  if (!options.isRegistryAvailable()) {
+    throw new PushgateError('registry_unavailable', 'this node cannot reach its session registry right now; retry shortly or connect to another node');
+  }
   const { auth, query } = socket.handshake;
   const token = pick(auth, query, 'token');
   let userId: string;

@@ -15,6 +15,8 @@ export interface SocketEdgeDeps {
   readonly local: LocalSessions;
   readonly verifier: TokenVerifier;
   readonly logger: Logger;
+  /** False while the registry (Redis) is unreachable: new sockets are refused, live ones stay open. */
+  readonly isRegistryAvailable: () => boolean;
 }
 
 /** Socket.IO's disconnect reasons, in the vocabulary presence subscribers see. */
@@ -61,6 +63,7 @@ export class SocketEdge {
         clientTypes: config.clientTypes,
         insecureQueryAuth: config.auth.insecureQueryAuth,
         isDraining: () => this.draining,
+        isRegistryAvailable: deps.isRegistryAvailable,
         onInternalError: (err) => logger.error({ err }, 'socket handshake failed'),
       }),
     );

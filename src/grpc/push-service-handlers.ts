@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
 import type { PushService } from '../domain/push-service.js';
-import type { SocketEdge } from '../edge/socket-edge.js';
 import type { PushServiceServer } from '../gen/pushgate/v1/push_service.js';
 import { encodePushResult, encodeSession } from './encode.js';
 import { dataBytesOf } from './payload-size.js';
@@ -10,7 +9,6 @@ import type { PresenceStreams } from './watch-presence.js';
 
 export interface HandlerDeps {
   readonly push: PushService;
-  readonly edge: SocketEdge;
   readonly presence: PresenceStreams;
   readonly limits: PushLimits;
   readonly inFlight: InFlight;
@@ -21,28 +19,27 @@ const MAX_REASON_LENGTH = 256;
 
 /** The PushService RPCs: validate, call the engine, encode. No logic of their own. */
 export function pushServiceHandlers(deps: HandlerDeps): PushServiceServer {
-  const { push, edge, presence, limits, inFlight, log } = deps;
+  const { push, presence, limits, inFlight, log } = deps;
   return {
     pushToUser: unary('PushToUser', inFlight, log, async (request, { signal }) => {
       const result = await push.push(toPushRequest(request, dataBytesOf(request), limits), signal);
       return encodePushResult(result);
     }),
 
-    listSessions: unary('ListSessions', inFlight, log, async (request) => {
+    listSessions: unary('ListSessions', inFlight, log, async (request, { signal }) => {
       const userId = requireId(request.userId, 'user_id');
-      const sessions = await push.listSessions(userId, { clientTypes: clientTypesOf(request.clientTypes, limits.clientTypes) });
+      const sessions = await push.listSessions(userId, { clientTypes: clientTypesOf(request.clientTypes, limits.clientTypes) }, signal);
       return { sessions: sessions.map(encodeSession) };
     }),
 
     watchPresence: presence.handle,
 
-    disconnectSessions: unary('DisconnectSessions', inFlight, log, async (request) => {
+    disconnectSessions: unary('DisconnectSessions', inFlight, log, async (request, { signal }) => {
       const userId = requireId(request.userId, 'user_id');
       const sessionIds = request.sessionIds.map((id, i) => requireId(id, `session_ids[${i}]`));
       const clientTypes = clientTypesOf(request.clientTypes, limits.clientTypes);
       const reason = request.reason === '' ? 'kicked' : request.reason.slice(0, MAX_REASON_LENGTH);
-      const sessions = await push.listSessions(userId, { clientTypes, sessionIds });
-      const closed = await edge.disconnect(sessions, 'kicked', reason);
+      const closed = await push.disconnect(userId, { clientTypes, sessionIds }, reason, signal);
       return { disconnected: closed.map(encodeSession) };
     }),
   };

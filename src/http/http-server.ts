@@ -4,6 +4,8 @@ import { MAX_USER_ID_LENGTH } from '../domain/session.js';
 import type { TokenVerifier } from '../edge/token-verifier.js';
 import { demoPageHtml } from './demo-page.js';
 
+export type NodeStatus = 'ok' | 'draining' | 'registry_unavailable';
+
 export interface HttpRoutesDeps {
   readonly dev: boolean;
   readonly nodeId: string;
@@ -11,7 +13,8 @@ export interface HttpRoutesDeps {
   readonly verifier: TokenVerifier;
   /** The bound gRPC port, for the demo page's grpcurl command; known once the node has started. */
   readonly grpcPort: () => number | undefined;
-  readonly isDraining: () => boolean;
+  /** `ok` when the node takes work; otherwise why not (`draining`, `registry_unavailable`). */
+  readonly status: () => NodeStatus;
   readonly log: Logger;
 }
 
@@ -41,9 +44,11 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: HttpRoutes
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
       res.end(demoPageHtml({ clientTypes: deps.clientTypes, dev: deps.dev, nodeId: deps.nodeId, grpcAddress: grpcAddressFor(req, deps) }));
       return;
-    case '/healthz':
-      json(res, deps.isDraining() ? 503 : 200, { status: deps.isDraining() ? 'draining' : 'ok', nodeId: deps.nodeId });
+    case '/healthz': {
+      const status = deps.status();
+      json(res, status === 'ok' ? 200 : 503, { status, nodeId: deps.nodeId });
       return;
+    }
     case '/dev/token':
       await devToken(url, res, deps);
       return;

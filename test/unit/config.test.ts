@@ -212,7 +212,14 @@ describe('parseConfig refuses bad values, naming the setting', () => {
     ['a node id over 64 characters', { PUSHGATE_NODE_ID: 'n'.repeat(65) }, [], 'PUSHGATE_NODE_ID'],
     ['a PUSHGATE_DEV value that is not a boolean', { PUSHGATE_DEV: 'maybe' }, [], 'PUSHGATE_DEV'],
     ['a PUSHGATE_INSECURE_QUERY_AUTH value that is not a boolean', { PUSHGATE_INSECURE_QUERY_AUTH: '2' }, [], 'PUSHGATE_INSECURE_QUERY_AUTH'],
-    ['REDIS_URL (no cluster mode yet)', { REDIS_URL: 'redis://localhost:6379' }, [], 'REDIS_URL'],
+    ['a REDIS_URL that is not a URL', { REDIS_URL: 'localhost:6379' }, [], 'REDIS_URL'],
+    ['a REDIS_URL with another scheme', { REDIS_URL: 'http://localhost:6379' }, [], 'REDIS_URL'],
+    ['several REDIS_URLs without cluster mode', { REDIS_URL: 'redis://a:1,redis://b:2' }, [], 'PUSHGATE_REDIS_CLUSTER'],
+    ['PUSHGATE_REDIS_CLUSTER without REDIS_URL', { PUSHGATE_REDIS_CLUSTER: '1' }, [], 'REDIS_URL'],
+    ['a Redis prefix with a brace', { REDIS_URL: 'redis://a:1', PUSHGATE_REDIS_PREFIX: 'pg{x}' }, [], 'PUSHGATE_REDIS_PREFIX'],
+    ['zero Redis shards', { REDIS_URL: 'redis://a:1', PUSHGATE_REDIS_SHARDS: '0' }, [], 'PUSHGATE_REDIS_SHARDS'],
+    ['a command timeout over half the lease', { REDIS_URL: 'redis://a:1', PUSHGATE_NODE_LEASE_MS: '1000', PUSHGATE_REDIS_COMMAND_TIMEOUT_MS: '600' }, [], 'PUSHGATE_REDIS_COMMAND_TIMEOUT_MS'],
+    ['a zero presence retention', { PUSHGATE_PRESENCE_RETENTION: '0' }, [], 'PUSHGATE_PRESENCE_RETENTION'],
     ['a heartbeat event with a space', { PUSHGATE_HEARTBEAT_EVENT: 'heart beat' }, [], 'PUSHGATE_HEARTBEAT_EVENT'],
     ['a PEM that is not a key', { PUSHGATE_JWT_SECRET: '', PUSHGATE_JWT_PUBLIC_KEY: '-----BEGIN PUBLIC KEY-----\nbm90IGEga2V5\n-----END PUBLIC KEY-----\n' }, [], 'PUSHGATE_JWT_PUBLIC_KEY'],
     ['a public key path that does not exist', { PUSHGATE_JWT_SECRET: '', PUSHGATE_JWT_PUBLIC_KEY: '/nonexistent/pushgate/jwt.pem' }, [], 'PUSHGATE_JWT_PUBLIC_KEY'],
@@ -240,6 +247,29 @@ describe('parseConfig refuses bad values, naming the setting', () => {
 
   it('never echoes a rejected secret in the error message', () => {
     const err = configError({ PUSHGATE_JWT_SECRET: 'hunter2-too-short' });
+    expect(err.message).not.toContain('hunter2');
+  });
+});
+
+describe('cluster mode settings', () => {
+  it('leave cluster mode off without REDIS_URL', () => {
+    expect(parse().redis).toBeUndefined();
+  });
+
+  it('turn it on with REDIS_URL, with defaults that bound failure detection to 20 s', () => {
+    const redis = parse({ REDIS_URL: 'redis://127.0.0.1:6390' }).redis!;
+    expect(redis).toMatchObject({ urls: ['redis://127.0.0.1:6390'], cluster: false, keyPrefix: 'pushgate:', shards: 1 });
+    expect(redis.leaseTtlMs + redis.reapIntervalMs).toBeLessThanOrEqual(30_000);
+  });
+
+  it('take a Redis Cluster as comma-separated seed URLs', () => {
+    const redis = parse({ REDIS_URL: 'redis://a:7000, redis://b:7001', PUSHGATE_REDIS_CLUSTER: '1', PUSHGATE_REDIS_SHARDS: '16' }).redis!;
+    expect(redis).toMatchObject({ urls: ['redis://a:7000', 'redis://b:7001'], cluster: true, shards: 16 });
+  });
+
+  it('never echo a Redis password in an error', () => {
+    const err = configError({ ...BASE, REDIS_URL: 'http://user:hunter2@redis.internal:6379' });
+    expect(err.message).toContain('REDIS_URL');
     expect(err.message).not.toContain('hunter2');
   });
 });

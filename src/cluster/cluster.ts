@@ -1,0 +1,107 @@
+import type { Logger } from 'pino';
+import type { Config, RedisConfig } from '../config.js';
+import type { SessionCloser, SessionTransport } from '../domain/push.js';
+import type { SessionRecord } from '../domain/session.js';
+import { RedisKeys } from '../registry/redis-keys.js';
+import { RedisSessionRegistry } from '../registry/redis-registry.js';
+import { defineScripts, type RedisClient } from '../registry/redis-scripts.js';
+import { Membership } from './membership.js';
+import { NodeBus } from './node-bus.js';
+import { connectRedis, openRedis } from './redis-connection.js';
+import { BusRemoteNodes, serveRemoteRequests } from './remote-nodes.js';
+
+/** last_seen_at refreshes are batched this long: pongs come every ping interval per session. */
+const TOUCH_FLUSH_MS = 1000;
+
+/**
+ * Everything cluster mode adds to a node, built from REDIS_URL: the Redis registry, the node's
+ * membership (lease, reaping, re-sync) and the bus to other nodes. App owns its lifecycle.
+ */
+export class ClusterMode {
+  readonly registry: RedisSessionRegistry;
+  readonly remote: BusRemoteNodes;
+  readonly bus: NodeBus;
+  private readonly membership: Membership;
+  private readonly clients: RedisClient[] = [];
+  private readonly command: RedisClient;
+  private readonly subscriber: RedisClient;
+
+  constructor(
+    private readonly config: Config & { readonly redis: RedisConfig },
+    private readonly log: Logger,
+    onHealthChange: (healthy: boolean) => void,
+  ) {
+    const { redis, nodeId } = config;
+    const keys = new RedisKeys(redis.keyPrefix, redis.shards);
+    this.command = this.open('command');
+    this.subscriber = this.open('subscriber');
+    const scripts = defineScripts(this.command);
+    this.registry = new RedisSessionRegistry({
+      client: this.command,
+      scripts,
+      openReader: () => {
+        const reader = this.open('reader');
+        // Connection failures are retried by ioredis; the reader's loop waits for it meanwhile.
+        reader.connect().catch(() => undefined);
+        return reader;
+      },
+      keys,
+      nodeId,
+      retention: config.presenceRetention,
+      retentionMs: config.presenceRetentionMs,
+      touchFlushMs: TOUCH_FLUSH_MS,
+      log,
+    });
+    this.bus = new NodeBus({ publisher: this.command, subscriber: this.subscriber, keys, nodeId, log });
+    this.remote = new BusRemoteNodes(this.bus, redis.nodeReplyGraceMs);
+    this.membership = new Membership({
+      client: this.command,
+      scripts,
+      registry: this.registry,
+      keys,
+      nodeId,
+      leaseTtlMs: redis.leaseTtlMs,
+      reapIntervalMs: redis.reapIntervalMs,
+      log,
+      onHealthChange: (healthy) => {
+        if (healthy) log.info('cluster mode: Redis reachable and lease held; serving');
+        else log.warn('cluster mode: Redis unreachable or lease not renewed; reporting NOT_SERVING');
+        onHealthChange(healthy);
+      },
+    });
+  }
+
+  get healthy(): boolean {
+    return this.membership.isHealthy;
+  }
+
+  /**
+   * Connects to Redis (failing with a message naming REDIS_URL), starts following the presence
+   * streams, takes the lease and starts serving other nodes' requests with the local sessions.
+   */
+  async start(local: SessionTransport & { get(sessionId: string): { readonly record: SessionRecord } | undefined }, closer: SessionCloser): Promise<void> {
+    const { redis } = this.config;
+    const connectTimeoutMs = Math.max(redis.commandTimeoutMs * 2, 3000);
+    await connectRedis(this.command, redis, connectTimeoutMs);
+    await connectRedis(this.subscriber, redis, connectTimeoutMs);
+    await this.registry.start();
+    await this.bus.start(serveRemoteRequests({ local, closer, log: this.log }));
+    await this.membership.start();
+  }
+
+  /** After the node's sessions were closed (and unregistered): give up the lease, then disconnect. */
+  async stop(): Promise<void> {
+    await this.bus.close();
+    await this.membership.stop();
+    await this.registry.close();
+    await Promise.all(this.clients.map((client) => client.quit().catch(() => client.disconnect())));
+  }
+
+  private open(role: 'command' | 'reader' | 'subscriber'): RedisClient {
+    const client = openRedis(this.config.redis, role, this.config.nodeId);
+    // ioredis reports every failed reconnect as an 'error' event; membership reports health instead.
+    client.on('error', (err: Error) => this.log.debug({ err: err.message, role }, 'redis connection error'));
+    this.clients.push(client);
+    return client;
+  }
+}

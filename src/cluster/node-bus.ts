@@ -1,0 +1,177 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { RedisKeys } from '../registry/redis-keys.js';
+import type { RedisClient } from '../registry/redis-scripts.js';
+
+/** A request one node sends another. */
+export type BusRequest =
+  | { readonly type: 'push'; readonly sessionIds: readonly string[]; readonly push: WirePush }
+  | { readonly type: 'disconnect'; readonly sessionIds: readonly string[]; readonly notice: string };
+
+/** The parts of a push another node needs to deliver it. */
+export interface WirePush {
+  readonly event: string;
+  readonly data: unknown;
+  readonly ackTimeoutMs: number;
+  readonly noAck: boolean;
+  readonly messageId: string;
+}
+
+/** Everything on a node's channel: requests (and their cancellation) from others, replies to its own. */
+type Envelope =
+  | { readonly kind: 'request'; readonly id: string; readonly from: string; readonly body: BusRequest }
+  | { readonly kind: 'cancel'; readonly id: string; readonly from: string }
+  | { readonly kind: 'reply'; readonly id: string; readonly from: string; readonly body: unknown };
+
+/** Serves one request; `signal` aborts when the requester cancels or the bus closes. */
+export type BusHandler = (request: BusRequest, from: string, signal: AbortSignal) => Promise<unknown>;
+
+/** Why a request to another node produced no reply; the message names the node. */
+export class NodeUnreachableError extends Error {
+  override readonly name = 'NodeUnreachableError';
+}
+
+interface Pending {
+  readonly resolve: (body: unknown) => void;
+  readonly reject: (err: Error) => void;
+}
+
+/**
+ * Request/reply between nodes over Redis sharded pub/sub: each node listens on its own channel
+ * (`<prefix>bus:<node id>`) for requests and for the replies to its requests. Publishing reports
+ * how many listeners received a message, so a request to a node that is not listening fails at
+ * once; one that is listening but silent fails at the caller's timeout. Nothing is retried: a push
+ * is answered with what happened, not delivered twice.
+ */
+export class NodeBus {
+  private readonly pending = new Map<string, Pending>();
+  /** Requests this node is serving, by requester and id, so a cancel can stop them. */
+  private readonly serving = new Map<string, AbortController>();
+  private readonly channel: string;
+  private handler: BusHandler | undefined;
+  private readonly onMessage = (channel: string, message: string): void => {
+    if (channel === this.channel) this.receive(message);
+  };
+
+  constructor(
+    private readonly deps: {
+      readonly publisher: RedisClient;
+      readonly subscriber: RedisClient;
+      readonly keys: RedisKeys;
+      readonly nodeId: string;
+      readonly log: Logger;
+    },
+  ) {
+    this.channel = deps.keys.busChannel(deps.nodeId);
+  }
+
+  async start(handler: BusHandler): Promise<void> {
+    this.handler = handler;
+    this.deps.subscriber.on('smessage', this.onMessage);
+    await this.deps.subscriber.ssubscribe(this.channel);
+  }
+
+  /**
+   * Sends a request and resolves with the reply. Rejects with NodeUnreachableError when Redis
+   * cannot take it, no node listens, no reply comes within `timeoutMs`, or `signal` aborts (the
+   * target is then told to stop). Leaves nothing behind once settled.
+   */
+  request(nodeId: string, body: BusRequest, timeoutMs: number, signal: AbortSignal): Promise<unknown> {
+    const id = randomUUID();
+    const target = this.deps.keys.busChannel(nodeId);
+    return new Promise<unknown>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const settle = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        this.pending.delete(id);
+      };
+      const onAbort = (): void => {
+        settle();
+        void this.publish(target, { kind: 'cancel', id, from: this.deps.nodeId }).catch(() => undefined);
+        reject(new NodeUnreachableError(`call cancelled or its deadline passed before node ${nodeId} answered`));
+      };
+      if (signal.aborted) {
+        reject(new NodeUnreachableError(`call cancelled before node ${nodeId} was asked`));
+        return;
+      }
+      this.pending.set(id, {
+        resolve: (reply) => {
+          settle();
+          resolve(reply);
+        },
+        reject: (err) => {
+          settle();
+          reject(err);
+        },
+      });
+      signal.addEventListener('abort', onAbort, { once: true });
+      timer = setTimeout(() => this.fail(id, `node ${nodeId} did not answer within ${timeoutMs} ms`), timeoutMs);
+      this.publish(target, { kind: 'request', id, from: this.deps.nodeId, body }).then(
+        (listeners) => {
+          if (listeners === 0) this.fail(id, `node ${nodeId} is registered but not listening (it may have died; its sessions are reaped when its lease lapses)`);
+        },
+        (err: unknown) => this.fail(id, `cannot reach node ${nodeId}: Redis ${(err as Error).message}`),
+      );
+    });
+  }
+
+  /** Requests awaiting a reply plus requests being served: zero when the bus is idle. */
+  get inFlight(): number {
+    return this.pending.size + this.serving.size;
+  }
+
+  /** Stops listening; requests still awaiting replies fail, requests being served are aborted. */
+  async close(): Promise<void> {
+    this.deps.subscriber.off('smessage', this.onMessage);
+    for (const id of [...this.pending.keys()]) this.fail(id, 'this node is shutting down');
+    for (const controller of this.serving.values()) controller.abort();
+    this.serving.clear();
+    await this.deps.subscriber.sunsubscribe(this.channel).catch(() => undefined);
+  }
+
+  private fail(id: string, message: string): void {
+    this.pending.get(id)?.reject(new NodeUnreachableError(message));
+  }
+
+  private publish(channel: string, envelope: Envelope): Promise<number> {
+    return this.deps.publisher.spublish(channel, JSON.stringify(envelope)) as Promise<number>;
+  }
+
+  private receive(message: string): void {
+    let envelope: Envelope;
+    try {
+      envelope = JSON.parse(message) as Envelope;
+    } catch (err) {
+      this.deps.log.warn({ err }, 'ignoring a malformed cluster bus message');
+      return;
+    }
+    switch (envelope.kind) {
+      case 'reply':
+        this.pending.get(envelope.id)?.resolve(envelope.body);
+        return;
+      case 'cancel':
+        this.serving.get(`${envelope.from}/${envelope.id}`)?.abort();
+        return;
+      case 'request':
+        void this.serve(envelope);
+        return;
+    }
+  }
+
+  private async serve(envelope: Extract<Envelope, { kind: 'request' }>): Promise<void> {
+    const key = `${envelope.from}/${envelope.id}`;
+    const controller = new AbortController();
+    this.serving.set(key, controller);
+    try {
+      const body = await this.handler!(envelope.body, envelope.from, controller.signal);
+      if (controller.signal.aborted) return;
+      await this.publish(this.deps.keys.busChannel(envelope.from), { kind: 'reply', id: envelope.id, from: this.deps.nodeId, body });
+    } catch (err) {
+      // The requester fails its sessions at its own timeout; nothing else to tell it.
+      this.deps.log.warn({ err, from: envelope.from }, 'serving a request from another node failed');
+    } finally {
+      this.serving.delete(key);
+    }
+  }
+}

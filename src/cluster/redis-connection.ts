@@ -1,0 +1,64 @@
+import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
+import type { RedisConfig } from '../config.js';
+import type { RedisClient } from '../registry/redis-scripts.js';
+
+/** Longest pause between reconnection attempts: Redis coming back is noticed within it. */
+const MAX_RECONNECT_DELAY_MS = 1000;
+
+export type ConnectionRole = 'command' | 'reader' | 'subscriber';
+
+/**
+ * Opens a connection to the configured Redis or Redis Cluster, not yet connected (`connect()` it).
+ * Every role reconnects forever with a short capped backoff. Commands never queue while Redis is
+ * away (they fail at once) and fail after `commandTimeoutMs` when Redis does not answer, so callers
+ * get UNAVAILABLE quickly. Stream readers block on purpose, so they have no command timeout, and
+ * drop a read cut by a reconnect instead of resending it (the reader re-checks where to continue).
+ */
+export function openRedis(config: RedisConfig, role: ConnectionRole, name: string): RedisClient {
+  const [first] = config.urls;
+  const url = new URL(first!);
+  const options: RedisOptions = {
+    lazyConnect: true,
+    connectionName: `pushgate:${name}:${role}`,
+    username: url.username === '' ? undefined : decodeURIComponent(url.username),
+    password: url.password === '' ? undefined : decodeURIComponent(url.password),
+    ...(url.protocol === 'rediss:' && { tls: { servername: url.hostname } }),
+    connectTimeout: Math.max(config.commandTimeoutMs, 1000),
+    enableOfflineQueue: role === 'subscriber',
+    maxRetriesPerRequest: role === 'command' ? 0 : null,
+    autoResendUnfulfilledCommands: role === 'subscriber',
+    ...(role === 'command' && { commandTimeout: config.commandTimeoutMs }),
+    retryStrategy: (attempt) => Math.min(attempt * 100, MAX_RECONNECT_DELAY_MS),
+  };
+  if (!config.cluster) {
+    const db = Number(url.pathname.slice(1) || '0');
+    return new Redis({ ...options, host: url.hostname, port: Number(url.port || 6379), db });
+  }
+  const nodes: ClusterNode[] = config.urls.map((u) => {
+    const seed = new URL(u);
+    return { host: seed.hostname, port: Number(seed.port || 6379) };
+  });
+  return new Cluster(nodes, {
+    lazyConnect: true,
+    enableOfflineQueue: options.enableOfflineQueue,
+    clusterRetryStrategy: (attempt) => Math.min(attempt * 100, MAX_RECONNECT_DELAY_MS),
+    redisOptions: options,
+  });
+}
+
+/** Connects, failing with a message naming REDIS_URL (without its password) if Redis does not answer in time. */
+export async function connectRedis(client: RedisClient, config: RedisConfig, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    await Promise.race([client.connect(), late]);
+  } catch (err) {
+    client.disconnect();
+    const where = config.urls.map((u) => u.replace(/\/\/([^@/]*)@/, '//***@')).join(', ');
+    throw new Error(`cannot reach Redis at ${where} (REDIS_URL): ${(err as Error).message}`);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,31 @@
+import { PushgateError } from '../errors.js';
+
+/**
+ * Settles with `work`, or rejects as soon as `signal` aborts: a caller whose deadline passed stops
+ * waiting at once, e.g. for a Redis that does not answer. (The work itself still ends on its own
+ * bound, such as the Redis command timeout.)
+ */
+export function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    work.catch(() => undefined);
+    return Promise.reject(abortError(signal));
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(abortError(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
+function abortError(signal: AbortSignal): unknown {
+  return signal.reason instanceof PushgateError ? signal.reason : new PushgateError('cancelled', 'call cancelled or deadline exceeded');
+}
