@@ -52,7 +52,7 @@ export class ClusterMode {
       touchFlushMs: TOUCH_FLUSH_MS,
       log,
     });
-    this.bus = new NodeBus({ publisher: this.command, subscriber: this.subscriber, keys, nodeId, log });
+    this.bus = new NodeBus({ publisher: this.command, subscriber: this.subscriber, keys, nodeId, log, now: () => this.membership.now() });
     this.remote = new BusRemoteNodes(this.bus, redis.nodeReplyGraceMs);
     this.membership = new Membership({
       client: this.command,
@@ -85,8 +85,9 @@ export class ClusterMode {
     await connectRedis(this.command, redis, connectTimeoutMs);
     await connectRedis(this.subscriber, redis, connectTimeoutMs);
     await this.registry.start();
-    await this.bus.start(serveRemoteRequests({ local, closer, log: this.log }));
+    // The lease renewal also reads the Redis clock the bus's request expiries are measured on.
     await this.membership.start();
+    await this.bus.start(serveRemoteRequests({ local, closer, replyMarginMs: Math.floor(redis.nodeReplyGraceMs / 2), log: this.log }));
   }
 
   /** After the node's sessions were closed (and unregistered): give up the lease, then disconnect. */

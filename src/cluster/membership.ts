@@ -33,6 +33,7 @@ export class Membership {
   private renewing: Promise<void> | undefined;
   private reaping: Promise<void> | undefined;
   private stopped = false;
+  private clockOffsetMs = 0;
   private readonly onReady = (): void => void this.renew();
   private readonly onConnectionLost = (): void => this.setHealthy(false);
 
@@ -41,6 +42,9 @@ export class Membership {
   get isHealthy(): boolean {
     return this.healthy;
   }
+
+  /** Now on the Redis server's clock (estimated at each renewal), so nodes agree on deadlines. */
+  readonly now = (): number => Date.now() + this.clockOffsetMs;
 
   /** Takes the lease (and syncs) once; fails if Redis does not answer. Then keeps it up. */
   async start(): Promise<void> {
@@ -85,7 +89,10 @@ export class Membership {
 
   private async renewOnce(): Promise<void> {
     const { scripts, keys, nodeId, leaseTtlMs, registry, log } = this.deps;
-    const held = await scripts.run('pgLease', [keys.leases], [nodeId, leaseTtlMs]);
+    const sentAt = Date.now();
+    const [held, redisNow] = (await scripts.run('pgLease', [keys.leases, keys.resync], [nodeId, leaseTtlMs])) as [number, number];
+    // Redis time minus local time, read at the round trip's midpoint: nodes share one clock for deadlines.
+    this.clockOffsetMs = redisNow - (sentAt + Date.now()) / 2;
     if (held === 0 || registry.needsSync) {
       const { restored, departed } = await registry.sync();
       if (restored > 0 || departed > 0) log.info({ restored, departed, leaseLost: held === 0 }, 'synced this node’s sessions into Redis');
@@ -99,7 +106,7 @@ export class Membership {
       const lapsed = ((await scripts.run('pgLapsed', [keys.leases], [REAP_BATCH])) as string[]).filter((id) => id !== nodeId);
       for (const deadNode of lapsed) {
         const sessions = await registry.reapNode(deadNode);
-        const forgotten = await scripts.run('pgForget', [keys.leases], [deadNode]);
+        const forgotten = await scripts.run('pgForget', [keys.leases, keys.resync], [deadNode]);
         if (sessions > 0 || forgotten === 1) log.warn({ node: deadNode, sessions }, 'reaped the sessions of a node whose lease lapsed');
       }
       await registry.trim();

@@ -19,12 +19,15 @@ export interface WirePush {
 
 /** Everything on a node's channel: requests (and their cancellation) from others, replies to its own. */
 type Envelope =
-  | { readonly kind: 'request'; readonly id: string; readonly from: string; readonly body: BusRequest }
+  | { readonly kind: 'request'; readonly id: string; readonly from: string; readonly expiresAtMs: number; readonly body: BusRequest }
   | { readonly kind: 'cancel'; readonly id: string; readonly from: string }
   | { readonly kind: 'reply'; readonly id: string; readonly from: string; readonly body: unknown };
 
-/** Serves one request; `signal` aborts when the requester cancels or the bus closes. */
-export type BusHandler = (request: BusRequest, from: string, signal: AbortSignal) => Promise<unknown>;
+/**
+ * Serves one request; `signal` aborts when the requester cancels or the bus closes. The reply is
+ * useful only within `remainingMs`: after that the requester has given up.
+ */
+export type BusHandler = (request: BusRequest, from: string, signal: AbortSignal, remainingMs: number) => Promise<unknown>;
 
 /** Why a request to another node produced no reply; the message names the node. */
 export class NodeUnreachableError extends Error {
@@ -40,8 +43,9 @@ interface Pending {
  * Request/reply between nodes over Redis sharded pub/sub: each node listens on its own channel
  * (`<prefix>bus:<node id>`) for requests and for the replies to its requests. Publishing reports
  * how many listeners received a message, so a request to a node that is not listening fails at
- * once; one that is listening but silent fails at the caller's timeout. Nothing is retried: a push
- * is answered with what happened, not delivered twice.
+ * once; one that is listening but silent fails at the caller's timeout. Each request carries its
+ * expiry on the cluster's shared clock, and a node that receives it too late (it was paused or
+ * cut off) drops it, so nothing reported FAILED is delivered afterwards. Nothing is retried.
  */
 export class NodeBus {
   private readonly pending = new Map<string, Pending>();
@@ -60,6 +64,8 @@ export class NodeBus {
       readonly keys: RedisKeys;
       readonly nodeId: string;
       readonly log: Logger;
+      /** The cluster's shared clock (Redis server time), so a request's expiry means the same on every node. */
+      readonly now: () => number;
     },
   ) {
     this.channel = deps.keys.busChannel(deps.nodeId);
@@ -107,7 +113,8 @@ export class NodeBus {
       });
       signal.addEventListener('abort', onAbort, { once: true });
       timer = setTimeout(() => this.fail(id, `node ${nodeId} did not answer within ${timeoutMs} ms`), timeoutMs);
-      this.publish(target, { kind: 'request', id, from: this.deps.nodeId, body }).then(
+      const expiresAtMs = this.deps.now() + timeoutMs;
+      this.publish(target, { kind: 'request', id, from: this.deps.nodeId, expiresAtMs, body }).then(
         (listeners) => {
           if (listeners === 0) this.fail(id, `node ${nodeId} is registered but not listening (it may have died; its sessions are reaped when its lease lapses)`);
         },
@@ -160,11 +167,18 @@ export class NodeBus {
   }
 
   private async serve(envelope: Extract<Envelope, { kind: 'request' }>): Promise<void> {
+    // The requester has already reported this request's outcome (FAILED, at its timeout); acting
+    // on it now, say after this node was paused, would deliver a push the caller was told failed.
+    const remainingMs = envelope.expiresAtMs - this.deps.now();
+    if (remainingMs <= 0) {
+      this.deps.log.info({ from: envelope.from, lateMs: -remainingMs }, 'dropping a request from another node that expired before it was served');
+      return;
+    }
     const key = `${envelope.from}/${envelope.id}`;
     const controller = new AbortController();
     this.serving.set(key, controller);
     try {
-      const body = await this.handler!(envelope.body, envelope.from, controller.signal);
+      const body = await this.handler!(envelope.body, envelope.from, controller.signal, remainingMs);
       if (controller.signal.aborted) return;
       await this.publish(this.deps.keys.busChannel(envelope.from), { kind: 'reply', id: envelope.id, from: this.deps.nodeId, body });
     } catch (err) {

@@ -75,20 +75,20 @@ export class BusRemoteNodes implements RemoteNodes {
 export function serveRemoteRequests(deps: {
   readonly local: SessionTransport & { get(sessionId: string): { readonly record: SessionRecord } | undefined };
   readonly closer: SessionCloser;
+  /** Time kept back for the reply to travel when a request arrives late. */
+  readonly replyMarginMs: number;
   readonly log: Logger;
 }): BusHandler {
   const recordsOf = (sessionIds: readonly string[]): SessionRecord[] =>
     // A session that already left this node is reported DISCONNECTED by the local delivery.
     sessionIds.map((id) => deps.local.get(id)?.record ?? goneSession(id));
-  return async (request, _from, signal) => {
+  return async (request, _from, signal, remainingMs) => {
     switch (request.type) {
       case 'push': {
         const { push } = request;
-        const deliveries = await deps.local.deliver(
-          recordsOf(request.sessionIds),
-          { ...push, userId: '', clientTypes: [] },
-          signal,
-        );
+        // A request that arrived late still gets its answer back before the requester gives up.
+        const ackTimeoutMs = Math.max(1, Math.min(push.ackTimeoutMs, remainingMs - deps.replyMarginMs));
+        const deliveries = await deps.local.deliver(recordsOf(request.sessionIds), { ...push, ackTimeoutMs, userId: '', clientTypes: [] }, signal);
         return { deliveries: deliveries.map(toWire) } satisfies PushReply;
       }
       case 'disconnect': {

@@ -12,6 +12,7 @@
  *   P{sS}:epoch            STRING identity of this shard's event stream; a new one after Redis lost
  *                                 its data, so old cursors are refused instead of misread
  *   P{nodes}:leases        ZSET   node id → lease expiry (Redis server time, ms)
+ *   P{nodes}:resync        SET    nodes a reaper found alive again: they sync at their next renewal
  *   P bus:<node id>        channel  requests to that node, and replies to requests it made
  *
  * The `{…}` hash tag puts a shard's keys in one Redis Cluster slot, so each Lua script touches one
@@ -19,12 +20,14 @@
  */
 export class RedisKeys {
   readonly leases: string;
+  readonly resync: string;
 
   constructor(
     readonly prefix: string,
     readonly shards: number,
   ) {
     this.leases = `${prefix}{nodes}:leases`;
+    this.resync = `${prefix}{nodes}:resync`;
   }
 
   /** The shard a user's keys live in: a stable hash of the user id (FNV-1a), so every node agrees. */

@@ -23,9 +23,9 @@ const SCRIPTS = {
   pgPosition: 'position-2',
   pgReap: 'reap-6+n',
   pgSync: 'sync-5+n',
-  pgLease: 'lease-1',
+  pgLease: 'lease-2',
   pgLapsed: 'lapsed-1',
-  pgForget: 'forget-1',
+  pgForget: 'forget-2',
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;
