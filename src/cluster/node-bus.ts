@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { RedisKeys } from '../registry/redis-keys.js';
-import type { RedisClient } from '../registry/redis-scripts.js';
+import { describeRedisError, type RedisClient } from '../registry/redis-scripts.js';
 
 /** A request one node sends another. */
 export type BusRequest =
@@ -118,7 +118,7 @@ export class NodeBus {
         (listeners) => {
           if (listeners === 0) this.fail(id, `node ${nodeId} is registered but not listening (it may have died; its sessions are reaped when its lease lapses)`);
         },
-        (err: unknown) => this.fail(id, `cannot reach node ${nodeId}: Redis ${(err as Error).message}`),
+        (err: unknown) => this.fail(id, `cannot reach node ${nodeId}: ${describeRedisError(err as Error)}`),
       );
     });
   }

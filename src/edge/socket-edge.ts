@@ -4,6 +4,7 @@ import { Server, type Socket } from 'socket.io';
 import type { Config } from '../config.js';
 import type { DisconnectReason } from '../domain/presence.js';
 import type { SessionRecord } from '../domain/session.js';
+import { isPushgateError } from '../errors.js';
 import type { SessionRegistry } from '../registry/session-registry.js';
 import { handshakeMiddleware, type SocketIdentity } from './handshake.js';
 import { DISCONNECT_NOTICE_EVENT, type LocalSession, type LocalSessions } from './local-sessions.js';
@@ -95,7 +96,14 @@ export class SocketEdge {
       const reason = entry.closeReason ?? REASONS[socketReason] ?? 'client_disconnect';
       entry.unregistered = registered
         .then(() => registry.unregister(userId, socket.id, reason))
-        .catch((err: unknown) => logger.error({ err, sessionId: socket.id }, 'session unregistration failed'));
+        .catch((err: unknown) => {
+          // Redis trouble: the registry remembers the departure and announces it once Redis answers.
+          if (isPushgateError(err) && err.code === 'registry_unavailable') {
+            logger.warn({ sessionId: socket.id, reason: err.message }, 'session left while the registry was unreachable; it is announced when it answers again');
+          } else {
+            logger.error({ err, sessionId: socket.id }, 'session unregistration failed');
+          }
+        });
     });
 
     const touch = (): void => {

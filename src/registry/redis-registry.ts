@@ -4,7 +4,7 @@ import { matchesFilter, type SessionFilter, type SessionRecord } from '../domain
 import { PushgateError, isPushgateError } from '../errors.js';
 import { compareIds, decodeCursor, encodeCursor, type ShardPosition } from './redis-cursor.js';
 import type { RedisKeys, ShardKeys } from './redis-keys.js';
-import type { RedisClient, Reply, Scripts } from './redis-scripts.js';
+import { describeRedisError, type RedisClient, type Reply, type Scripts } from './redis-scripts.js';
 import type { RegistrySnapshot, SessionRegistry } from './session-registry.js';
 
 export interface RedisRegistryOptions {
@@ -474,7 +474,7 @@ export class RedisSessionRegistry implements SessionRegistry {
       return await run();
     } catch (err) {
       if (isPushgateError(err)) throw err;
-      throw new PushgateError('registry_unavailable', `session registry unavailable: Redis ${(err as Error).message}`, { cause: err });
+      throw new PushgateError('registry_unavailable', `session registry unavailable: ${describeRedisError(err as Error)}`, { cause: err });
     }
   }
 }

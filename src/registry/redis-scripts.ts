@@ -66,3 +66,12 @@ export class Scripts {
     return command.call(this.client, keys.length, ...keys, ...args);
   }
 }
+
+/** ioredis's wording, in words an operator reading a gRPC status acts on. */
+export function describeRedisError(err: Error): string {
+  if (err.message.includes('enableOfflineQueue') || err.message.includes('Connection is closed')) {
+    return 'not connected to Redis (REDIS_URL); reconnecting';
+  }
+  if (err.message.includes('timed out')) return 'Redis did not answer in time (PUSHGATE_REDIS_COMMAND_TIMEOUT_MS)';
+  return `Redis error: ${err.message}`;
+}
