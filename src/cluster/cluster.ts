@@ -10,6 +10,9 @@ import { NodeBus } from './node-bus.js';
 import { connectRedis, openRedis } from './redis-connection.js';
 import { BusRemoteNodes, serveRemoteRequests } from './remote-nodes.js';
 
+/** How long a stopping node lets a connection say goodbye to Redis before dropping it. */
+const QUIT_TIMEOUT_MS = 500;
+
 /** last_seen_at refreshes are batched this long: pongs come every ping interval per session. */
 const TOUCH_FLUSH_MS = 1000;
 
@@ -92,10 +95,10 @@ export class ClusterMode {
 
   /** After the node's sessions were closed (and unregistered): give up the lease, then disconnect. */
   async stop(): Promise<void> {
-    await this.bus.close();
+    this.bus.close();
     await this.membership.stop();
     await this.registry.close();
-    await Promise.all(this.clients.map((client) => client.quit().catch(() => client.disconnect())));
+    await Promise.all(this.clients.map((client) => closeClient(client)));
   }
 
   private open(role: 'command' | 'reader' | 'subscriber'): RedisClient {
@@ -105,4 +108,17 @@ export class ClusterMode {
     this.clients.push(client);
     return client;
   }
+}
+
+/** QUIT when Redis answers; a stopping node never waits on a Redis that is away (the subscriber queues commands). */
+async function closeClient(client: RedisClient): Promise<void> {
+  if (client.status !== 'ready') {
+    client.disconnect();
+    return;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, QUIT_TIMEOUT_MS)));
+  await Promise.race([client.quit().catch(() => undefined), late]);
+  clearTimeout(timer);
+  client.disconnect();
 }

@@ -34,8 +34,17 @@ export class Membership {
   private reaping: Promise<void> | undefined;
   private stopped = false;
   private clockOffsetMs = 0;
+  /**
+   * A renewal failed or the connection dropped: the lease may have lapsed and been reaped meanwhile
+   * even if the next renewal finds it held (a renewal that timed out here can still reach Redis
+   * late and renew the lapsed lease). The next successful renewal syncs to be sure.
+   */
+  private syncOwed = false;
   private readonly onReady = (): void => void this.renew();
-  private readonly onConnectionLost = (): void => this.setHealthy(false);
+  private readonly onConnectionLost = (): void => {
+    this.syncOwed = true;
+    this.setHealthy(false);
+  };
 
   constructor(private readonly deps: MembershipDeps) {}
 
@@ -80,6 +89,7 @@ export class Membership {
     if (this.stopped) return Promise.resolve();
     this.renewing ??= this.renewOnce()
       .catch((err: unknown) => {
+        this.syncOwed = true;
         this.setHealthy(false);
         this.deps.log.warn({ err: (err as Error).message }, 'node lease renewal failed; serving as unavailable until Redis answers');
       })
@@ -93,7 +103,8 @@ export class Membership {
     const [held, redisNow] = (await scripts.run('pgLease', [keys.leases, keys.resync], [nodeId, leaseTtlMs])) as [number, number];
     // Redis time minus local time, read at the round trip's midpoint: nodes share one clock for deadlines.
     this.clockOffsetMs = redisNow - (sentAt + Date.now()) / 2;
-    if (held === 0 || registry.needsSync) {
+    if (held === 0 || this.syncOwed || registry.needsSync) {
+      this.syncOwed = false;
       const { restored, departed } = await registry.sync();
       if (restored > 0 || departed > 0) log.info({ restored, departed, leaseLost: held === 0 }, 'synced this node’s sessions into Redis');
     }

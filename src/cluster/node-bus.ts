@@ -128,13 +128,13 @@ export class NodeBus {
     return this.pending.size + this.serving.size;
   }
 
-  /** Stops listening; requests still awaiting replies fail, requests being served are aborted. */
-  async close(): Promise<void> {
+  /** Stops listening (its owner then closes the subscriber connection); pending requests fail, served ones are aborted. */
+  close(): void {
     this.deps.subscriber.off('smessage', this.onMessage);
     for (const id of [...this.pending.keys()]) this.fail(id, 'this node is shutting down');
     for (const controller of this.serving.values()) controller.abort();
     this.serving.clear();
-    await this.deps.subscriber.sunsubscribe(this.channel).catch(() => undefined);
+    // No SUNSUBSCRIBE: the subscriber connection closes next, and it would wait for a Redis that is away.
   }
 
   private fail(id: string, message: string): void {

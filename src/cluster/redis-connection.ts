@@ -25,7 +25,9 @@ export function openRedis(config: RedisConfig, role: ConnectionRole, name: strin
     ...(url.protocol === 'rediss:' && { tls: { servername: url.hostname } }),
     connectTimeout: Math.max(config.commandTimeoutMs, 1000),
     enableOfflineQueue: role === 'subscriber',
-    maxRetriesPerRequest: role === 'command' ? 0 : null,
+    // 0: a command caught by a connection loss fails at once (a blocked stream read included, so
+    // its reader re-checks where to continue) instead of waiting for a reconnect that may not come.
+    maxRetriesPerRequest: role === 'subscriber' ? null : 0,
     autoResendUnfulfilledCommands: role === 'subscriber',
     ...(role === 'command' && { commandTimeout: config.commandTimeoutMs }),
     retryStrategy: (attempt) => Math.min(attempt * 100, MAX_RECONNECT_DELAY_MS),
@@ -40,6 +42,8 @@ export function openRedis(config: RedisConfig, role: ConnectionRole, name: strin
   });
   return new Cluster(nodes, {
     lazyConnect: true,
+    // The node bus uses SSUBSCRIBE: ioredis then keeps a subscriber connection per master.
+    shardedSubscribers: role === 'subscriber',
     enableOfflineQueue: options.enableOfflineQueue,
     clusterRetryStrategy: (attempt) => Math.min(attempt * 100, MAX_RECONNECT_DELAY_MS),
     redisOptions: options,
