@@ -86,6 +86,7 @@ export class ClusterMode {
     const { redis } = this.config;
     const connectTimeoutMs = Math.max(redis.commandTimeoutMs * 2, 3000);
     await connectRedis(this.command, redis, connectTimeoutMs);
+    await requireRedis7(this.command);
     await connectRedis(this.subscriber, redis, connectTimeoutMs);
     await this.registry.start();
     // The lease renewal also reads the Redis clock the bus's request expiries are measured on.
@@ -121,4 +122,13 @@ async function closeClient(client: RedisClient): Promise<void> {
   await Promise.race([client.quit().catch(() => undefined), late]);
   clearTimeout(timer);
   client.disconnect();
+}
+
+/** Sharded pub/sub and the stream commands the registry uses arrived in Redis 7.0: say so at start, not at the first push. */
+async function requireRedis7(client: RedisClient): Promise<void> {
+  const info = await client.info('server');
+  const version = /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown';
+  if (Number(version.split('.')[0]) < 7) {
+    throw new Error(`cluster mode needs Redis 7.0 or later; REDIS_URL points at Redis ${version}`);
+  }
 }

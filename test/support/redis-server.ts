@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants as fsConstants, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { createConnection, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -10,7 +10,8 @@ import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 // see each other's keys.
 
 export const REDIS_SERVER_MISSING =
-  "redis-server not found on PATH: install it (Debian: apt-get install -y redis-server; 'npm test' does this via scripts/system-deps.sh)";
+  "redis-server not found on PATH: install it (Debian: apt-get install -y redis-server; 'npm test' does this via scripts/system-deps.sh). " +
+  'A REDIS_URL alone is not enough: these tests restart, pause and cluster servers of their own.';
 
 const HOST = '127.0.0.1';
 const READY_TIMEOUT_MS = 5000;
@@ -21,6 +22,14 @@ const PORT_ATTEMPTS = 5;
 /** How much of the server's log is kept for error messages. */
 const LOG_TAIL_CHARS = 4000;
 const LIVE_SERVERS = Symbol.for('pushgate.test.liveRedisServers');
+
+/** Cluster mode relies on Redis 7 (sharded pub/sub, ADDSLOTSRANGE, stream details): an older server fails here, plainly. */
+function requireVersion7(binary: string): void {
+  const version = /v=(\d+)\.(\d+)/.exec(execFileSync(binary, ['--version'], { encoding: 'utf8' }));
+  if (version === null || Number(version[1]) < 7) {
+    throw new Error(`${binary} is Redis ${version?.slice(1).join('.') ?? 'of unknown version'}; pushgate's cluster mode and its tests need Redis 7.0 or later (Debian 12 ships 7.0)`);
+  }
+}
 
 /**
  * Finds an executable `redis-server` in `searchPath` (a PATH-style list). Throws the message that
@@ -33,6 +42,7 @@ export function findRedisServer(searchPath: string = process.env.PATH ?? ''): st
     try {
       if (!statSync(candidate).isFile()) continue;
       accessSync(candidate, fsConstants.X_OK);
+      requireVersion7(candidate);
       return candidate;
     } catch {
       // not here; keep looking

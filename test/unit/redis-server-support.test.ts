@@ -111,9 +111,8 @@ describe('missing redis-server', () => {
     try {
       await expect(startRedis({ searchPath: emptyDir })).rejects.toThrow(REDIS_SERVER_MISSING);
       await expect(startRedisCluster(3, { searchPath: emptyDir })).rejects.toThrow(REDIS_SERVER_MISSING);
-      expect(REDIS_SERVER_MISSING).toBe(
-        "redis-server not found on PATH: install it (Debian: apt-get install -y redis-server; 'npm test' does this via scripts/system-deps.sh)",
-      );
+      expect(REDIS_SERVER_MISSING).toContain('redis-server not found on PATH');
+      expect(REDIS_SERVER_MISSING).toContain('apt-get install -y redis-server');
     } finally {
       rmSync(emptyDir, { recursive: true, force: true });
     }
