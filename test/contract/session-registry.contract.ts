@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { PresenceEvent, PresenceKind } from '../../src/domain/presence.js';
 import type { SessionRecord } from '../../src/domain/session.js';
-import { isPushgateError, type PushgateError } from '../../src/errors.js';
 import type { SessionRegistry } from '../../src/registry/session-registry.js';
+import { refusal } from '../support/refusal.js';
 import { waitFor } from '../support/wait.js';
 
 /** How many presence events a registry keeps for `readAfter`: at most `retention`, none older than `retentionMs`. */
@@ -434,16 +434,6 @@ export function describeSessionRegistry(name: string, factory: (options: Retenti
           const events = await readToEnd(from, cursor);
           return events.length >= count && events;
         });
-      }
-
-      /** The PushgateError a call rejects with. */
-      async function refusal(promise: Promise<unknown>): Promise<PushgateError> {
-        const outcome = await promise.then(
-          () => new Error('expected the call to be refused, but it resolved'),
-          (err: unknown) => err,
-        );
-        if (!isPushgateError(outcome)) throw outcome;
-        return outcome;
       }
 
       it('gives every event a distinct cursor', async () => {

@@ -1,14 +1,15 @@
 import { performance } from 'node:perf_hooks';
-import { status as GrpcStatus, type ClientReadableStream, type StatusObject } from '@grpc/grpc-js';
+import { status as GrpcStatus } from '@grpc/grpc-js';
 import type { Socket } from 'socket.io-client';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { PresenceEventKind, type PresenceEvent } from '../../src/gen/pushgate/v1/presence.js';
-import { DeliveryStatus, type WatchPresenceRequest, type WatchPresenceResponse } from '../../src/gen/pushgate/v1/push_service.js';
+import { describe, expect, it } from 'vitest';
+import { DeliveryStatus } from '../../src/gen/pushgate/v1/push_service.js';
 import { RedisKeys } from '../../src/registry/redis-keys.js';
-import { runCleanups, startCluster, type TestCluster } from '../support/cluster.js';
-import { grpcError, type TestPushClient } from '../support/grpc-client.js';
+import { clusterTestHooks, startCluster, type TestCluster } from '../support/cluster.js';
+import { grpcError } from '../support/grpc-client.js';
 import type { TestNode } from '../support/node.js';
-import { startRedis, startRedisCluster, type TestRedis } from '../support/redis-server.js';
+import { CONNECTED, DISCONNECTED, eventsOf, OFFLINE, ONLINE, presenceStreams, stopWatching, summary, type Summary } from '../support/presence-watch.js';
+import { startRedisCluster } from '../support/redis-server.js';
+import { drain, serverAcks } from '../support/socket-client.js';
 import { waitFor } from '../support/wait.js';
 
 // Cluster mode end to end: several real nodes in this process share one private redis-server
@@ -17,27 +18,12 @@ import { waitFor } from '../support/wait.js';
 
 const { DELIVERY_STATUS_ACKED: ACKED, DELIVERY_STATUS_TIMEOUT: TIMEOUT, DELIVERY_STATUS_DISCONNECTED: DISCONNECTED_STATUS, DELIVERY_STATUS_SENT: SENT } =
   DeliveryStatus;
-const {
-  PRESENCE_EVENT_KIND_SESSION_CONNECTED: CONNECTED,
-  PRESENCE_EVENT_KIND_SESSION_DISCONNECTED: DISCONNECTED,
-  PRESENCE_EVENT_KIND_USER_ONLINE: ONLINE,
-  PRESENCE_EVENT_KIND_USER_OFFLINE: OFFLINE,
-} = PresenceEventKind;
 
 type Ack = (...reply: unknown[]) => void;
 
-let redis: TestRedis;
-const cleanups: (() => unknown)[] = [];
+const { cleanups, redis } = clusterTestHooks();
 
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterAll(async () => {
-  await redis?.stop();
-});
-afterEach(() => runCleanups(cleanups));
-
-async function cluster(count: number, env: Record<string, string> = {}, url = redis.url): Promise<TestNode[]> {
+async function cluster(count: number, env: Record<string, string> = {}, url = redis().url): Promise<TestNode[]> {
   const started: TestCluster = await startCluster(url, count, env);
   cleanups.push(() => started.stop());
   return started.nodes;
@@ -64,72 +50,13 @@ function record(socket: Socket, event: string): { data: unknown; withAck: boolea
   return seen;
 }
 
-/**
- * Proves nothing else is on its way to these clients: Socket.IO keeps order on one connection, so
- * once a fire-and-forget marker pushed after everything else arrived everywhere, the rest did too.
- */
-async function drain(node: TestNode, userId: string, clients: readonly Socket[]): Promise<void> {
-  const marker = `marker-${Math.random().toString(36).slice(2)}`;
-  const arrived = new Set<Socket>();
-  for (const socket of clients) socket.once(marker, () => arrived.add(socket));
-  const response = await node.client.pushToUser({ userId, event: marker, noAck: true });
-  expect(response.deliveries).toHaveLength(clients.length);
-  await waitFor(`marker at all ${clients.length} clients`, () => arrived.size === clients.length);
-}
-
-/** Socket.IO ack callbacks a node still holds for a session's socket. */
-function serverAcks(node: TestNode, sessionId: string): number {
-  const entry = node.app.local.get(sessionId);
-  if (entry === undefined) throw new Error(`session ${sessionId} is not held by ${node.app.config.nodeId}`);
-  return (entry.socket as unknown as { acks: Map<number, unknown> }).acks.size;
-}
-
 function nodeIdOf(node: TestNode): string {
   return node.app.config.nodeId;
 }
 
 // --- WatchPresence as a backend consumes it ---
 
-interface Watch {
-  readonly call: ClientReadableStream<WatchPresenceResponse>;
-  readonly events: PresenceEvent[];
-  status: StatusObject | undefined;
-}
-
-type Summary = [kind: PresenceEventKind, userId: string, sessionId: string | undefined, reason: string, sessionCount: number];
-
-function summary(events: readonly PresenceEvent[]): Summary[] {
-  return events.map((e) => [e.kind, e.userId, e.session?.sessionId, e.reason, e.sessionCount]);
-}
-
-function watch(client: TestPushClient, request: Partial<WatchPresenceRequest>): Watch {
-  const call = client.raw.watchPresence({ userIds: [], includeSnapshot: false, resumeAfter: '', ...request });
-  const stream: Watch = { call, events: [], status: undefined };
-  call.on('data', (response: WatchPresenceResponse) => stream.events.push(response.event!));
-  call.on('status', (status: StatusObject) => (stream.status = status));
-  call.on('error', () => {});
-  cleanups.push(() => call.cancel());
-  return stream;
-}
-
-/** Opens a live stream and waits until the node has subscribed it. */
-async function watchLive(node: TestNode, request: Partial<WatchPresenceRequest>): Promise<Watch> {
-  const before = node.app.registry.subscriberCount();
-  const stream = watch(node.client, request);
-  await waitFor('the presence stream to be subscribed', () => node.app.registry.subscriberCount() === before + 1);
-  return stream;
-}
-
-async function stopWatching(node: TestNode, stream: Watch): Promise<void> {
-  const before = node.app.registry.subscriberCount();
-  stream.call.cancel();
-  await waitFor('the cancelled stream to unsubscribe', () => node.app.registry.subscriberCount() === before - 1);
-}
-
-async function eventsOf(stream: Watch, count: number): Promise<Summary[]> {
-  await waitFor(`${count} presence events (have ${stream.events.length})`, () => stream.events.length >= count);
-  return summary(stream.events);
-}
+const { watch, watchLive } = presenceStreams(cleanups);
 
 /** Events grouped by user, each user's in stream order. */
 function perUser(events: readonly Summary[]): Record<string, Summary[]> {
@@ -441,7 +368,7 @@ describe('a registry split into shards', () => {
       clients.set(user, pair);
     }
     await eventsOf(stream, users.length * 3);
-    const admin = redis.client();
+    const admin = redis().client();
     for (const user of users) {
       const response = await a.client.pushToUser({ userId: user, event: 'notice', data: 'hi' });
       expect(response.deliveries.map((d) => [d.session!.sessionId, d.session!.nodeId, d.status, d.ackData])).toEqual([

@@ -5,6 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PresenceEventKind, type PresenceEvent } from '../../src/gen/pushgate/v1/presence.js';
 import { DeliveryStatus, WatchPresenceRequest, type PushToUserResponse, type WatchPresenceResponse } from '../../src/gen/pushgate/v1/push_service.js';
 import { spawnNode, startNodeProcess, stopAllNodes, type NodeProcess } from '../support/node-process.js';
+import { CONNECTED, DISCONNECTED, OFFLINE, ONLINE, SNAPSHOT_COMPLETE } from '../support/presence-watch.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { waitFor } from '../support/wait.js';
 
@@ -12,13 +13,6 @@ import { waitFor } from '../support/wait.js';
 // Socket.IO clients and gRPC callers in this process, and nodes that die (SIGKILL), hang (SIGSTOP),
 // come back (SIGCONT) or leave cleanly (SIGTERM).
 
-const {
-  PRESENCE_EVENT_KIND_SESSION_CONNECTED: CONNECTED,
-  PRESENCE_EVENT_KIND_SESSION_DISCONNECTED: DISCONNECTED,
-  PRESENCE_EVENT_KIND_USER_ONLINE: ONLINE,
-  PRESENCE_EVENT_KIND_USER_OFFLINE: OFFLINE,
-  PRESENCE_EVENT_KIND_SNAPSHOT_COMPLETE: SNAPSHOT_COMPLETE,
-} = PresenceEventKind;
 const { DELIVERY_STATUS_ACKED: ACKED, DELIVERY_STATUS_FAILED: FAILED } = DeliveryStatus;
 
 const LEASE_MS = 1500;

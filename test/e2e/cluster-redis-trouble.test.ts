@@ -1,16 +1,15 @@
 import { createServer } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { credentials, loadPackageDefinition, status as GrpcStatus, type ClientReadableStream, type ServiceError, type StatusObject } from '@grpc/grpc-js';
+import { credentials, loadPackageDefinition, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import type { Socket } from 'socket.io-client';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { PresenceEventKind, type PresenceEvent } from '../../src/gen/pushgate/v1/presence.js';
-import { DeliveryStatus, type WatchPresenceRequest, type WatchPresenceResponse } from '../../src/gen/pushgate/v1/push_service.js';
-import { FAST_CLUSTER_ENV, runCleanups, startCluster, startTcpProxy, uniquePrefix, type TcpProxy } from '../support/cluster.js';
-import { grpcError, type TestPushClient } from '../support/grpc-client.js';
+import { describe, expect, it } from 'vitest';
+import { DeliveryStatus } from '../../src/gen/pushgate/v1/push_service.js';
+import { clusterTestHooks, FAST_CLUSTER_ENV, startCluster, startTcpProxy, uniquePrefix, type TcpProxy } from '../support/cluster.js';
+import { grpcError } from '../support/grpc-client.js';
 import { startNode, type TestNode } from '../support/node.js';
-import { startRedis, type TestRedis } from '../support/redis-server.js';
+import { CONNECTED, DISCONNECTED, eventsOf, OFFLINE, ONLINE, presenceStreams, summary, type Summary, type Watch } from '../support/presence-watch.js';
 import { connectError } from '../support/socket-client.js';
 import { signToken } from '../support/tokens.js';
 import { waitFor } from '../support/wait.js';
@@ -21,34 +20,19 @@ import { waitFor } from '../support/wait.js';
 // losing its data, they reach it through a TCP relay the test controls.
 
 const { DELIVERY_STATUS_ACKED: ACKED } = DeliveryStatus;
-const {
-  PRESENCE_EVENT_KIND_SESSION_CONNECTED: CONNECTED,
-  PRESENCE_EVENT_KIND_SESSION_DISCONNECTED: DISCONNECTED,
-  PRESENCE_EVENT_KIND_USER_ONLINE: ONLINE,
-  PRESENCE_EVENT_KIND_USER_OFFLINE: OFFLINE,
-} = PresenceEventKind;
 
 type Ack = (...reply: unknown[]) => void;
 
-let redis: TestRedis;
-const cleanups: (() => unknown)[] = [];
+const { cleanups, redis } = clusterTestHooks();
 
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterAll(async () => {
-  await redis?.stop();
-});
-afterEach(() => runCleanups(cleanups));
-
-async function cluster(count: number, url = redis.url, env: Record<string, string> = {}): Promise<TestNode[]> {
+async function cluster(count: number, url = redis().url, env: Record<string, string> = {}): Promise<TestNode[]> {
   const started = await startCluster(url, count, env);
   cleanups.push(() => started.stop());
   return started.nodes;
 }
 
 async function proxy(): Promise<TcpProxy> {
-  const relay = await startTcpProxy(redis.port);
+  const relay = await startTcpProxy(redis().port);
   cleanups.push(() => relay.close());
   return relay;
 }
@@ -138,39 +122,7 @@ async function healthz(node: TestNode): Promise<{ code: number; body: { status: 
 
 // --- WatchPresence ---
 
-interface Watch {
-  readonly call: ClientReadableStream<WatchPresenceResponse>;
-  readonly events: PresenceEvent[];
-  status: StatusObject | undefined;
-}
-
-type Summary = [kind: PresenceEventKind, userId: string, sessionId: string | undefined, reason: string, sessionCount: number];
-
-function summary(events: readonly PresenceEvent[]): Summary[] {
-  return events.map((e) => [e.kind, e.userId, e.session?.sessionId, e.reason, e.sessionCount]);
-}
-
-function watch(client: TestPushClient, request: Partial<WatchPresenceRequest>): Watch {
-  const call = client.raw.watchPresence({ userIds: [], includeSnapshot: false, resumeAfter: '', ...request });
-  const stream: Watch = { call, events: [], status: undefined };
-  call.on('data', (response: WatchPresenceResponse) => stream.events.push(response.event!));
-  call.on('status', (status: StatusObject) => (stream.status = status));
-  call.on('error', () => {});
-  cleanups.push(() => call.cancel());
-  return stream;
-}
-
-async function watchLive(node: TestNode, request: Partial<WatchPresenceRequest> = {}): Promise<Watch> {
-  const before = node.app.registry.subscriberCount();
-  const stream = watch(node.client, request);
-  await waitFor('the presence stream to be subscribed', () => node.app.registry.subscriberCount() === before + 1);
-  return stream;
-}
-
-async function eventsOf(stream: Watch, count: number, timeoutMs = 5000): Promise<Summary[]> {
-  await waitFor(`${count} presence events (have ${stream.events.length})`, () => stream.events.length >= count, { timeoutMs });
-  return summary(stream.events);
-}
+const { watch, watchLive } = presenceStreams(cleanups);
 
 /**
  * Connects a marker session on `node` and waits for its two events on `stream`: whatever the
@@ -196,7 +148,7 @@ const QUICK_FAILURES = [GrpcStatus.UNAVAILABLE, GrpcStatus.DEADLINE_EXCEEDED];
 describe('Redis paused', () => {
   it('fails calls within about their deadline while Redis hangs, keeps running, and serves again once it answers', async () => {
     // Leases outlast the pause: this is about calls, not about reaping (the next test is).
-    const nodes = await cluster(2, redis.url, { PUSHGATE_NODE_LEASE_MS: '5000' });
+    const nodes = await cluster(2, redis().url, { PUSHGATE_NODE_LEASE_MS: '5000' });
     const [a, b] = nodes as [TestNode, TestNode];
     const clients = [await connect(a, 'u-1', 'app', nodes), await connect(b, 'u-1', 'web', nodes)];
     const closed = disconnects(clients);
@@ -205,7 +157,7 @@ describe('Redis paused', () => {
       [clients[1]!.id, ACKED],
     ]);
 
-    await redis.pause(3000);
+    await redis().pause(3000);
     const pausedAt = performance.now();
     const timed = async (call: Promise<unknown>): Promise<{ err: ServiceError; ms: number }> => {
       const started = performance.now();
@@ -254,7 +206,7 @@ describe('Redis paused', () => {
     const ids = clients.map((c) => c.id!);
     const closed = disconnects(clients);
 
-    await redis.pause(3000);
+    await redis().pause(3000);
     await waitFor('both nodes to notice', () => nodes.every((n) => n.app.status === 'registry_unavailable'), { timeoutMs: 3000 });
     for (const node of nodes) {
       await waitFor(
@@ -416,7 +368,7 @@ describe('Redis restarted empty', () => {
     const oldCursor = stream.events.at(-1)!.cursor;
     const probes = nodes.map(healthClient);
 
-    await redis.restart();
+    await redis().restart();
     const restartedAt = performance.now();
 
     await waitFor(
@@ -460,7 +412,7 @@ describe('a session closing while Redis is away', () => {
   it.each(['unreachable', 'paused'] as const)('is announced once Redis is back (%s), and is gone from ListSessions', async (mode) => {
     const relay = mode === 'unreachable' ? await proxy() : undefined;
     // A lease longer than the outage: only the departures are under test, not reaping.
-    const nodes = await cluster(2, relay?.url ?? redis.url, { PUSHGATE_NODE_LEASE_MS: '4000' });
+    const nodes = await cluster(2, relay?.url ?? redis().url, { PUSHGATE_NODE_LEASE_MS: '4000' });
     const [a, b] = nodes as [TestNode, TestNode];
     const stream = await watchLive(a);
     const keeps = await connect(a, 'u-1', 'app', nodes);
@@ -470,7 +422,7 @@ describe('a session closing while Redis is away', () => {
     await eventsOf(stream, 5);
 
     if (relay !== undefined) await relay.cut();
-    else await redis.pause(1500);
+    else await redis().pause(1500);
     const away = performance.now();
     leavesU1.close();
     leavesU2.close();

@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DeliveryStatus } from '../../src/gen/pushgate/v1/push_service.js';
 import { grpcError } from '../support/grpc-client.js';
 import { startNode, type TestNode } from '../support/node.js';
+import { drain, serverAcks } from '../support/socket-client.js';
 import { waitFor } from '../support/wait.js';
 
 type Ack = (...reply: unknown[]) => void;
@@ -14,27 +15,6 @@ function record(socket: Socket): { event: string; args: unknown[] }[] {
   const seen: { event: string; args: unknown[] }[] = [];
   socket.onAny((event: string, ...args: unknown[]) => seen.push({ event, args }));
   return seen;
-}
-
-/**
- * Proves nothing else is still on its way to these clients: Socket.IO keeps order on one
- * connection, so once a fire-and-forget marker pushed after everything else has arrived at every
- * client, whatever was sent before it has arrived too.
- */
-async function drain(node: TestNode, userId: string, clients: readonly Socket[]): Promise<void> {
-  const marker = `marker-${Math.random().toString(36).slice(2)}`;
-  const arrived = new Set<Socket>();
-  for (const socket of clients) socket.once(marker, () => arrived.add(socket));
-  const response = await node.client.pushToUser({ userId, event: marker, noAck: true });
-  expect(response.deliveries).toHaveLength(clients.length);
-  await waitFor(`marker at all ${clients.length} clients`, () => arrived.size === clients.length);
-}
-
-/** The server-side socket of a session and the ack callbacks Socket.IO still holds for it. */
-function serverAcks(node: TestNode, sessionId: string): number {
-  const entry = node.app.local.get(sessionId);
-  if (entry === undefined) throw new Error(`session ${sessionId} is not held by the node`);
-  return (entry.socket as unknown as { acks: Map<number, unknown> }).acks.size;
 }
 
 describe('PushToUser', () => {

@@ -1,38 +1,27 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, connect as tcpConnect, type AddressInfo, type Server as TcpServer, type Socket as TcpSocket } from 'node:net';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { status as GrpcStatus, type ClientReadableStream, type StatusObject } from '@grpc/grpc-js';
+import { status as GrpcStatus, type StatusObject } from '@grpc/grpc-js';
 import type { Socket } from 'socket.io-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SessionRecord } from '../../src/domain/session.js';
-import { PresenceEventKind, type PresenceEvent } from '../../src/gen/pushgate/v1/presence.js';
-import type { WatchPresenceRequest, WatchPresenceResponse } from '../../src/gen/pushgate/v1/push_service.js';
 import { TestPushClient } from '../support/grpc-client.js';
 import { startNode, type TestNode } from '../support/node.js';
+import {
+  CONNECTED,
+  DISCONNECTED,
+  eventsOf,
+  OFFLINE,
+  ONLINE,
+  presenceStreams,
+  SNAPSHOT_COMPLETE,
+  stopWatching,
+  summary,
+  type Summary,
+  type Watch,
+} from '../support/presence-watch.js';
 import { signToken } from '../support/tokens.js';
 import { waitFor } from '../support/wait.js';
-
-const {
-  PRESENCE_EVENT_KIND_SESSION_CONNECTED: CONNECTED,
-  PRESENCE_EVENT_KIND_SESSION_DISCONNECTED: DISCONNECTED,
-  PRESENCE_EVENT_KIND_USER_ONLINE: ONLINE,
-  PRESENCE_EVENT_KIND_USER_OFFLINE: OFFLINE,
-  PRESENCE_EVENT_KIND_SNAPSHOT_COMPLETE: SNAPSHOT_COMPLETE,
-} = PresenceEventKind;
-
-/** One WatchPresence stream as a backend would consume it: every event in order, then its status. */
-interface Watch {
-  readonly call: ClientReadableStream<WatchPresenceResponse>;
-  readonly events: PresenceEvent[];
-  status: StatusObject | undefined;
-}
-
-/** What a presence consumer acts on: kind, user, session, reason and session count. */
-type Summary = [kind: PresenceEventKind, userId: string, sessionId: string | undefined, reason: string, sessionCount: number];
-
-function summary(events: readonly PresenceEvent[]): Summary[] {
-  return events.map((e) => [e.kind, e.userId, e.session?.sessionId, e.reason, e.sessionCount]);
-}
 
 const cleanups: (() => unknown)[] = [];
 
@@ -41,46 +30,17 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
+const { watch, watchLive } = presenceStreams(cleanups);
+
 async function start(env: Record<string, string> = {}): Promise<TestNode> {
   const node = await startNode(env);
   cleanups.push(() => node.stop());
   return node;
 }
 
-function watch(client: TestPushClient, request: Partial<WatchPresenceRequest>): Watch {
-  const call = client.raw.watchPresence({ userIds: [], includeSnapshot: false, resumeAfter: '', ...request });
-  const watch: Watch = { call, events: [], status: undefined };
-  call.on('data', (response: WatchPresenceResponse) => watch.events.push(response.event!));
-  call.on('status', (status: StatusObject) => (watch.status = status));
-  // Non-OK statuses also arrive as 'error'; the test reads them from `status`.
-  call.on('error', () => {});
-  cleanups.push(() => call.cancel());
-  return watch;
-}
-
-/** Opens a stream and waits until the server has subscribed it to the registry. */
-async function watchLive(node: TestNode, request: Partial<WatchPresenceRequest>, client = node.client): Promise<Watch> {
-  const before = node.app.registry.subscriberCount();
-  const stream = watch(client, request);
-  await waitFor('the presence stream to be subscribed', () => node.app.registry.subscriberCount() === before + 1);
-  return stream;
-}
-
-/** Cancels a stream and waits until the node has let go of it. */
-async function stopWatching(node: TestNode, stream: Watch): Promise<void> {
-  const before = node.app.registry.subscriberCount();
-  stream.call.cancel();
-  await waitFor('the cancelled stream to unsubscribe', () => node.app.registry.subscriberCount() === before - 1);
-}
-
 /** Waits for a stream to end and returns its status. */
 async function ended(stream: Watch): Promise<StatusObject> {
   return waitFor('the stream to end', () => stream.status);
-}
-
-async function eventsOf(stream: Watch, count: number): Promise<Summary[]> {
-  await waitFor(`${count} presence events (have ${stream.events.length})`, () => stream.events.length >= count);
-  return summary(stream.events);
 }
 
 /** Connects a client and returns it with its session id (a closed client forgets its id). */

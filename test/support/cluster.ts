@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { startNode, type TestNode } from './node.js';
+import { startRedis, type TestRedis } from './redis-server.js';
 
 /**
  * Cluster timings short enough for tests: a Redis command fails after 500 ms, a lease lapses
@@ -55,6 +57,38 @@ export async function startCluster(redisUrl: string, count: number, env: Record<
     throw err;
   }
   return { nodes, prefix, stop };
+}
+
+/** What the tests of one in-process cluster test file share (see clusterTestHooks). */
+export interface ClusterTestHooks {
+  /** Steps run after each test, last registered first, each bounded (runCleanups). */
+  readonly cleanups: (() => unknown)[];
+  /** The file's private redis-server; there from the first test to the last. */
+  redis(): TestRedis;
+}
+
+/**
+ * Registers the hooks an in-process cluster test file needs: a private redis-server for the whole
+ * file (started before its first test, stopped after its last; tests keep apart by key prefix),
+ * and `cleanups`, run after each test. Call once, at the top level of the file.
+ */
+export function clusterTestHooks(): ClusterTestHooks {
+  let redis: TestRedis | undefined;
+  const cleanups: (() => unknown)[] = [];
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+  afterEach(() => runCleanups(cleanups));
+  return {
+    cleanups,
+    redis() {
+      if (redis === undefined) throw new Error('the redis-server of this test file is not started (read it inside a test or hook)');
+      return redis;
+    },
+  };
 }
 
 /**

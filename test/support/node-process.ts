@@ -2,8 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Socket } from 'socket.io-client';
 import { TestPushClient } from './grpc-client.js';
-import { connectClient } from './socket-client.js';
-import { signToken, TEST_SECRET } from './tokens.js';
+import { nodeClients } from './socket-client.js';
+import { TEST_SECRET } from './tokens.js';
 import { waitFor } from './wait.js';
 
 // Real pushgate processes (`node --import tsx src/main.ts`), as an operator runs them, for tests
@@ -179,7 +179,7 @@ export async function startNodeProcess(env: Record<string, string>, args: readon
   const grpcAddress = `127.0.0.1:${grpcPort}`;
   const httpUrl = `http://127.0.0.1:${httpPort}`;
   const client = new TestPushClient(grpcAddress);
-  const sockets: Socket[] = [];
+  const clients = nodeClients(httpUrl);
   let stopped = false;
   const node: NodeProcess = {
     child: spawned.child,
@@ -204,11 +204,7 @@ export async function startNodeProcess(env: Record<string, string>, args: readon
     grpcAddress,
     httpUrl,
     client,
-    async connect(userId, clientType) {
-      const socket = await connectClient(httpUrl, { token: await signToken(userId), clientType });
-      sockets.push(socket);
-      return socket;
-    },
+    connect: clients.connect,
     async terminate(timeoutMs = 10_000) {
       spawned.signal('SIGTERM');
       // A stopped process keeps a SIGTERM pending until it runs again.
@@ -218,7 +214,7 @@ export async function startNodeProcess(env: Record<string, string>, args: readon
     async stop() {
       if (stopped) return;
       stopped = true;
-      for (const socket of sockets) socket.close();
+      clients.closeAll();
       client.close();
       await spawned.kill();
     },

@@ -3,9 +3,9 @@ import { App } from '../../src/app.js';
 import { parseConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { TestPushClient } from './grpc-client.js';
-import { signToken, TEST_SECRET } from './tokens.js';
+import { TEST_SECRET } from './tokens.js';
 import type { Socket } from 'socket.io-client';
-import { connectClient } from './socket-client.js';
+import { nodeClients } from './socket-client.js';
 
 export interface TestNode {
   readonly app: App;
@@ -35,19 +35,15 @@ export async function startNode(env: Record<string, string> = {}, logger?: Logge
   const grpcAddress = `127.0.0.1:${grpcPort}`;
   const httpUrl = `http://127.0.0.1:${httpPort}`;
   const client = new TestPushClient(grpcAddress);
-  const sockets: Socket[] = [];
+  const clients = nodeClients(httpUrl);
   return {
     app,
     grpcAddress,
     httpUrl,
     client,
-    async connect(userId, clientType) {
-      const socket = await connectClient(httpUrl, { token: await signToken(userId), clientType });
-      sockets.push(socket);
-      return socket;
-    },
+    connect: clients.connect,
     async stop() {
-      for (const socket of sockets) socket.close();
+      clients.closeAll();
       client.close();
       await app.stop();
     },

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { SessionRecord } from '../../src/domain/session.js';
-import { isPushgateError, type PushgateError } from '../../src/errors.js';
 import { MemorySessionRegistry } from '../../src/registry/memory-registry.js';
+import { refusal } from '../support/refusal.js';
 
 /**
  * What the memory registry adds to the contract suite (test/contract): its cursor format, age-based
@@ -11,15 +11,6 @@ import { MemorySessionRegistry } from '../../src/registry/memory-registry.js';
 function session(userId: string, sessionId: string): SessionRecord {
   const now = Date.now();
   return { sessionId, userId, clientType: 'web', nodeId: 'node-a', connectedAtMs: now, lastSeenAtMs: now, remoteAddress: '10.0.0.7', userAgent: 'agent' };
-}
-
-async function refusal(promise: Promise<unknown>): Promise<PushgateError> {
-  const outcome = await promise.then(
-    () => new Error('expected the call to be refused, but it resolved'),
-    (err: unknown) => err,
-  );
-  if (!isPushgateError(outcome)) throw outcome;
-  return outcome;
 }
 
 describe('MemorySessionRegistry presence feed', () => {

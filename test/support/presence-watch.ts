@@ -1,0 +1,76 @@
+import type { ClientReadableStream, StatusObject } from '@grpc/grpc-js';
+import { PresenceEventKind, type PresenceEvent } from '../../src/gen/pushgate/v1/presence.js';
+import type { WatchPresenceRequest, WatchPresenceResponse } from '../../src/gen/pushgate/v1/push_service.js';
+import type { TestPushClient } from './grpc-client.js';
+import type { TestNode } from './node.js';
+import { waitFor } from './wait.js';
+
+// WatchPresence as a backend consumes it, for the e2e tests that check the presence stream.
+
+/** Presence event kinds by short name, for the expected rows in a test. */
+export const {
+  PRESENCE_EVENT_KIND_SESSION_CONNECTED: CONNECTED,
+  PRESENCE_EVENT_KIND_SESSION_DISCONNECTED: DISCONNECTED,
+  PRESENCE_EVENT_KIND_USER_ONLINE: ONLINE,
+  PRESENCE_EVENT_KIND_USER_OFFLINE: OFFLINE,
+  PRESENCE_EVENT_KIND_SNAPSHOT_COMPLETE: SNAPSHOT_COMPLETE,
+} = PresenceEventKind;
+
+/** One WatchPresence stream as a backend would consume it: every event in order, then its status. */
+export interface Watch {
+  readonly call: ClientReadableStream<WatchPresenceResponse>;
+  readonly events: PresenceEvent[];
+  status: StatusObject | undefined;
+}
+
+/** What a presence consumer acts on: kind, user, session, reason and session count. */
+export type Summary = [kind: PresenceEventKind, userId: string, sessionId: string | undefined, reason: string, sessionCount: number];
+
+/** The events as rows a test compares with `toEqual`. */
+export function summary(events: readonly PresenceEvent[]): Summary[] {
+  return events.map((e) => [e.kind, e.userId, e.session?.sessionId, e.reason, e.sessionCount]);
+}
+
+/** Opens streams; a test file binds them to its `cleanups`, which cancel every stream after each test. */
+export interface PresenceStreams {
+  /** Opens a stream and returns at once (before the server has subscribed it). */
+  watch(client: TestPushClient, request: Partial<WatchPresenceRequest>): Watch;
+  /** Opens a stream (through `client`, by default the node's) and waits until the node has subscribed it to the registry. */
+  watchLive(node: TestNode, request?: Partial<WatchPresenceRequest>, client?: TestPushClient): Promise<Watch>;
+}
+
+/** `watch` and `watchLive` for a test file: every stream they open is cancelled by a step pushed on `cleanups`. */
+export function presenceStreams(cleanups: (() => unknown)[]): PresenceStreams {
+  function watch(client: TestPushClient, request: Partial<WatchPresenceRequest>): Watch {
+    const call = client.raw.watchPresence({ userIds: [], includeSnapshot: false, resumeAfter: '', ...request });
+    const stream: Watch = { call, events: [], status: undefined };
+    call.on('data', (response: WatchPresenceResponse) => stream.events.push(response.event!));
+    call.on('status', (status: StatusObject) => (stream.status = status));
+    // Non-OK statuses also arrive as 'error'; the test reads them from `status`.
+    call.on('error', () => {});
+    cleanups.push(() => call.cancel());
+    return stream;
+  }
+
+  async function watchLive(node: TestNode, request: Partial<WatchPresenceRequest> = {}, client = node.client): Promise<Watch> {
+    const before = node.app.registry.subscriberCount();
+    const stream = watch(client, request);
+    await waitFor('the presence stream to be subscribed', () => node.app.registry.subscriberCount() === before + 1);
+    return stream;
+  }
+
+  return { watch, watchLive };
+}
+
+/** Cancels a stream and waits until the node has let go of it (its registry subscription is gone). */
+export async function stopWatching(node: TestNode, stream: Watch): Promise<void> {
+  const before = node.app.registry.subscriberCount();
+  stream.call.cancel();
+  await waitFor('the cancelled stream to unsubscribe', () => node.app.registry.subscriberCount() === before - 1);
+}
+
+/** Waits until a stream holds at least `count` events and returns all of them as rows. */
+export async function eventsOf(stream: Watch, count: number, timeoutMs = 5000): Promise<Summary[]> {
+  await waitFor(`${count} presence events (have ${stream.events.length})`, () => stream.events.length >= count, { timeoutMs });
+  return summary(stream.events);
+}
