@@ -4,7 +4,7 @@
  *
  *   P{sS}:sessions         HASH   session id → session record JSON (without last_seen_at)
  *   P{sS}:seen             HASH   session id → last_seen_at, epoch ms (written in batches)
- *   P{sS}:user:<user id>   SET    the user's session ids
+ *   P{sS}:users            HASH   user id → JSON array of the user's session ids
  *   P{sS}:node:<node id>   SET    session ids held by that node (what a reaper removes)
  *   P{sS}:reaped:<node id> STRING set when a node's sessions were reaped; tells a node that comes
  *                                 back whether its sessions' departure was announced (TTL 1 day)
@@ -16,7 +16,9 @@
  *   P bus:<node id>        channel  requests to that node, and replies to requests it made
  *
  * The `{…}` hash tag puts a shard's keys in one Redis Cluster slot, so each Lua script touches one
- * slot. A user always maps to the same shard, so one user's keys share a slot.
+ * slot. A user always maps to the same shard, so one user's keys share a slot. Every script names
+ * all the keys it touches up front (no key is built inside a script): per-user data lives in
+ * fields of shard-wide hashes, so reaping a node needs no knowledge of its users beforehand.
  */
 export class RedisKeys {
   readonly leases: string;
@@ -48,7 +50,7 @@ export class RedisKeys {
       seen: `${tag}seen`,
       events: `${tag}events`,
       epoch: `${tag}epoch`,
-      user: (userId) => `${tag}user:${userId}`,
+      users: `${tag}users`,
       node: (nodeId) => `${tag}node:${nodeId}`,
       reaped: (nodeId) => `${tag}reaped:${nodeId}`,
     };
@@ -64,7 +66,7 @@ export interface ShardKeys {
   readonly seen: string;
   readonly events: string;
   readonly epoch: string;
-  user(userId: string): string;
+  readonly users: string;
   node(nodeId: string): string;
   reaped(nodeId: string): string;
 }

@@ -107,7 +107,7 @@ export class RedisSessionRegistry implements SessionRegistry {
     const lastEvent = await this.call(() =>
       this.scripts.run(
         'pgRegister',
-        [keys.sessions, keys.seen, keys.user(session.userId), keys.node(session.nodeId), keys.events, keys.epoch],
+        [keys.sessions, keys.seen, keys.users, keys.node(session.nodeId), keys.events, keys.epoch],
         [session.sessionId, session.userId, recordJson(session), session.lastSeenAtMs, Date.now(), this.options.retention],
       ),
     ).catch((err: unknown) => {
@@ -128,8 +128,8 @@ export class RedisSessionRegistry implements SessionRegistry {
       reply = await this.call(() =>
         this.scripts.run(
           'pgUnregister',
-          [keys.sessions, keys.seen, keys.user(userId), keys.node(this.options.nodeId), keys.events, keys.epoch],
-          [sessionId, reason, Date.now(), this.options.retention],
+          [keys.sessions, keys.seen, keys.users, keys.node(this.options.nodeId), keys.events, keys.epoch],
+          [sessionId, userId, reason, Date.now(), this.options.retention],
         ),
       );
     } catch (err) {
@@ -150,7 +150,7 @@ export class RedisSessionRegistry implements SessionRegistry {
   async lookup(userId: string, filter?: SessionFilter): Promise<SessionRecord[]> {
     const keys = this.keysOf(userId);
     const pending = this.pendingTouches();
-    const reply = (await this.call(() => this.scripts.run('pgLookup', [keys.user(userId), keys.sessions, keys.seen], []))) as Reply[][];
+    const reply = (await this.call(() => this.scripts.run('pgLookup', [keys.users, keys.sessions, keys.seen], [userId]))) as Reply[][];
     const found = parseRecords(reply[0]!, reply[1]!).filter((session) => matchesFilter(session, filter));
     return withTouches(found, pending).sort(byConnection);
   }
@@ -237,7 +237,7 @@ export class RedisSessionRegistry implements SessionRegistry {
 
   /**
    * Makes Redis agree with what this node holds: its live sessions are (re-)registered, the ones it
-   * closed meanwhile are removed and announced. See sync-5+n.lua for which changes are announced.
+   * closed meanwhile are removed and announced. See sync-6.lua for which changes are announced.
    */
   async sync(): Promise<{ restored: number; departed: number }> {
     const { keys, nodeId } = this.options;
@@ -261,17 +261,9 @@ export class RedisSessionRegistry implements SessionRegistry {
           const batchLive = inShard.slice(i, i + SCRIPT_BATCH);
           const batchGone = gone.slice(i, i + SCRIPT_BATCH);
           const reply = (await this.call(() =>
-            this.scripts.runVariadic(
+            this.scripts.run(
               'pgSync',
-              [
-                shardKeys.sessions,
-                shardKeys.seen,
-                shardKeys.node(nodeId),
-                shardKeys.events,
-                shardKeys.epoch,
-                ...batchLive.map((s) => shardKeys.user(s.userId)),
-                ...batchGone.map((d) => shardKeys.user(d.record.userId)),
-              ],
+              [shardKeys.sessions, shardKeys.seen, shardKeys.users, shardKeys.node(nodeId), shardKeys.events, shardKeys.epoch],
               [
                 nodeId,
                 Date.now(),
@@ -297,31 +289,26 @@ export class RedisSessionRegistry implements SessionRegistry {
     return { restored, departed };
   }
 
-  /** Removes every session of a node whose lease lapsed, announcing each (reason node_lost) exactly once. */
+  /**
+   * Removes every session of a node whose lease lapsed, announcing each (reason node_lost) exactly
+   * once: one script per batch, each taking its sessions out of the node's set atomically.
+   */
   async reapNode(deadNodeId: string): Promise<number> {
     const { keys, retention } = this.options;
     let reaped = 0;
     for (let shard = 0; shard < keys.shards; shard++) {
       const shardKeys = keys.shard(shard);
-      const members = await this.call(() => this.options.client.smembers(shardKeys.node(deadNodeId)));
-      for (let i = 0; i < members.length; i += SCRIPT_BATCH) {
-        const batch = members.slice(i, i + SCRIPT_BATCH);
-        const records = await this.call(() => this.options.client.hmget(shardKeys.sessions, ...batch));
-        // Sessions already gone (closed, or taken by another reaper) only need leaving the node's set.
-        const userKeys = batch.map((_, j) => {
-          const json = records[j];
-          return json === null || json === undefined ? shardKeys.user('') : shardKeys.user((JSON.parse(json) as SessionRecord).userId);
-        });
-        const reply = await this.call(() =>
-          this.scripts.runVariadic(
+      for (let left = 1; left > 0; ) {
+        const reply = (await this.call(() =>
+          this.scripts.run(
             'pgReap',
-            [shardKeys.sessions, shardKeys.seen, shardKeys.node(deadNodeId), shardKeys.events, shardKeys.epoch, shardKeys.reaped(deadNodeId), ...userKeys],
-            [deadNodeId, Date.now(), retention, REAPED_MARKER_TTL_MS, ...batch],
+            [shardKeys.sessions, shardKeys.seen, shardKeys.users, shardKeys.node(deadNodeId), shardKeys.events, shardKeys.epoch, shardKeys.reaped(deadNodeId)],
+            [deadNodeId, Date.now(), retention, REAPED_MARKER_TTL_MS, SCRIPT_BATCH],
           ),
-        );
-        const [removed, lastEvent] = reply as [number, string];
-        reaped += removed;
-        this.wroteShard(shard, lastEvent);
+        )) as [number, string, number];
+        reaped += reply[0];
+        this.wroteShard(shard, reply[1]);
+        left = reply[2];
       }
     }
     return reaped;
@@ -392,7 +379,7 @@ export class RedisSessionRegistry implements SessionRegistry {
   private async snapshotShard(shard: number, userIds: readonly string[]): Promise<{ position: ShardPosition; sessions: SessionRecord[] }> {
     const keys = this.options.keys.shard(shard);
     const reply = (await this.call(() =>
-      this.scripts.runVariadic('pgSnapshot', [keys.sessions, keys.seen, keys.events, keys.epoch, ...userIds.map((u) => keys.user(u))], []),
+      this.scripts.run('pgSnapshot', [keys.sessions, keys.seen, keys.users, keys.events, keys.epoch], userIds),
     )) as Reply[];
     return {
       position: { epoch: reply[0] as string, id: reply[1] as string, n: reply[2] as number },

@@ -18,11 +18,11 @@ const SCRIPTS = {
   pgUnregister: 'unregister-6',
   pgLookup: 'lookup-3',
   pgTouch: 'touch-2',
-  pgSnapshot: 'snapshot-4+n',
+  pgSnapshot: 'snapshot-5',
   pgReadAfter: 'read-after-2',
   pgPosition: 'position-2',
-  pgReap: 'reap-6+n',
-  pgSync: 'sync-5+n',
+  pgReap: 'reap-7',
+  pgSync: 'sync-6',
   pgLease: 'lease-2',
   pgLapsed: 'lapsed-1',
   pgForget: 'forget-2',
@@ -32,18 +32,16 @@ export type ScriptName = keyof typeof SCRIPTS;
 
 const LUA_DIR = new URL('./lua/', import.meta.url);
 
-/** Fixed key count from the file name (`verb-3`); `verb-4+n` takes a variable count, given per call. */
-function fixedKeyCount(file: string): number | undefined {
-  const match = /-(\d+)$/.exec(file);
-  return match === null ? undefined : Number(match[1]);
+/** The key count is part of each file name (`verb-<numKeys>.lua`): every script names its keys up front. */
+function keyCount(file: string): number {
+  return Number(/-(\d+)$/.exec(file)![1]);
 }
 
 export function defineScripts(client: RedisClient): Scripts {
   const common = readFileSync(new URL('_common.lua', LUA_DIR), 'utf8');
   for (const [name, file] of Object.entries(SCRIPTS)) {
     const body = readFileSync(new URL(`${file}.lua`, LUA_DIR), 'utf8');
-    const numberOfKeys = fixedKeyCount(file);
-    client.defineCommand(name, { lua: `${common}\n${body}`, ...(numberOfKeys !== undefined && { numberOfKeys }) });
+    client.defineCommand(name, { lua: `${common}\n${body}`, numberOfKeys: keyCount(file) });
   }
   return new Scripts(client);
 }
@@ -54,16 +52,9 @@ type Arg = string | number;
 export class Scripts {
   constructor(private readonly client: RedisClient) {}
 
-  /** Runs a script with a fixed key count. */
   run(name: ScriptName, keys: readonly string[], args: readonly Arg[]): Promise<Reply> {
     const command = (this.client as unknown as Record<string, (...a: Arg[]) => Promise<Reply>>)[name]!;
     return command.call(this.client, ...keys, ...args);
-  }
-
-  /** Runs a script whose key count varies per call (`-n` in its name). */
-  runVariadic(name: ScriptName, keys: readonly string[], args: readonly Arg[]): Promise<Reply> {
-    const command = (this.client as unknown as Record<string, (...a: Arg[]) => Promise<Reply>>)[name]!;
-    return command.call(this.client, keys.length, ...keys, ...args);
   }
 }
 
