@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
-import { PushService } from './domain/push-service.js';
+import { NO_OTHER_NODES, PushService } from './domain/push-service.js';
 import { LocalSessions } from './edge/local-sessions.js';
 import { SocketEdge } from './edge/socket-edge.js';
 import { TokenVerifier } from './edge/token-verifier.js';
@@ -80,7 +80,7 @@ export class App {
       registry: this.registry,
       local: this.local,
       closer: this.edge,
-      remote: this.cluster?.remote,
+      remote: this.cluster?.remote ?? NO_OTHER_NODES,
     });
     this.presence = new PresenceStreams({ registry: this.registry, bufferSize: config.presenceBufferSize, log });
     this.grpc = new GrpcServer({

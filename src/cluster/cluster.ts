@@ -1,14 +1,13 @@
 import type { Logger } from 'pino';
 import type { Config, RedisConfig } from '../config.js';
-import type { SessionCloser, SessionTransport } from '../domain/push.js';
-import type { SessionRecord } from '../domain/session.js';
+import type { SessionCloser } from '../domain/push.js';
 import { RedisKeys } from '../registry/redis-keys.js';
 import { RedisSessionRegistry } from '../registry/redis-registry.js';
 import { defineScripts, type RedisClient } from '../registry/redis-scripts.js';
 import { Membership } from './membership.js';
 import { NodeBus } from './node-bus.js';
 import { connectRedis, openRedis } from './redis-connection.js';
-import { BusRemoteNodes, serveRemoteRequests } from './remote-nodes.js';
+import { BusRemoteNodes, serveRemoteRequests, type HeldSessions } from './remote-nodes.js';
 
 /** How long a stopping node lets a connection say goodbye to Redis before dropping it. */
 const QUIT_TIMEOUT_MS = 500;
@@ -82,16 +81,26 @@ export class ClusterMode {
    * Connects to Redis (failing with a message naming REDIS_URL), starts following the presence
    * streams, takes the lease and starts serving other nodes' requests with the local sessions.
    */
-  async start(local: SessionTransport & { get(sessionId: string): { readonly record: SessionRecord } | undefined }, closer: SessionCloser): Promise<void> {
+  async start(local: HeldSessions, closer: SessionCloser): Promise<void> {
     const { redis } = this.config;
     const connectTimeoutMs = Math.max(redis.commandTimeoutMs * 2, 3000);
-    await connectRedis(this.command, redis, connectTimeoutMs);
-    await requireRedis7(this.command);
-    await connectRedis(this.subscriber, redis, connectTimeoutMs);
-    await this.registry.start();
-    // The lease renewal also reads the Redis clock the bus's request expiries are measured on.
-    await this.membership.start();
-    await this.bus.start(serveRemoteRequests({ local, closer, replyMarginMs: Math.floor(redis.nodeReplyGraceMs / 2), log: this.log }));
+    let leased = false;
+    try {
+      await connectRedis(this.command, redis, connectTimeoutMs);
+      await requireRedis7(this.command);
+      await connectRedis(this.subscriber, redis, connectTimeoutMs);
+      await this.registry.start();
+      // The lease renewal also reads the Redis clock the bus's request expiries are measured on.
+      await this.membership.start();
+      leased = true;
+      await this.bus.start(serveRemoteRequests({ local, closer, replyMarginMs: Math.floor(redis.nodeReplyGraceMs / 2), log: this.log }));
+    } catch (err) {
+      // A node that cannot join leaves no connection or reader behind (tests start nodes in-process).
+      if (leased) await this.membership.stop();
+      await this.registry.close();
+      for (const client of this.clients) client.disconnect();
+      throw err;
+    }
   }
 
   /** After the node's sessions were closed (and unregistered): give up the lease, then disconnect. */

@@ -20,6 +20,9 @@ interface DisconnectReply {
   readonly closed: readonly string[];
 }
 
+/** The sessions this node holds: delivers to them and finds them by id. */
+export type HeldSessions = SessionTransport & { get(sessionId: string): { readonly record: SessionRecord } | undefined };
+
 /** A disconnect waits this long for another node to confirm, at most (the call's deadline may be shorter). */
 const DISCONNECT_TIMEOUT_MS = 5000;
 
@@ -73,7 +76,7 @@ export class BusRemoteNodes implements RemoteNodes {
  * wait ends early if the requester cancels), a disconnect closes local sessions.
  */
 export function serveRemoteRequests(deps: {
-  readonly local: SessionTransport & { get(sessionId: string): { readonly record: SessionRecord } | undefined };
+  readonly local: HeldSessions;
   readonly closer: SessionCloser;
   /** Time kept back for the reply to travel when a request arrives late. */
   readonly replyMarginMs: number;

@@ -10,9 +10,15 @@ export interface PushServiceDeps {
   readonly local: SessionTransport;
   /** Closes sessions this node holds. */
   readonly closer: SessionCloser;
-  /** Reaches other nodes' sessions; undefined on a single node. */
-  readonly remote: RemoteNodes | undefined;
+  /** Reaches other nodes' sessions; NO_OTHER_NODES on a single node. */
+  readonly remote: RemoteNodes;
 }
+
+/** A single node reaches no other node: a session held elsewhere (never the case with the memory registry) fails. */
+export const NO_OTHER_NODES: RemoteNodes = {
+  deliver: async (_nodeId, sessions) => sessions.map(unreachable),
+  disconnect: async () => [],
+};
 
 /**
  * The fan-out: one registry lookup, then the sessions are grouped by owning node (one message per
@@ -26,14 +32,14 @@ export class PushService {
     const sessions = await untilAborted(this.deps.registry.lookup(request.userId, { clientTypes: request.clientTypes }), signal);
     if (sessions.length === 0 || signal.aborted) return summarize(request.messageId, []);
 
-    const { nodeId, local } = this.deps;
+    const { nodeId, local, remote } = this.deps;
     // The common case on one node: every session is ours, hand the lookup result over as is.
     if (sessions.every((s) => s.nodeId === nodeId)) {
       return summarize(request.messageId, await local.deliver(sessions, request, signal));
     }
     const parts = await Promise.all(
       [...byNode(sessions)].map(([owner, owned]) =>
-        owner === nodeId ? local.deliver(owned, request, signal) : this.remoteDeliver(owner, owned, request, signal),
+        owner === nodeId ? local.deliver(owned, request, signal) : remote.deliver(owner, owned, request, signal),
       ),
     );
     // Back in lookup order (oldest connection first), whichever node answered first.
@@ -42,9 +48,8 @@ export class PushService {
     return summarize(request.messageId, sessions.map((s) => bySession.get(s.sessionId)!));
   }
 
-  listSessions(userId: string, filter: SessionFilter, signal?: AbortSignal): Promise<SessionRecord[]> {
-    const lookup = this.deps.registry.lookup(userId, filter);
-    return signal === undefined ? lookup : untilAborted(lookup, signal);
+  listSessions(userId: string, filter: SessionFilter, signal: AbortSignal): Promise<SessionRecord[]> {
+    return untilAborted(this.deps.registry.lookup(userId, filter), signal);
   }
 
   /** Closes the matching sessions on whichever nodes hold them; resolves with those closed. */
@@ -52,18 +57,13 @@ export class PushService {
     const sessions = await this.listSessions(userId, filter, signal);
     const { nodeId, closer, remote } = this.deps;
     const parts = await Promise.all(
-      [...byNode(sessions)].map(([owner, owned]) => {
-        if (owner === nodeId) return closer.disconnect(owned, 'kicked', notice);
-        return remote === undefined ? [] : remote.disconnect(owner, owned, notice, signal);
-      }),
+      [...byNode(sessions)].map(([owner, owned]) =>
+        owner === nodeId ? closer.disconnect(owned, 'kicked', notice) : remote.disconnect(owner, owned, notice, signal),
+      ),
     );
     return parts.flat();
   }
 
-  private remoteDeliver(owner: string, sessions: SessionRecord[], request: PushRequest, signal: AbortSignal): Promise<Delivery[]> {
-    if (this.deps.remote !== undefined) return this.deps.remote.deliver(owner, sessions, request, signal);
-    return Promise.resolve(sessions.map((session) => unreachable(session)));
-  }
 }
 
 function byNode(sessions: readonly SessionRecord[]): Map<string, SessionRecord[]> {
