@@ -293,10 +293,10 @@ function parseRedis(
     try {
       parsed = new URL(url);
     } catch {
-      throw new ConfigError(`${describe('redisUrl')} must be redis://host:port or rediss://host:port, got "${redact(url)}"`);
+      throw new ConfigError(`${describe('redisUrl')} must be redis://host:port or rediss://host:port, got "${redactUrl(url)}"`);
     }
     if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
-      throw new ConfigError(`${describe('redisUrl')} must use redis:// or rediss://, got "${redact(url)}"`);
+      throw new ConfigError(`${describe('redisUrl')} must use redis:// or rediss://, got "${redactUrl(url)}"`);
     }
   }
   if (urls.length > 1 && !cluster) {
@@ -325,8 +325,8 @@ function parseRedis(
   });
 }
 
-/** A Redis URL as it may appear in an error: without its password. */
-function redact(url: string): string {
+/** A Redis URL as it may appear in an error or a log: without its password. */
+export function redactUrl(url: string): string {
   return url.replace(/\/\/([^@/]*)@/, '//***@');
 }
 

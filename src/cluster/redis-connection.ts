@@ -1,5 +1,5 @@
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
-import type { RedisConfig } from '../config.js';
+import { redactUrl, type RedisConfig } from '../config.js';
 import type { RedisClient } from '../registry/redis-scripts.js';
 
 /** Longest pause between reconnection attempts: Redis coming back is noticed within it. */
@@ -60,7 +60,7 @@ export async function connectRedis(client: RedisClient, config: RedisConfig, tim
     await Promise.race([client.connect(), late]);
   } catch (err) {
     client.disconnect();
-    const where = config.urls.map((u) => u.replace(/\/\/([^@/]*)@/, '//***@')).join(', ');
+    const where = config.urls.map(redactUrl).join(', ');
     throw new Error(`cannot reach Redis at ${where} (REDIS_URL): ${(err as Error).message}`);
   } finally {
     clearTimeout(timer);
