@@ -11,6 +11,7 @@ export const ERROR_CODES = {
   presence_overflow: 'A presence stream fell too far behind its events and was ended.',
   shutting_down: 'The node is draining for shutdown and takes no new work.',
   registry_unavailable: 'The session registry (Redis in cluster mode) cannot be reached right now; retry later.',
+  node_unreachable: 'Another cluster node holding some of the sessions did not answer; the rest were handled; retry.',
   cursor_expired: 'A presence cursor is older than the retained events (or the feed was reset); take a snapshot instead.',
   internal: 'An unexpected server fault; details are in the server log.',
   token_missing: 'The client sent no token.',

@@ -1,6 +1,7 @@
 import type { SessionRegistry } from '../registry/session-registry.js';
 import { summarize, type Delivery, type PushRequest, type PushResult, type RemoteNodes, type SessionCloser, type SessionTransport } from './push.js';
 import type { SessionFilter, SessionRecord } from './session.js';
+import { PushgateError } from '../errors.js';
 import { untilAborted } from './abortable.js';
 
 export interface PushServiceDeps {
@@ -52,16 +53,26 @@ export class PushService {
     return untilAborted(this.deps.registry.lookup(userId, filter), signal);
   }
 
-  /** Closes the matching sessions on whichever nodes hold them; resolves with those closed. */
+  /**
+   * Closes the matching sessions on whichever nodes hold them; resolves with those closed. If a
+   * node holding some of them does not answer, the others are still closed and the call fails with
+   * `node_unreachable` naming it: a retry closes what is left (closed sessions are gone).
+   */
   async disconnect(userId: string, filter: SessionFilter, notice: string, signal: AbortSignal): Promise<SessionRecord[]> {
     const sessions = await this.listSessions(userId, filter, signal);
     const { nodeId, closer, remote } = this.deps;
-    const parts = await Promise.all(
-      [...byNode(sessions)].map(([owner, owned]) =>
+    const groups = [...byNode(sessions)];
+    const parts = await Promise.allSettled(
+      groups.map(([owner, owned]) =>
         owner === nodeId ? closer.disconnect(owned, 'kicked', notice) : remote.disconnect(owner, owned, notice, signal),
       ),
     );
-    return parts.flat();
+    const failures = parts.flatMap((part, i) => (part.status === 'rejected' ? [`${groups[i]![0]}: ${(part.reason as Error).message}`] : []));
+    if (failures.length > 0) {
+      const closed = parts.reduce((count, part) => count + (part.status === 'fulfilled' ? part.value.length : 0), 0);
+      throw new PushgateError('node_unreachable', `closed ${closed} session(s), but not those held by ${failures.join('; ')}`);
+    }
+    return parts.flatMap((part) => (part.status === 'fulfilled' ? part.value : []));
   }
 
 }

@@ -12,6 +12,7 @@ export const GRPC_STATUS = {
   presence_overflow: GrpcStatus.RESOURCE_EXHAUSTED,
   shutting_down: GrpcStatus.UNAVAILABLE,
   registry_unavailable: GrpcStatus.UNAVAILABLE,
+  node_unreachable: GrpcStatus.UNAVAILABLE,
   cursor_expired: GrpcStatus.FAILED_PRECONDITION,
   internal: GrpcStatus.INTERNAL,
   token_missing: GrpcStatus.UNAUTHENTICATED,

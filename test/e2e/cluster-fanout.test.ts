@@ -279,6 +279,29 @@ describe('ListSessions and DisconnectSessions across nodes', () => {
     expect(closeReasons.flat()).toEqual(['io server disconnect', 'io server disconnect', 'io server disconnect']);
     expect(nodes.map((n) => n.app.local.size)).toEqual([0, 0, 0]);
   });
+
+  it('closes what it can when a node holding some sessions does not answer, and fails with UNAVAILABLE naming that node', async () => {
+    const nodes = await cluster(2);
+    const [a, b] = nodes as [TestNode, TestNode];
+    const onA = await connect(a, 'u-7', 'app', nodes);
+    const onB = await connect(b, 'u-7', 'web', nodes);
+    const idB = onB.id!;
+    // Node b stays registered and subscribed but stops answering other nodes, as a hung node does.
+    b.app.cluster!.bus.close();
+
+    const started = performance.now();
+    const err = await grpcError(a.client.disconnectSessions({ userId: 'u-7', reason: 'logout' }));
+    // A disconnect waits at most 5 s for another node's confirmation.
+    expect(performance.now() - started).toBeLessThan(6000);
+    expect(err.code).toBe(GrpcStatus.UNAVAILABLE);
+    expect(err.details).toContain(nodeIdOf(b));
+    expect(err.details).toContain('closed 1 session');
+    expect(err.metadata.get('pushgate-error-code')).toEqual(['node_unreachable']);
+    // Node a's session is closed; node b's is still there for a retry (or the reaper) to deal with.
+    expect((await a.client.listSessions({ userId: 'u-7' })).sessions.map((s) => s.sessionId)).toEqual([idB]);
+    await waitFor('node a’s client to be closed', () => !onA.connected);
+    expect(onB.connected).toBe(true);
+  });
 });
 
 describe('WatchPresence across nodes', () => {
