@@ -79,8 +79,8 @@ export class Membership {
     this.setHealthy(false);
   }
 
-  /** Looks for lapsed nodes now; the timer does this every reap interval. */
-  reap(): Promise<void> {
+  /** Looks for lapsed nodes, one pass at a time (a slow pass is not overlapped by the next tick). */
+  private reap(): Promise<void> {
     this.reaping ??= this.reapOnce().finally(() => (this.reaping = undefined));
     return this.reaping;
   }
