@@ -23,6 +23,8 @@
 export class RedisKeys {
   readonly leases: string;
   readonly resync: string;
+  /** Built once: every push looks up its user's shard keys. */
+  private readonly byShard: readonly ShardKeys[];
 
   constructor(
     readonly prefix: string,
@@ -30,6 +32,7 @@ export class RedisKeys {
   ) {
     this.leases = `${prefix}{nodes}:leases`;
     this.resync = `${prefix}{nodes}:resync`;
+    this.byShard = Array.from({ length: shards }, (_, shard) => shardKeys(`${prefix}{s${shard}}:`));
   }
 
   /** The shard a user's keys live in: a stable hash of the user id (FNV-1a), so every node agrees. */
@@ -44,16 +47,7 @@ export class RedisKeys {
   }
 
   shard(shard: number): ShardKeys {
-    const tag = `${this.prefix}{s${shard}}:`;
-    return {
-      sessions: `${tag}sessions`,
-      seen: `${tag}seen`,
-      events: `${tag}events`,
-      epoch: `${tag}epoch`,
-      users: `${tag}users`,
-      node: (nodeId) => `${tag}node:${nodeId}`,
-      reaped: (nodeId) => `${tag}reaped:${nodeId}`,
-    };
+    return this.byShard[shard]!;
   }
 
   busChannel(nodeId: string): string {
@@ -69,4 +63,16 @@ export interface ShardKeys {
   readonly users: string;
   node(nodeId: string): string;
   reaped(nodeId: string): string;
+}
+
+function shardKeys(tag: string): ShardKeys {
+  return {
+    sessions: `${tag}sessions`,
+    seen: `${tag}seen`,
+    events: `${tag}events`,
+    epoch: `${tag}epoch`,
+    users: `${tag}users`,
+    node: (nodeId) => `${tag}node:${nodeId}`,
+    reaped: (nodeId) => `${tag}reaped:${nodeId}`,
+  };
 }
