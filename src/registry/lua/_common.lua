@@ -83,6 +83,13 @@ local function add_session(keys, node_key, sid, user_id, record, last_seen, at_m
   return true
 end
 
+-- The newest position of a shard's feed: epoch, last event id ('0-0' if none), its sequence number.
+local function feed_position(events_key, epoch_key)
+  local epoch = ensure_epoch(epoch_key)
+  local last = redis.call('XREVRANGE', events_key, '+', '-', 'COUNT', 1)
+  return epoch, last[1] and last[1][1] or '0-0', tonumber(redis.call('HGET', epoch_key, 'seq'))
+end
+
 local function time_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)

@@ -5,10 +5,7 @@ KEYS[1] sessions HASH   KEYS[2] seen HASH   KEYS[3] users HASH   KEYS[4] events 
 ARGV user ids; none means every session of the shard
 Returns { epoch, last event id ('0-0' if none), its sequence number, records JSON..., last_seen_at... }.
 ]]
-local epoch = ensure_epoch(KEYS[5])
-local last = redis.call('XREVRANGE', KEYS[4], '+', '-', 'COUNT', 1)
-local position = last[1] and last[1][1] or '0-0'
-local seq = tonumber(redis.call('HGET', KEYS[5], 'seq'))
+local epoch, position, seq = feed_position(KEYS[4], KEYS[5])
 local sids = {}
 if #ARGV == 0 then
   sids = redis.call('HKEYS', KEYS[1])
