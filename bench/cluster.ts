@@ -26,7 +26,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { io, type Socket } from 'socket.io-client';
 import { App } from '../src/app.js';
-import { parseConfig } from '../src/config.js';
+import { parseConfig } from '../src/config/config.js';
 import {
   DeliveryStatus,
   deliveryStatusToJSON,
@@ -287,7 +287,7 @@ async function setUp(nodes: Nodes, sessions: number): Promise<Target[]> {
     for (let i = 0; i < sessions; i++) {
       const holder = holders[i % holders.length]!;
       await connect(holder, userId, CLIENT_TYPES[i % CLIENT_TYPES.length]!);
-      const nodeId = holder.app.config.nodeId;
+      const nodeId = holder.app.config.server.nodeId;
       expected.set(nodeId, (expected.get(nodeId) ?? 0) + 1);
     }
     await awaitRegistered(caller, userId, expected);

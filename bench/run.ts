@@ -8,7 +8,7 @@
 import { credentials, Metadata } from '@grpc/grpc-js';
 import { io, type Socket } from 'socket.io-client';
 import { App } from '../src/app.js';
-import { parseConfig } from '../src/config.js';
+import { parseConfig } from '../src/config/config.js';
 import { PushServiceClient, PushToUserRequest, type PushToUserResponse } from '../src/gen/pushgate/v1/push_service.js';
 import { createLogger } from '../src/logger.js';
 import { signToken, TEST_SECRET } from '../test/support/tokens.js';

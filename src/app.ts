@@ -1,19 +1,20 @@
-import type { AddressInfo } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import type { Config } from './config.js';
-import { NO_OTHER_NODES, PushService } from './domain/push-service.js';
+import { ClusterMode } from './cluster/cluster.js';
+import type { Config } from './config/config.js';
+import { PresenceService } from './domain/presence-service.js';
+import { PushService } from './domain/push-service.js';
+import type { SessionRegistry } from './domain/session-registry.js';
+import { NO_OTHER_NODES } from './domain/session-transport.js';
 import { LocalSessions } from './edge/local-sessions.js';
 import { SocketEdge } from './edge/socket-edge.js';
 import { TokenVerifier } from './edge/token-verifier.js';
 import { GrpcServer } from './grpc/grpc-server.js';
 import { pushServiceHandlers } from './grpc/push-service-handlers.js';
 import { InFlight } from './grpc/unary.js';
-import { PresenceStreams } from './grpc/watch-presence.js';
 import { createHttpServer, type NodeStatus } from './http/http-server.js';
-import { ClusterMode } from './cluster/cluster.js';
 import { MemorySessionRegistry } from './registry/memory-registry.js';
-import type { SessionRegistry } from './registry/session-registry.js';
 
 /** The node could not bind its ports; the message names the settings involved. */
 export class StartError extends Error {
@@ -26,15 +27,15 @@ export interface BoundPorts {
 }
 
 /**
- * One pushgate node, wired from a Config: registry, engine, Socket.IO edge, gRPC API. main.ts runs
- * it for real; tests run the very same object on ephemeral ports.
+ * One pushgate node, wired from a Config: registry, services, Socket.IO edge, gRPC API. main.ts
+ * runs it for real; tests run the very same object on ephemeral ports.
  */
 export class App {
   readonly registry: SessionRegistry;
   readonly local = new LocalSessions();
   readonly push: PushService;
+  readonly presence: PresenceService;
   readonly edge: SocketEdge;
-  readonly presence: PresenceStreams;
   readonly grpc: GrpcServer;
   readonly http: HttpServer;
   readonly verifier: TokenVerifier;
@@ -49,26 +50,27 @@ export class App {
     readonly config: Config,
     private readonly log: Logger,
   ) {
-    const { redis } = config;
+    const { redis, server, edge, presence, auth } = config;
     this.cluster = redis === undefined ? undefined : new ClusterMode({ ...config, redis }, log, () => this.updateServing());
     this.registry =
       this.cluster?.registry ??
-      new MemorySessionRegistry(
-        { retention: config.presenceRetention, retentionMs: config.presenceRetentionMs },
-        (err) => log.error({ err }, 'presence listener failed'),
+      new MemorySessionRegistry({ retention: presence.retention, retentionMs: presence.retentionMs }, (err) =>
+        log.error({ err }, 'presence listener failed'),
       );
-    this.verifier = new TokenVerifier(config.auth);
+    this.verifier = new TokenVerifier(auth);
     this.http = createHttpServer({
-      dev: config.dev,
-      nodeId: config.nodeId,
-      clientTypes: config.clientTypes,
-      verifier: this.verifier,
+      dev: server.dev,
+      nodeId: server.nodeId,
+      clientTypes: edge.clientTypes,
+      tokens: this.verifier,
       grpcPort: () => this.ports?.grpcPort,
       status: () => this.status,
       log,
     });
     this.edge = new SocketEdge(this.http, {
-      config,
+      nodeId: server.nodeId,
+      config: edge,
+      insecureQueryAuth: auth.insecureQueryAuth,
       registry: this.registry,
       local: this.local,
       verifier: this.verifier,
@@ -76,19 +78,19 @@ export class App {
       isRegistryAvailable: () => this.cluster?.healthy ?? true,
     });
     this.push = new PushService({
-      nodeId: config.nodeId,
+      nodeId: server.nodeId,
       registry: this.registry,
       local: this.local,
       closer: this.edge,
       remote: this.cluster?.remote ?? NO_OTHER_NODES,
     });
-    this.presence = new PresenceStreams({ registry: this.registry, bufferSize: config.presenceBufferSize, log });
+    this.presence = new PresenceService({ feed: this.registry, bufferSize: presence.bufferSize });
     this.grpc = new GrpcServer({
-      maxPayloadBytes: config.maxPayloadBytes,
+      maxPayloadBytes: config.push.maxPayloadBytes,
       handlers: pushServiceHandlers({
         push: this.push,
         presence: this.presence,
-        limits: config,
+        limits: { ...config.push, clientTypes: edge.clientTypes },
         inFlight: this.inFlight,
         log,
       }),
@@ -112,7 +114,7 @@ export class App {
    * taken fails with a StartError naming the setting.
    */
   async start(): Promise<BoundPorts> {
-    const { host, grpcPort, httpPort } = this.config;
+    const { host, grpcPort, httpPort } = this.config.server;
     await this.cluster?.start(this.local, this.edge).catch((err: unknown) => {
       throw new StartError((err as Error).message);
     });
@@ -141,7 +143,7 @@ export class App {
 
   /**
    * Graceful drain: refuse new work, let in-flight calls finish (bounded by shutdownGraceMs), close
-   * every socket with reason `server_shutdown` (presence subscribers see it), end presence streams,
+   * every socket with reason `server_shutdown` (presence watchers see it), end presence streams,
    * then stop the servers. Calling it again returns the same promise.
    */
   stop(): Promise<void> {
@@ -150,7 +152,7 @@ export class App {
   }
 
   private async drain(): Promise<void> {
-    const graceMs = this.config.shutdownGraceMs;
+    const graceMs = this.config.server.shutdownGraceMs;
     this.draining = true;
     this.updateServing();
     this.edge.startDraining();

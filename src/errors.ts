@@ -1,7 +1,7 @@
 /**
  * Every error pushgate reports to a caller, in one registry. Transports map a code to their own
  * vocabulary in one place each: gRPC status codes in grpc/status.ts, Socket.IO `connect_error`
- * data in edge/handshake.ts, HTTP status codes in http/http-server.ts.
+ * data in edge/handshake.ts, HTTP status codes in http/http-status.ts.
  */
 export const ERROR_CODES = {
   invalid_argument: 'A request field is missing or has a bad value; the message names the field.',
@@ -23,6 +23,8 @@ export const ERROR_CODES = {
   client_type_missing: 'The client did not say which client type it is.',
   client_type_invalid: 'The client type is not one of PUSHGATE_CLIENT_TYPES.',
   dev_mode_disabled: 'A development-only feature was used while PUSHGATE_DEV is off.',
+  not_found: 'No such HTTP route.',
+  method_not_allowed: 'The HTTP route does not take that method.',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { App, StartError } from './app.js';
-import { buildCommand, HelpRequested, parseConfig, type Config } from './config.js';
+import { buildCommand, type Config, HelpRequested, parseConfig } from './config/config.js';
 import { createLogger } from './logger.js';
 
 /** Composition root: config → logger → app → start; SIGTERM/SIGINT → graceful stop → exit 0. */
@@ -15,11 +15,11 @@ async function main(): Promise<void> {
     process.exit(2);
   }
 
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.server.logLevel);
   warnAboutUnsafeModes(config, log);
   const app = new App(config, log);
   const ports = await app.start();
-  log.info({ nodeId: config.nodeId, host: config.host, ...ports, clientTypes: config.clientTypes }, 'pushgate started');
+  log.info({ nodeId: config.server.nodeId, host: config.server.host, ...ports, clientTypes: config.edge.clientTypes }, 'pushgate started');
 
   let signalled = false;
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -45,7 +45,7 @@ async function main(): Promise<void> {
 }
 
 function warnAboutUnsafeModes(config: Config, log: ReturnType<typeof createLogger>): void {
-  if (config.dev) {
+  if (config.server.dev) {
     log.warn(
       { secretGenerated: config.auth.secretGenerated },
       'DEVELOPMENT MODE (PUSHGATE_DEV): anyone who can reach GET /dev/token can mint a token for any user. Never run this in production.',

@@ -1,16 +1,15 @@
 import type { Logger } from 'pino';
-import type { Config, RedisConfig } from '../config.js';
-import type { SessionCloser } from '../domain/push.js';
-import { RedisKeys } from '../registry/redis-keys.js';
+import type { Config, RedisConfig } from '../config/config.js';
+import type { SessionCloser, SessionTransport } from '../domain/session-transport.js';
+import type { RedisClient } from '../redis/client.js';
+import { closeRedis, connectRedis, openRedis, requireRedis7 } from '../redis/connection.js';
+import { RegistryKeys } from '../registry/redis-keys.js';
 import { RedisSessionRegistry } from '../registry/redis-registry.js';
-import { defineScripts, type RedisClient } from '../registry/redis-scripts.js';
+import { ClusterKeys } from './cluster-keys.js';
 import { Membership } from './membership.js';
 import { NodeBus } from './node-bus.js';
-import { connectRedis, openRedis } from './redis-connection.js';
-import { BusRemoteNodes, serveRemoteRequests, type HeldSessions } from './remote-nodes.js';
-
-/** How long a stopping node lets a connection say goodbye to Redis before dropping it. */
-const QUIT_TIMEOUT_MS = 500;
+import { RedisBusTransport } from './redis-bus-transport.js';
+import { BusRemoteNodes, serveRemoteRequests } from './remote-nodes.js';
 
 /** last_seen_at refreshes are batched this long: pongs come every ping interval per session. */
 const TOUCH_FLUSH_MS = 1000;
@@ -27,39 +26,40 @@ export class ClusterMode {
   private readonly clients: RedisClient[] = [];
   private readonly command: RedisClient;
   private readonly subscriber: RedisClient;
+  private readonly redis: RedisConfig;
 
   constructor(
-    private readonly config: Config & { readonly redis: RedisConfig },
+    config: Pick<Config, 'server' | 'presence'> & { readonly redis: RedisConfig },
     private readonly log: Logger,
     onHealthChange: (healthy: boolean) => void,
   ) {
-    const { redis, nodeId } = config;
-    const keys = new RedisKeys(redis.keyPrefix, redis.shards);
-    this.command = this.open('command');
-    this.subscriber = this.open('subscriber');
-    const scripts = defineScripts(this.command);
+    const { redis, server, presence } = config;
+    const { nodeId } = server;
+    this.redis = redis;
+    this.command = this.open('command', nodeId);
+    this.subscriber = this.open('subscriber', nodeId);
     this.registry = new RedisSessionRegistry({
       client: this.command,
-      scripts,
       openReader: () => {
-        const reader = this.open('reader');
+        const reader = this.open('reader', nodeId);
         // Connection failures are retried by ioredis; the reader's loop waits for it meanwhile.
         reader.connect().catch(() => undefined);
         return reader;
       },
-      keys,
+      keys: new RegistryKeys(redis.keyPrefix, redis.shards),
       nodeId,
-      retention: config.presenceRetention,
-      retentionMs: config.presenceRetentionMs,
+      retention: presence.retention,
+      retentionMs: presence.retentionMs,
       touchFlushMs: TOUCH_FLUSH_MS,
       log,
     });
-    this.bus = new NodeBus({ publisher: this.command, subscriber: this.subscriber, keys, nodeId, log, now: () => this.membership.now() });
+    const keys = new ClusterKeys(redis.keyPrefix);
+    const transport = new RedisBusTransport({ publisher: this.command, subscriber: this.subscriber, keys });
+    this.bus = new NodeBus({ transport, nodeId, log, now: () => this.membership.now() });
     this.remote = new BusRemoteNodes(this.bus, redis.nodeReplyGraceMs);
     this.membership = new Membership({
       client: this.command,
-      scripts,
-      registry: this.registry,
+      registry: this.registry.recovery,
       keys,
       nodeId,
       leaseTtlMs: redis.leaseTtlMs,
@@ -81,8 +81,8 @@ export class ClusterMode {
    * Connects to Redis (failing with a message naming REDIS_URL), starts following the presence
    * streams, takes the lease and starts serving other nodes' requests with the local sessions.
    */
-  async start(local: HeldSessions, closer: SessionCloser): Promise<void> {
-    const { redis } = this.config;
+  async start(local: SessionTransport, closer: SessionCloser): Promise<void> {
+    const { redis } = this;
     const connectTimeoutMs = Math.max(redis.commandTimeoutMs * 2, 3000);
     let leased = false;
     try {
@@ -93,7 +93,7 @@ export class ClusterMode {
       // The lease renewal also reads the Redis clock the bus's request expiries are measured on.
       await this.membership.start();
       leased = true;
-      await this.bus.start(serveRemoteRequests({ local, closer, replyMarginMs: Math.floor(redis.nodeReplyGraceMs / 2), log: this.log }));
+      await this.bus.start(serveRemoteRequests({ local, closer, replyMarginMs: Math.floor(redis.nodeReplyGraceMs / 2) }));
     } catch (err) {
       // A node that cannot join leaves no connection or reader behind (tests start nodes in-process).
       if (leased) await this.membership.stop();
@@ -108,36 +108,14 @@ export class ClusterMode {
     this.bus.close();
     await this.membership.stop();
     await this.registry.close();
-    await Promise.all(this.clients.map((client) => closeClient(client)));
+    await Promise.all(this.clients.map((client) => closeRedis(client)));
   }
 
-  private open(role: 'command' | 'reader' | 'subscriber'): RedisClient {
-    const client = openRedis(this.config.redis, role, this.config.nodeId);
+  private open(role: 'command' | 'reader' | 'subscriber', nodeId: string): RedisClient {
+    const client = openRedis(this.redis, role, nodeId);
     // ioredis reports every failed reconnect as an 'error' event; membership reports health instead.
     client.on('error', (err: Error) => this.log.debug({ err: err.message, role }, 'redis connection error'));
     this.clients.push(client);
     return client;
-  }
-}
-
-/** QUIT when Redis answers; a stopping node never waits on a Redis that is away (the subscriber queues commands). */
-async function closeClient(client: RedisClient): Promise<void> {
-  if (client.status !== 'ready') {
-    client.disconnect();
-    return;
-  }
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, QUIT_TIMEOUT_MS)));
-  await Promise.race([client.quit().catch(() => undefined), late]);
-  clearTimeout(timer);
-  client.disconnect();
-}
-
-/** Sharded pub/sub and the stream commands the registry uses arrived in Redis 7.0: say so at start, not at the first push. */
-async function requireRedis7(client: RedisClient): Promise<void> {
-  const info = await client.info('server');
-  const version = /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown';
-  if (Number(version.split('.')[0]) < 7) {
-    throw new Error(`cluster mode needs Redis 7.0 or later; REDIS_URL points at Redis ${version}`);
   }
 }

@@ -1,13 +1,14 @@
 import type { Logger } from 'pino';
-import type { RedisKeys } from '../registry/redis-keys.js';
-import type { RedisSessionRegistry } from '../registry/redis-registry.js';
-import type { RedisClient, Scripts } from '../registry/redis-scripts.js';
+import type { RedisClient } from '../redis/client.js';
+import type { RegistryRecovery } from '../registry/registry-recovery.js';
+import type { ClusterKeys } from './cluster-keys.js';
+import { defineLeaseScripts, type LeaseScripts } from './lease-scripts.js';
 
 export interface MembershipDeps {
+  /** The command connection; membership defines its lease scripts on it and follows its reconnects. */
   readonly client: RedisClient;
-  readonly scripts: Scripts;
-  readonly registry: RedisSessionRegistry;
-  readonly keys: RedisKeys;
+  readonly registry: RegistryRecovery;
+  readonly keys: ClusterKeys;
   readonly nodeId: string;
   readonly leaseTtlMs: number;
   readonly reapIntervalMs: number;
@@ -34,6 +35,7 @@ export class Membership {
   private reaping: Promise<void> | undefined;
   private stopped = false;
   private clockOffsetMs = 0;
+  private readonly scripts: LeaseScripts;
   /**
    * A renewal failed or the connection dropped: the lease may have lapsed and been reaped meanwhile
    * even if the next renewal finds it held (a renewal that timed out here can still reach Redis
@@ -46,7 +48,9 @@ export class Membership {
     this.setHealthy(false);
   };
 
-  constructor(private readonly deps: MembershipDeps) {}
+  constructor(private readonly deps: MembershipDeps) {
+    this.scripts = defineLeaseScripts(deps.client);
+  }
 
   get isHealthy(): boolean {
     return this.healthy;
@@ -98,7 +102,8 @@ export class Membership {
   }
 
   private async renewOnce(): Promise<void> {
-    const { scripts, keys, nodeId, leaseTtlMs, registry, log } = this.deps;
+    const { keys, nodeId, leaseTtlMs, registry, log } = this.deps;
+    const { scripts } = this;
     const sentAt = Date.now();
     const [held, redisNow] = (await scripts.run('pgLease', [keys.leases, keys.resync], [nodeId, leaseTtlMs])) as [number, number];
     // Redis time minus local time, read at the round trip's midpoint: nodes share one clock for deadlines.
@@ -112,7 +117,8 @@ export class Membership {
   }
 
   private async reapOnce(): Promise<void> {
-    const { scripts, keys, nodeId, registry, log } = this.deps;
+    const { keys, nodeId, registry, log } = this.deps;
+    const { scripts } = this;
     try {
       const lapsed = ((await scripts.run('pgLapsed', [keys.leases], [REAP_BATCH])) as string[]).filter((id) => id !== nodeId);
       for (const deadNode of lapsed) {

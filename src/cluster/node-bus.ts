@@ -1,21 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { RedisKeys } from '../registry/redis-keys.js';
-import { describeRedisError, type RedisClient } from '../registry/redis-scripts.js';
+import type { PushMessage } from '../domain/push.js';
+import type { BusTransport } from './bus-transport.js';
 
 /** A request one node sends another. */
 export type BusRequest =
-  | { readonly type: 'push'; readonly sessionIds: readonly string[]; readonly push: WirePush }
+  | { readonly type: 'push'; readonly sessionIds: readonly string[]; readonly push: PushMessage }
   | { readonly type: 'disconnect'; readonly sessionIds: readonly string[]; readonly notice: string };
-
-/** The parts of a push another node needs to deliver it. */
-export interface WirePush {
-  readonly event: string;
-  readonly data: unknown;
-  readonly ackTimeoutMs: number;
-  readonly noAck: boolean;
-  readonly messageId: string;
-}
 
 /** Everything on a node's channel: requests (and their cancellation) from others, replies to its own. */
 type Envelope =
@@ -40,51 +31,41 @@ interface Pending {
 }
 
 /**
- * Request/reply between nodes over Redis sharded pub/sub: each node listens on its own channel
- * (`<prefix>bus:<node id>`) for requests and for the replies to its requests. Publishing reports
- * how many listeners received a message, so a request to a node that is not listening fails at
- * once; one that is listening but silent fails at the caller's timeout. Each request carries its
- * expiry on the cluster's shared clock, and a node that receives it too late (it was paused or
- * cut off) drops it, so nothing reported FAILED is delivered afterwards. Nothing is retried.
+ * Request/reply between nodes, over any BusTransport (Redis sharded pub/sub, or in memory in
+ * tests): each node listens for requests and for the replies to its requests. Sending reports how
+ * many listeners received a message, so a request to a node that is not listening fails at once;
+ * one that is listening but silent fails at the caller's timeout. Each request carries its expiry
+ * on the cluster's shared clock, and a node that receives it too late (it was paused or cut off)
+ * drops it, so nothing reported FAILED is delivered afterwards. Nothing is retried.
  */
 export class NodeBus {
   private readonly pending = new Map<string, Pending>();
   /** Requests this node is serving, by requester and id, so a cancel can stop them. */
   private readonly serving = new Map<string, AbortController>();
-  private readonly channel: string;
   private handler: BusHandler | undefined;
-  private readonly onMessage = (channel: string, message: string): void => {
-    if (channel === this.channel) this.receive(message);
-  };
 
   constructor(
     private readonly deps: {
-      readonly publisher: RedisClient;
-      readonly subscriber: RedisClient;
-      readonly keys: RedisKeys;
+      readonly transport: BusTransport;
       readonly nodeId: string;
       readonly log: Logger;
       /** The cluster's shared clock (Redis server time), so a request's expiry means the same on every node. */
       readonly now: () => number;
     },
-  ) {
-    this.channel = deps.keys.busChannel(deps.nodeId);
-  }
+  ) {}
 
   async start(handler: BusHandler): Promise<void> {
     this.handler = handler;
-    this.deps.subscriber.on('smessage', this.onMessage);
-    await this.deps.subscriber.ssubscribe(this.channel);
+    await this.deps.transport.listen(this.deps.nodeId, (message) => this.receive(message));
   }
 
   /**
-   * Sends a request and resolves with the reply. Rejects with NodeUnreachableError when Redis
-   * cannot take it, no node listens, no reply comes within `timeoutMs`, or `signal` aborts (the
+   * Sends a request and resolves with the reply. Rejects with NodeUnreachableError when the
+   * transport cannot take it, no node listens, no reply comes within `timeoutMs`, or `signal` aborts (the
    * target is then told to stop). Leaves nothing behind once settled.
    */
   request(nodeId: string, body: BusRequest, timeoutMs: number, signal: AbortSignal): Promise<unknown> {
     const id = randomUUID();
-    const target = this.deps.keys.busChannel(nodeId);
     return new Promise<unknown>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       const settle = (): void => {
@@ -94,7 +75,7 @@ export class NodeBus {
       };
       const onAbort = (): void => {
         settle();
-        void this.publish(target, { kind: 'cancel', id, from: this.deps.nodeId }).catch(() => undefined);
+        void this.send(nodeId, { kind: 'cancel', id, from: this.deps.nodeId }).catch(() => undefined);
         reject(new NodeUnreachableError(`call cancelled or its deadline passed before node ${nodeId} answered`));
       };
       if (signal.aborted) {
@@ -114,11 +95,11 @@ export class NodeBus {
       signal.addEventListener('abort', onAbort, { once: true });
       timer = setTimeout(() => this.fail(id, `node ${nodeId} did not answer within ${timeoutMs} ms`), timeoutMs);
       const expiresAtMs = this.deps.now() + timeoutMs;
-      this.publish(target, { kind: 'request', id, from: this.deps.nodeId, expiresAtMs, body }).then(
+      this.send(nodeId, { kind: 'request', id, from: this.deps.nodeId, expiresAtMs, body }).then(
         (listeners) => {
           if (listeners === 0) this.fail(id, `node ${nodeId} is registered but not listening (it may have died; its sessions are reaped when its lease lapses)`);
         },
-        (err: unknown) => this.fail(id, `cannot reach node ${nodeId}: ${describeRedisError(err as Error)}`),
+        (err: unknown) => this.fail(id, `cannot reach node ${nodeId}: ${(err as Error).message}`),
       );
     });
   }
@@ -128,21 +109,20 @@ export class NodeBus {
     return this.pending.size + this.serving.size;
   }
 
-  /** Stops listening (its owner then closes the subscriber connection); pending requests fail, served ones are aborted. */
+  /** Stops listening; pending requests fail, served ones are aborted. */
   close(): void {
-    this.deps.subscriber.off('smessage', this.onMessage);
+    this.deps.transport.close();
     for (const id of [...this.pending.keys()]) this.fail(id, 'this node is shutting down');
     for (const controller of this.serving.values()) controller.abort();
     this.serving.clear();
-    // No SUNSUBSCRIBE: the subscriber connection closes next, and it would wait for a Redis that is away.
   }
 
   private fail(id: string, message: string): void {
     this.pending.get(id)?.reject(new NodeUnreachableError(message));
   }
 
-  private publish(channel: string, envelope: Envelope): Promise<number> {
-    return this.deps.publisher.spublish(channel, JSON.stringify(envelope)) as Promise<number>;
+  private send(nodeId: string, envelope: Envelope): Promise<number> {
+    return this.deps.transport.send(nodeId, JSON.stringify(envelope));
   }
 
   private receive(message: string): void {
@@ -180,7 +160,7 @@ export class NodeBus {
     try {
       const body = await this.handler!(envelope.body, envelope.from, controller.signal, remainingMs);
       if (controller.signal.aborted) return;
-      await this.publish(this.deps.keys.busChannel(envelope.from), { kind: 'reply', id: envelope.id, from: this.deps.nodeId, body });
+      await this.send(envelope.from, { kind: 'reply', id: envelope.id, from: this.deps.nodeId, body });
     } catch (err) {
       // The requester fails its sessions at its own timeout; nothing else to tell it.
       this.deps.log.warn({ err, from: envelope.from }, 'serving a request from another node failed');

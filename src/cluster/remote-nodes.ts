@@ -1,10 +1,9 @@
-import type { Logger } from 'pino';
-import type { Delivery, DeliveryStatus, PushRequest, RemoteNodes, SessionCloser, SessionTransport } from '../domain/push.js';
-import type { SessionRecord } from '../domain/session.js';
+import type { DeliveryStatus, Outcome, PushMessage } from '../domain/push.js';
+import type { RemoteNodes, SessionCloser, SessionTransport } from '../domain/session-transport.js';
 import type { BusHandler, NodeBus } from './node-bus.js';
 
 /** One session's outcome as a node reports it to the requester. */
-interface WireDelivery {
+interface WireOutcome {
   readonly sessionId: string;
   readonly status: DeliveryStatus;
   readonly latencyUs: number;
@@ -13,15 +12,12 @@ interface WireDelivery {
 }
 
 interface PushReply {
-  readonly deliveries: readonly WireDelivery[];
+  readonly deliveries: readonly WireOutcome[];
 }
 
 interface DisconnectReply {
   readonly closed: readonly string[];
 }
-
-/** The sessions this node holds: delivers to them and finds them by id. */
-export type HeldSessions = SessionTransport & { get(sessionId: string): { readonly record: SessionRecord } | undefined };
 
 /** A disconnect waits this long for another node to confirm, at most (the call's deadline may be shorter). */
 const DISCONNECT_TIMEOUT_MS = 5000;
@@ -34,40 +30,33 @@ export class BusRemoteNodes implements RemoteNodes {
     private readonly replyGraceMs: number,
   ) {}
 
-  async deliver(nodeId: string, sessions: readonly SessionRecord[], push: PushRequest, signal: AbortSignal): Promise<Delivery[]> {
-    const timeoutMs = (push.noAck ? 0 : push.ackTimeoutMs) + this.replyGraceMs;
+  async deliver(nodeId: string, sessionIds: readonly string[], message: PushMessage, signal: AbortSignal): Promise<Outcome[]> {
+    const timeoutMs = (message.noAck ? 0 : message.ackTimeoutMs) + this.replyGraceMs;
+    // Only what the owner needs: a PushRequest handed in as the message carries user and filter too.
+    const { event, data, ackTimeoutMs, noAck, messageId } = message;
     let reply: PushReply;
     try {
       reply = (await this.bus.request(
         nodeId,
-        {
-          type: 'push',
-          sessionIds: sessions.map((s) => s.sessionId),
-          push: { event: push.event, data: push.data, ackTimeoutMs: push.ackTimeoutMs, noAck: push.noAck, messageId: push.messageId },
-        },
+        { type: 'push', sessionIds, push: { event, data, ackTimeoutMs, noAck, messageId } },
         timeoutMs,
         signal,
       )) as PushReply;
     } catch (err) {
-      return sessions.map((session) => failed(session, (err as Error).message));
+      return sessionIds.map(() => failed((err as Error).message));
     }
     const reported = new Map(reply.deliveries.map((d) => [d.sessionId, d]));
-    return sessions.map((session) => {
-      const delivery = reported.get(session.sessionId);
-      if (delivery === undefined) return failed(session, `node ${nodeId} did not report on this session`);
-      return { session, status: delivery.status, latencyUs: delivery.latencyUs, ackData: delivery.ackData, error: delivery.error };
+    return sessionIds.map((sessionId) => {
+      const wire = reported.get(sessionId);
+      if (wire === undefined) return failed(`node ${nodeId} did not report on this session`);
+      return { status: wire.status, latencyUs: wire.latencyUs, ackData: wire.ackData, error: wire.error };
     });
   }
 
-  async disconnect(nodeId: string, sessions: readonly SessionRecord[], notice: string, signal: AbortSignal): Promise<SessionRecord[]> {
-    const reply = (await this.bus.request(
-      nodeId,
-      { type: 'disconnect', sessionIds: sessions.map((s) => s.sessionId), notice },
-      DISCONNECT_TIMEOUT_MS,
-      signal,
-    )) as DisconnectReply;
+  async disconnect(nodeId: string, sessionIds: readonly string[], notice: string, signal: AbortSignal): Promise<string[]> {
+    const reply = (await this.bus.request(nodeId, { type: 'disconnect', sessionIds, notice }, DISCONNECT_TIMEOUT_MS, signal)) as DisconnectReply;
     const closed = new Set(reply.closed);
-    return sessions.filter((s) => closed.has(s.sessionId));
+    return sessionIds.filter((id) => closed.has(id));
   }
 }
 
@@ -76,46 +65,39 @@ export class BusRemoteNodes implements RemoteNodes {
  * wait ends early if the requester cancels), a disconnect closes local sessions.
  */
 export function serveRemoteRequests(deps: {
-  readonly local: HeldSessions;
+  readonly local: SessionTransport;
   readonly closer: SessionCloser;
   /** Time kept back for the reply to travel when a request arrives late. */
   readonly replyMarginMs: number;
-  readonly log: Logger;
 }): BusHandler {
-  const recordsOf = (sessionIds: readonly string[]): SessionRecord[] =>
-    // A session that already left this node is reported DISCONNECTED by the local delivery.
-    sessionIds.map((id) => deps.local.get(id)?.record ?? goneSession(id));
   return async (request, _from, signal, remainingMs) => {
     switch (request.type) {
       case 'push': {
-        const { push } = request;
+        const { push, sessionIds } = request;
         // A request that arrived late still gets its answer back before the requester gives up.
         const ackTimeoutMs = Math.max(1, Math.min(push.ackTimeoutMs, remainingMs - deps.replyMarginMs));
-        const deliveries = await deps.local.deliver(recordsOf(request.sessionIds), { ...push, ackTimeoutMs, userId: '', clientTypes: [] }, signal);
-        return { deliveries: deliveries.map(toWire) } satisfies PushReply;
+        // A session that already left this node is reported DISCONNECTED by the local delivery.
+        const outcomes = await deps.local.deliver(sessionIds, { ...push, ackTimeoutMs }, signal);
+        return { deliveries: outcomes.map((o, i) => toWire(sessionIds[i]!, o)) } satisfies PushReply;
       }
       case 'disconnect': {
-        const closed = await deps.closer.disconnect(recordsOf(request.sessionIds), 'kicked', request.notice);
-        return { closed: closed.map((s) => s.sessionId) } satisfies DisconnectReply;
+        const closed = await deps.closer.disconnect(request.sessionIds, 'kicked', request.notice);
+        return { closed } satisfies DisconnectReply;
       }
     }
   };
 }
 
-function toWire(delivery: Delivery): WireDelivery {
+function toWire(sessionId: string, outcome: Outcome): WireOutcome {
   return {
-    sessionId: delivery.session.sessionId,
-    status: delivery.status,
-    latencyUs: delivery.latencyUs,
-    ...(delivery.ackData !== undefined && { ackData: delivery.ackData }),
-    error: delivery.error,
+    sessionId,
+    status: outcome.status,
+    latencyUs: outcome.latencyUs,
+    ...(outcome.ackData !== undefined && { ackData: outcome.ackData }),
+    error: outcome.error,
   };
 }
 
-function failed(session: SessionRecord, error: string): Delivery {
-  return { session, status: 'failed', latencyUs: 0, ackData: undefined, error };
-}
-
-function goneSession(sessionId: string): SessionRecord {
-  return { sessionId, userId: '', clientType: '', nodeId: '', connectedAtMs: 0, lastSeenAtMs: 0, remoteAddress: '', userAgent: '' };
+function failed(error: string): Outcome {
+  return { status: 'failed', latencyUs: 0, ackData: undefined, error };
 }

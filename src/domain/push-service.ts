@@ -1,8 +1,9 @@
-import type { SessionRegistry } from '../registry/session-registry.js';
-import { summarize, type Delivery, type PushRequest, type PushResult, type RemoteNodes, type SessionCloser, type SessionTransport } from './push.js';
-import type { SessionFilter, SessionRecord } from './session.js';
 import { PushgateError } from '../errors.js';
 import { untilAborted } from './abortable.js';
+import { summarize, type Delivery, type Outcome, type PushMessage, type PushRequest, type PushResult } from './push.js';
+import type { SessionFilter, SessionRecord } from './session.js';
+import type { SessionRegistry } from './session-registry.js';
+import type { RemoteNodes, SessionCloser, SessionTransport } from './session-transport.js';
 
 export interface PushServiceDeps {
   readonly nodeId: string;
@@ -14,12 +15,6 @@ export interface PushServiceDeps {
   /** Reaches other nodes' sessions; NO_OTHER_NODES on a single node. */
   readonly remote: RemoteNodes;
 }
-
-/** A single node reaches no other node: a session held elsewhere (never the case with the memory registry) fails. */
-export const NO_OTHER_NODES: RemoteNodes = {
-  deliver: async (_nodeId, sessions) => sessions.map(unreachable),
-  disconnect: async () => [],
-};
 
 /**
  * The fan-out: one registry lookup, then the sessions are grouped by owning node (one message per
@@ -33,20 +28,20 @@ export class PushService {
     const sessions = await untilAborted(this.deps.registry.lookup(request.userId, { clientTypes: request.clientTypes }), signal);
     if (sessions.length === 0 || signal.aborted) return summarize(request.messageId, []);
 
-    const { nodeId, local, remote } = this.deps;
-    // The common case on one node: every session is ours, hand the lookup result over as is.
+    const { nodeId } = this.deps;
+    // A PushRequest is a PushMessage: the nodes ignore the user and filter, already resolved here.
+    const message: PushMessage = request;
+    // The common case on one node: every session is ours, one delivery in lookup order.
     if (sessions.every((s) => s.nodeId === nodeId)) {
-      return summarize(request.messageId, await local.deliver(sessions, request, signal));
+      const outcomes = await this.deps.local.deliver(idsOf(sessions), message, signal);
+      return summarize(request.messageId, sessions.map((session, i) => withSession(session, outcomes[i]!)));
     }
-    const parts = await Promise.all(
-      [...byNode(sessions)].map(([owner, owned]) =>
-        owner === nodeId ? local.deliver(owned, request, signal) : remote.deliver(owner, owned, request, signal),
-      ),
-    );
+    const groups = [...byNode(sessions)];
+    const parts = await Promise.all(groups.map(([owner, owned]) => this.deliverTo(owner, idsOf(owned), message, signal)));
     // Back in lookup order (oldest connection first), whichever node answered first.
-    const bySession = new Map<string, Delivery>();
-    for (const part of parts) for (const delivery of part) bySession.set(delivery.session.sessionId, delivery);
-    return summarize(request.messageId, sessions.map((s) => bySession.get(s.sessionId)!));
+    const bySession = new Map<string, Outcome>();
+    groups.forEach(([, owned], g) => owned.forEach((session, i) => bySession.set(session.sessionId, parts[g]![i]!)));
+    return summarize(request.messageId, sessions.map((session) => withSession(session, bySession.get(session.sessionId)!)));
   }
 
   listSessions(userId: string, filter: SessionFilter, signal: AbortSignal): Promise<SessionRecord[]> {
@@ -64,17 +59,34 @@ export class PushService {
     const groups = [...byNode(sessions)];
     const parts = await Promise.allSettled(
       groups.map(([owner, owned]) =>
-        owner === nodeId ? closer.disconnect(owned, 'kicked', notice) : remote.disconnect(owner, owned, notice, signal),
+        owner === nodeId ? closer.disconnect(idsOf(owned), 'kicked', notice) : remote.disconnect(owner, idsOf(owned), notice, signal),
       ),
     );
-    const failures = parts.flatMap((part, i) => (part.status === 'rejected' ? [`${groups[i]![0]}: ${(part.reason as Error).message}`] : []));
+    const closed = new Set<string>();
+    const failures: string[] = [];
+    parts.forEach((part, i) => {
+      if (part.status === 'fulfilled') for (const id of part.value) closed.add(id);
+      else failures.push(`${groups[i]![0]}: ${(part.reason as Error).message}`);
+    });
     if (failures.length > 0) {
-      const closed = parts.reduce((count, part) => count + (part.status === 'fulfilled' ? part.value.length : 0), 0);
-      throw new PushgateError('node_unreachable', `closed ${closed} session(s), but not those held by ${failures.join('; ')}`);
+      throw new PushgateError('node_unreachable', `closed ${closed.size} session(s), but not those held by ${failures.join('; ')}`);
     }
-    return parts.flatMap((part) => (part.status === 'fulfilled' ? part.value : []));
+    return sessions.filter((s) => closed.has(s.sessionId));
   }
 
+  private deliverTo(owner: string, sessionIds: readonly string[], message: PushMessage, signal: AbortSignal): Promise<Outcome[]> {
+    return owner === this.deps.nodeId
+      ? this.deps.local.deliver(sessionIds, message, signal)
+      : this.deps.remote.deliver(owner, sessionIds, message, signal);
+  }
+}
+
+function idsOf(sessions: readonly SessionRecord[]): string[] {
+  return sessions.map((s) => s.sessionId);
+}
+
+function withSession(session: SessionRecord, outcome: Outcome): Delivery {
+  return { session, status: outcome.status, latencyUs: outcome.latencyUs, ackData: outcome.ackData, error: outcome.error };
 }
 
 function byNode(sessions: readonly SessionRecord[]): Map<string, SessionRecord[]> {
@@ -85,14 +97,4 @@ function byNode(sessions: readonly SessionRecord[]): Map<string, SessionRecord[]
     else group.push(session);
   }
   return groups;
-}
-
-function unreachable(session: SessionRecord): Delivery {
-  return {
-    session,
-    status: 'failed',
-    latencyUs: 0,
-    ackData: undefined,
-    error: `session is held by node ${session.nodeId}, which this node cannot reach without cluster mode`,
-  };
 }

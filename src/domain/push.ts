@@ -2,20 +2,24 @@ import type { SessionRecord } from './session.js';
 
 export type DeliveryStatus = 'acked' | 'timeout' | 'disconnected' | 'sent' | 'failed';
 
-/** One validated push, as the transports hand it to the engine. */
-export interface PushRequest {
-  readonly userId: string;
+/** What a node needs to hand a push to the sockets it holds: no user, no filter, those were resolved before. */
+export interface PushMessage {
   readonly event: string;
   /** Any JSON value; passed to Socket.IO as is. */
   readonly data: unknown;
-  readonly clientTypes: readonly string[];
   readonly ackTimeoutMs: number;
   readonly noAck: boolean;
   readonly messageId: string;
 }
 
-export interface Delivery {
-  readonly session: SessionRecord;
+/** One validated push, as the transports hand it to the engine. */
+export interface PushRequest extends PushMessage {
+  readonly userId: string;
+  readonly clientTypes: readonly string[];
+}
+
+/** How one session took a push, as the node holding it reports it. */
+export interface Outcome {
   status: DeliveryStatus;
   /** Emit to ack, microseconds; 0 unless acked. */
   latencyUs: number;
@@ -23,6 +27,11 @@ export interface Delivery {
   ackData: unknown;
   /** Why it failed or disconnected; empty otherwise. */
   error: string;
+}
+
+/** One session's outcome with the session it is about: what the caller gets. */
+export interface Delivery extends Outcome {
+  readonly session: SessionRecord;
 }
 
 export interface PushResult {
@@ -33,33 +42,8 @@ export interface PushResult {
   readonly failed: number;
 }
 
-/**
- * Hands a push to sessions held by one node and collects their outcomes. The local implementation
- * talks to this node's sockets; cluster mode adds one that forwards to another node.
- *
- * Contract: resolves with exactly one delivery per session, in the given order, no later than
- * `ackTimeoutMs` after the call (or at once when `signal` aborts, with the unsettled ones FAILED),
- * and leaves no timer, listener or pending ack behind once resolved.
- */
-export interface SessionTransport {
-  deliver(sessions: readonly SessionRecord[], push: PushRequest, signal: AbortSignal): Promise<Delivery[]>;
-}
-
-/** Closes sessions this node holds; each client is told `notice` first. Resolves with those closed. */
-export interface SessionCloser {
-  disconnect(sessions: readonly SessionRecord[], reason: 'kicked', notice: string): Promise<SessionRecord[]>;
-}
-
-/**
- * Reaches sessions held by other nodes (cluster mode). Same contract as SessionTransport, per node:
- * exactly one delivery per session, in the given order, by the ack timeout plus a grace period for
- * the reply, never a hang: sessions of a node that cannot be reached or does not answer are FAILED
- * with an error naming the node.
- */
-export interface RemoteNodes {
-  deliver(nodeId: string, sessions: readonly SessionRecord[], push: PushRequest, signal: AbortSignal): Promise<Delivery[]>;
-  /** Closes sessions held by `nodeId`; resolves with those it closed (none if it cannot be reached). */
-  disconnect(nodeId: string, sessions: readonly SessionRecord[], notice: string, signal: AbortSignal): Promise<SessionRecord[]>;
+export function outcome(status: DeliveryStatus, error = ''): Outcome {
+  return { status, latencyUs: 0, ackData: undefined, error };
 }
 
 export function summarize(messageId: string, deliveries: Delivery[]): PushResult {

@@ -1,17 +1,22 @@
 import type { Server as HttpServer } from 'node:http';
 import type { Logger } from 'pino';
 import { Server, type Socket } from 'socket.io';
-import type { Config } from '../config.js';
+import type { EdgeConfig } from '../config/config.js';
+import { DISCONNECT_NOTICE_EVENT } from '../domain/events.js';
 import type { DisconnectReason } from '../domain/presence.js';
 import type { SessionRecord } from '../domain/session.js';
 import { isPushgateError } from '../errors.js';
-import type { SessionRegistry } from '../registry/session-registry.js';
+import type { SessionRegistry } from '../domain/session-registry.js';
+import type { SessionCloser } from '../domain/session-transport.js';
 import { handshakeMiddleware, type SocketIdentity } from './handshake.js';
-import { DISCONNECT_NOTICE_EVENT, type LocalSession, type LocalSessions } from './local-sessions.js';
+import type { LocalSession, LocalSessions } from './local-sessions.js';
 import type { TokenVerifier } from './token-verifier.js';
 
 export interface SocketEdgeDeps {
-  readonly config: Pick<Config, 'nodeId' | 'clientTypes' | 'heartbeatEvent' | 'corsOrigins' | 'pingIntervalMs' | 'pingTimeoutMs' | 'auth'>;
+  readonly nodeId: string;
+  readonly config: EdgeConfig;
+  /** Legacy mode: trust `userId` from the query string when no token is sent. */
+  readonly insecureQueryAuth: boolean;
   readonly registry: SessionRegistry;
   readonly local: LocalSessions;
   readonly verifier: TokenVerifier;
@@ -37,7 +42,7 @@ const REASONS: Record<string, DisconnectReason> = {
  * The client-facing edge: authenticates sockets, registers each as a session, keeps the local
  * socket index, and closes sessions on request.
  */
-export class SocketEdge {
+export class SocketEdge implements SessionCloser {
   readonly io: Server;
   private draining = false;
 
@@ -62,7 +67,7 @@ export class SocketEdge {
       handshakeMiddleware({
         verifier: deps.verifier,
         clientTypes: config.clientTypes,
-        insecureQueryAuth: config.auth.insecureQueryAuth,
+        insecureQueryAuth: deps.insecureQueryAuth,
         isDraining: () => this.draining,
         isRegistryAvailable: deps.isRegistryAvailable,
         onInternalError: (err) => logger.error({ err }, 'socket handshake failed'),
@@ -72,14 +77,14 @@ export class SocketEdge {
   }
 
   private onConnection(socket: Socket): void {
-    const { registry, local, config, logger } = this.deps;
+    const { registry, local, config, logger, nodeId } = this.deps;
     const { userId, clientType } = socket.data.identity as SocketIdentity;
     const now = Date.now();
     const record: SessionRecord = {
       sessionId: socket.id,
       userId,
       clientType,
-      nodeId: config.nodeId,
+      nodeId,
       connectedAtMs: now,
       lastSeenAtMs: now,
       remoteAddress: socket.handshake.address,
@@ -122,19 +127,19 @@ export class SocketEdge {
 
   /**
    * Closes local sessions: each client first receives DISCONNECT_NOTICE_EVENT with `{ reason: notice }`,
-   * then its socket closes. Resolves once the sessions are out of the registry, with those closed.
+   * then its socket closes. Resolves once the sessions are out of the registry, with the ids of those closed.
    */
-  async disconnect(sessions: readonly SessionRecord[], reason: DisconnectReason, notice: string): Promise<SessionRecord[]> {
+  async disconnect(sessionIds: readonly string[], reason: DisconnectReason, notice: string): Promise<string[]> {
     const closed: LocalSession[] = [];
-    for (const session of sessions) {
-      const entry = this.deps.local.get(session.sessionId);
+    for (const sessionId of sessionIds) {
+      const entry = this.deps.local.get(sessionId);
       if (entry === undefined) continue;
       announceClose(entry, reason, notice);
       entry.socket.disconnect(true);
       closed.push(entry);
     }
     await Promise.all(closed.map((entry) => entry.unregistered));
-    return closed.map((entry) => entry.record);
+    return closed.map((entry) => entry.record.sessionId);
   }
 
   /** Refuses new sockets from now on. */

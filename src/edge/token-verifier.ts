@@ -1,6 +1,6 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { errors, jwtVerify, SignJWT, type JWTVerifyOptions } from 'jose';
-import type { AuthConfig } from '../config.js';
+import type { AuthConfig } from '../config/config.js';
 import { MAX_USER_ID_LENGTH } from '../domain/session.js';
 import { PushgateError } from '../errors.js';
 

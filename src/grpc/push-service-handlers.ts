@@ -1,15 +1,16 @@
 import type { Logger } from 'pino';
+import type { PresenceService } from '../domain/presence-service.js';
 import type { PushService } from '../domain/push-service.js';
 import type { PushServiceServer } from '../gen/pushgate/v1/push_service.js';
 import { encodePushResult, encodeSession } from './encode.js';
 import { dataBytesOf } from './payload-size.js';
 import { unary, type InFlight } from './unary.js';
 import { clientTypesOf, requireId, toPushRequest, type PushLimits } from './validate.js';
-import type { PresenceStreams } from './watch-presence.js';
+import { watchPresence } from './watch-presence.js';
 
 export interface HandlerDeps {
   readonly push: PushService;
-  readonly presence: PresenceStreams;
+  readonly presence: PresenceService;
   readonly limits: PushLimits;
   readonly inFlight: InFlight;
   readonly log: Logger;
@@ -32,7 +33,7 @@ export function pushServiceHandlers(deps: HandlerDeps): PushServiceServer {
       return { sessions: sessions.map(encodeSession) };
     }),
 
-    watchPresence: presence.handle,
+    watchPresence: watchPresence(presence, log),
 
     disconnectSessions: unary('DisconnectSessions', inFlight, log, async (request, { signal }) => {
       const userId = requireId(request.userId, 'user_id');

@@ -24,6 +24,8 @@ export const GRPC_STATUS = {
   client_type_missing: GrpcStatus.INVALID_ARGUMENT,
   client_type_invalid: GrpcStatus.INVALID_ARGUMENT,
   dev_mode_disabled: GrpcStatus.PERMISSION_DENIED,
+  not_found: GrpcStatus.NOT_FOUND,
+  method_not_allowed: GrpcStatus.UNIMPLEMENTED,
 } as const satisfies Record<ErrorCode, GrpcStatus>;
 
 export type GrpcError = Partial<ServiceError> & { code: GrpcStatus; details: string };

@@ -1,7 +1,6 @@
-import { randomUUID } from 'node:crypto';
-import type { handleUnaryCall, ServerUnaryCall } from '@grpc/grpc-js';
+import type { handleUnaryCall } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { PushgateError } from '../errors.js';
+import { abortSignalOf, requestIdOf } from './call-context.js';
 import { toGrpcError } from './status.js';
 
 export interface CallContext {
@@ -38,12 +37,6 @@ export class InFlight {
   }
 }
 
-/** The caller's `x-request-id` if it sent a sane one, else a fresh id. */
-export function requestIdOf(call: Pick<ServerUnaryCall<unknown, unknown>, 'metadata'>): string {
-  const given = call.metadata.get('x-request-id')[0];
-  return typeof given === 'string' && given.length > 0 && given.length <= 128 ? given : randomUUID();
-}
-
 /**
  * Adapts an async handler to grpc-js: cancellation and deadline become an AbortSignal, errors go
  * through the one status mapping (tagged with the request id), and the call is counted while in
@@ -56,14 +49,12 @@ export function unary<Req, Res>(
   handler: (request: Req, context: CallContext) => Promise<Res>,
 ): handleUnaryCall<Req, Res> {
   return (call, callback) => {
-    const controller = new AbortController();
-    const onCancelled = (): void => controller.abort(new PushgateError('cancelled', 'call cancelled or deadline exceeded'));
-    call.once('cancelled', onCancelled);
+    const { signal, release } = abortSignalOf(call);
     inFlight.begin();
     const started = log.isLevelEnabled('debug') ? performance.now() : 0;
     let result: Promise<Res>;
     try {
-      result = handler(call.request, { signal: controller.signal });
+      result = handler(call.request, { signal });
     } catch (err) {
       result = Promise.reject(err);
     }
@@ -78,7 +69,7 @@ export function unary<Req, Res>(
         (err: unknown) => callback(toGrpcError(err, log, requestIdOf(call), method)),
       )
       .finally(() => {
-        call.off('cancelled', onCancelled);
+        release();
         inFlight.end();
       })
       .catch((err: unknown) => log.error({ err, method }, 'answering a call failed'));

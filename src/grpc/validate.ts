@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { PushRequest } from '../domain/push.js';
 import { MAX_USER_ID_LENGTH } from '../domain/session.js';
-import { DISCONNECT_NOTICE_EVENT } from '../edge/local-sessions.js';
+import { RESERVED_EVENTS } from '../domain/events.js';
 import { PushgateError } from '../errors.js';
 import type { PushToUserRequest } from '../gen/pushgate/v1/push_service.js';
 
@@ -17,17 +17,6 @@ export interface PushLimits {
 /** User, session and message ids share the user id's limit. */
 const MAX_ID_LENGTH = MAX_USER_ID_LENGTH;
 const MAX_EVENT_LENGTH = 128;
-
-/** Socket.IO refuses to emit these; `pushgate:disconnect` is ours, announcing a server-side close. */
-export const RESERVED_EVENTS: ReadonlySet<string> = new Set([
-  'connect',
-  'connect_error',
-  'disconnect',
-  'disconnecting',
-  'newListener',
-  'removeListener',
-  DISCONNECT_NOTICE_EVENT,
-]);
 
 function invalid(message: string): PushgateError {
   return new PushgateError('invalid_argument', message);

@@ -1,16 +1,23 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { MAX_USER_ID_LENGTH } from '../domain/session.js';
-import type { TokenVerifier } from '../edge/token-verifier.js';
+import { PushgateError } from '../errors.js';
 import { demoPageHtml } from './demo-page.js';
+import { sendError, sendJson } from './http-status.js';
 
 export type NodeStatus = 'ok' | 'draining' | 'registry_unavailable';
+
+/** Mints client tokens for the development endpoint (the edge's token verifier, when it holds a secret). */
+export interface DevTokens {
+  canMint(): boolean;
+  mint(userId: string, ttlSeconds: number): Promise<string>;
+}
 
 export interface HttpRoutesDeps {
   readonly dev: boolean;
   readonly nodeId: string;
   readonly clientTypes: readonly string[];
-  readonly verifier: TokenVerifier;
+  readonly tokens: DevTokens;
   /** The bound gRPC port, for the demo page's grpcurl command; known once the node has started. */
   readonly grpcPort: () => number | undefined;
   /** `ok` when the node takes work; otherwise why not (`draining`, `registry_unavailable`). */
@@ -23,12 +30,13 @@ const DEV_TOKEN_TTL_SECONDS = 24 * 3600;
 /**
  * The HTTP side of the edge port: the demo page, the development token endpoint and a liveness
  * probe. Socket.IO attaches to the same server and answers its own path before these routes.
+ * Errors go through the one error registry (http-status.ts maps each code to its HTTP status).
  */
 export function createHttpServer(deps: HttpRoutesDeps): Server {
   return createServer((req, res) => {
     route(req, res, deps).catch((err: unknown) => {
       deps.log.error({ err, url: req.url }, 'http request failed');
-      if (!res.headersSent) json(res, 500, { error: { code: 'internal', message: 'internal error' } });
+      if (!res.headersSent) sendError(res, err);
     });
   });
 }
@@ -36,7 +44,7 @@ export function createHttpServer(deps: HttpRoutesDeps): Server {
 async function route(req: IncomingMessage, res: ServerResponse, deps: HttpRoutesDeps): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://localhost');
   if (req.method !== 'GET' && req.method !== 'HEAD') {
-    json(res, 405, { error: { code: 'invalid_argument', message: `${req.method} is not supported here` } });
+    sendError(res, new PushgateError('method_not_allowed', `${req.method} is not supported here`));
     return;
   }
   switch (url.pathname) {
@@ -46,37 +54,35 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: HttpRoutes
       return;
     case '/healthz': {
       const status = deps.status();
-      json(res, status === 'ok' ? 200 : 503, { status, nodeId: deps.nodeId });
+      sendJson(res, status === 'ok' ? 200 : 503, { status, nodeId: deps.nodeId });
       return;
     }
     case '/dev/token':
       await devToken(url, res, deps);
       return;
     default:
-      json(res, 404, { error: { code: 'not_found', message: `no route for ${url.pathname}` } });
+      sendError(res, new PushgateError('not_found', `no route for ${url.pathname}`));
   }
 }
 
 async function devToken(url: URL, res: ServerResponse, deps: HttpRoutesDeps): Promise<void> {
   if (!deps.dev) {
-    json(res, 403, {
-      error: { code: 'dev_mode_disabled', message: 'the development token endpoint is off; it exists only with PUSHGATE_DEV=1' },
-    });
+    sendError(res, new PushgateError('dev_mode_disabled', 'the development token endpoint is off; it exists only with PUSHGATE_DEV=1'));
     return;
   }
-  if (!deps.verifier.canMint()) {
-    json(res, 409, {
-      error: { code: 'dev_mode_disabled', message: 'tokens cannot be minted with PUSHGATE_JWT_PUBLIC_KEY; mint them with your private key' },
-    });
+  if (!deps.tokens.canMint()) {
+    const refusal = new PushgateError('dev_mode_disabled', 'tokens cannot be minted with PUSHGATE_JWT_PUBLIC_KEY; mint them with your private key');
+    // 409: development mode is on, but this node's key setup cannot serve the endpoint.
+    sendError(res, refusal, 409);
     return;
   }
   const userId = url.searchParams.get('user') ?? url.searchParams.get('userId') ?? '';
   if (userId === '' || userId.length > MAX_USER_ID_LENGTH) {
-    json(res, 400, { error: { code: 'invalid_argument', message: `query parameter "user" must be a user id of 1-${MAX_USER_ID_LENGTH} characters` } });
+    sendError(res, new PushgateError('invalid_argument', `query parameter "user" must be a user id of 1-${MAX_USER_ID_LENGTH} characters`));
     return;
   }
-  const token = await deps.verifier.mint(userId, DEV_TOKEN_TTL_SECONDS);
-  json(res, 200, { token, userId, expiresInSeconds: DEV_TOKEN_TTL_SECONDS });
+  const token = await deps.tokens.mint(userId, DEV_TOKEN_TTL_SECONDS);
+  sendJson(res, 200, { token, userId, expiresInSeconds: DEV_TOKEN_TTL_SECONDS });
 }
 
 /** The gRPC address as this browser would reach it: the host it used for the page, the gRPC port. */
@@ -85,9 +91,4 @@ function grpcAddressFor(req: IncomingMessage, deps: HttpRoutesDeps): string | un
   if (port === undefined) return undefined;
   const host = (req.headers.host ?? 'localhost').replace(/:\d+$/, '');
   return `${host}:${port}`;
-}
-
-function json(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-  res.end(JSON.stringify(body));
 }

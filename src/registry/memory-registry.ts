@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import type { PresenceEvent, PresenceKind, PresenceListener } from '../domain/presence.js';
+import type { PresenceEvent, PresenceKind, PresenceListener, RegistrySnapshot } from '../domain/presence.js';
 import { matchesFilter, type SessionFilter, type SessionRecord } from '../domain/session.js';
 import { PushgateError } from '../errors.js';
-import type { RegistrySnapshot, SessionRegistry } from './session-registry.js';
+import type { SessionRegistry } from '../domain/session-registry.js';
 
 /** How many recent presence events the registry keeps for `readAfter`. */
 export interface PresenceRetention {

@@ -1,6 +1,7 @@
 /**
- * Every Redis key and channel name pushgate uses, built in one place. Layout (P = key prefix,
- * S = shard number; README "Redis key layout" describes each key):
+ * The registry's Redis keys, built in one place (cluster membership and the node bus build theirs
+ * in src/cluster/cluster-keys.ts). Layout (P = key prefix, S = shard number; README "Redis key
+ * layout" describes each key):
  *
  *   P{sS}:sessions         HASH   session id → session record JSON (without last_seen_at)
  *   P{sS}:seen             HASH   session id → last_seen_at, epoch ms (written in batches)
@@ -11,18 +12,13 @@
  *   P{sS}:events           STREAM presence events, trimmed by count and age
  *   P{sS}:epoch            STRING identity of this shard's event stream; a new one after Redis lost
  *                                 its data, so old cursors are refused instead of misread
- *   P{nodes}:leases        ZSET   node id → lease expiry (Redis server time, ms)
- *   P{nodes}:resync        SET    nodes a reaper found alive again: they sync at their next renewal
- *   P bus:<node id>        channel  requests to that node, and replies to requests it made
  *
  * The `{…}` hash tag puts a shard's keys in one Redis Cluster slot, so each Lua script touches one
  * slot. A user always maps to the same shard, so one user's keys share a slot. Every script names
  * all the keys it touches up front (no key is built inside a script): per-user data lives in
  * fields of shard-wide hashes, so reaping a node needs no knowledge of its users beforehand.
  */
-export class RedisKeys {
-  readonly leases: string;
-  readonly resync: string;
+export class RegistryKeys {
   /** Built once: every push looks up its user's shard keys. */
   private readonly byShard: readonly ShardKeys[];
 
@@ -30,8 +26,6 @@ export class RedisKeys {
     readonly prefix: string,
     readonly shards: number,
   ) {
-    this.leases = `${prefix}{nodes}:leases`;
-    this.resync = `${prefix}{nodes}:resync`;
     this.byShard = Array.from({ length: shards }, (_, shard) => shardKeys(`${prefix}{s${shard}}:`));
   }
 
@@ -48,10 +42,6 @@ export class RedisKeys {
 
   shard(shard: number): ShardKeys {
     return this.byShard[shard]!;
-  }
-
-  busChannel(nodeId: string): string {
-    return `${this.prefix}bus:${nodeId}`;
   }
 }
 

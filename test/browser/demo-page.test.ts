@@ -159,7 +159,7 @@ describe('demo page in Chromium, dev node', () => {
 
     const { sessions } = await node.client.listSessions({ userId: 'browser-61' });
     expect(sessions.map((s) => ({ sessionId: s.sessionId, userId: s.userId, clientType: s.clientType, nodeId: s.nodeId }))).toEqual([
-      { sessionId, userId: 'browser-61', clientType: 'pc', nodeId: node.app.config.nodeId },
+      { sessionId, userId: 'browser-61', clientType: 'pc', nodeId: node.app.config.server.nodeId },
     ]);
     expect(sessions[0]!.userAgent).toMatch(/Chrome/);
 

@@ -3,9 +3,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { PresenceEvent } from '../../src/domain/presence.js';
 import type { SessionRecord } from '../../src/domain/session.js';
 import { createLogger } from '../../src/logger.js';
-import { RedisKeys } from '../../src/registry/redis-keys.js';
+import { RegistryKeys } from '../../src/registry/redis-keys.js';
 import { RedisSessionRegistry } from '../../src/registry/redis-registry.js';
-import { defineScripts } from '../../src/registry/redis-scripts.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { waitFor } from '../support/wait.js';
 
@@ -42,14 +41,13 @@ function connect(role: 'command' | 'reader' = 'command'): Redis {
 
 /** Several registries (nodes) sharing one key prefix, as nodes of one deployment do. */
 async function nodes(count: number, { retention = 1000, shards = 2 } = {}): Promise<RedisSessionRegistry[]> {
-  const keys = new RedisKeys(`maint${++prefixes}:`, shards);
+  const keys = new RegistryKeys(`maint${++prefixes}:`, shards);
   const started: RedisSessionRegistry[] = [];
   for (let i = 0; i < count; i++) {
     const client = connect();
     await waitFor('the command connection', () => client.status === 'ready');
     const registry = new RedisSessionRegistry({
       client,
-      scripts: defineScripts(client),
       openReader: () => connect('reader'),
       keys,
       nodeId: `node-${String.fromCharCode(97 + i)}`,
@@ -95,7 +93,7 @@ describe('reapNode', () => {
       seen.splice(0);
     }
 
-    const reaped = await Promise.all([b!.reapNode('node-a'), c!.reapNode('node-a'), b!.reapNode('node-a'), c!.reapNode('node-a')]);
+    const reaped = await Promise.all([b!.recovery.reapNode('node-a'), c!.recovery.reapNode('node-a'), b!.recovery.reapNode('node-a'), c!.recovery.reapNode('node-a')]);
     expect(reaped.reduce((sum, n) => sum + n, 0)).toBe(3);
 
     expect((await b!.lookup('u1')).map((s) => s.sessionId)).toEqual(['b-1']);
@@ -120,8 +118,8 @@ describe('reapNode', () => {
   it('leaves sessions of other nodes alone and is a no-op for a node without sessions', async () => {
     const [a, b] = await nodes(2);
     await a!.register(session('u1', 'a-1', 'node-a'));
-    expect(await b!.reapNode('node-z')).toBe(0);
-    expect(await b!.reapNode('node-b')).toBe(0);
+    expect(await b!.recovery.reapNode('node-z')).toBe(0);
+    expect(await b!.recovery.reapNode('node-b')).toBe(0);
     expect((await b!.lookup('u1')).map((s) => s.sessionId)).toEqual(['a-1']);
   });
 });
@@ -136,8 +134,8 @@ describe('sync', () => {
 
     await connect('reader').flushall();
     expect(await b!.lookup('u1')).toEqual([]);
-    expect(await a!.sync()).toEqual({ restored: 2, departed: 0 });
-    expect(await b!.sync()).toEqual({ restored: 1, departed: 0 });
+    expect(await a!.recovery.sync()).toEqual({ restored: 2, departed: 0 });
+    expect(await b!.recovery.sync()).toEqual({ restored: 1, departed: 0 });
 
     expect((await b!.lookup('u1')).map((s) => s.sessionId).sort()).toEqual(['a-1', 'a-2', 'b-1']);
     await b!.register(session('u9', 'marker', 'node-b'));
@@ -149,10 +147,10 @@ describe('sync', () => {
     const [a, b] = await nodes(2);
     const seen = collect(b!);
     await a!.register(session('u1', 'a-1', 'node-a'));
-    await b!.reapNode('node-a');
+    await b!.recovery.reapNode('node-a');
     await waitFor('node_lost', () => seen.length >= 4);
 
-    expect(await a!.sync()).toEqual({ restored: 1, departed: 0 });
+    expect(await a!.recovery.sync()).toEqual({ restored: 1, departed: 0 });
     await waitFor('the return', () => seen.length >= 6);
     expect(summary(seen)).toEqual([
       ['user_online', 'u1', 'a-1', ''],
@@ -163,7 +161,7 @@ describe('sync', () => {
       ['session_connected', 'u1', 'a-1', ''],
     ]);
     // The marker is spent: a second sync changes nothing and announces nothing.
-    expect(await a!.sync()).toEqual({ restored: 0, departed: 0 });
+    expect(await a!.recovery.sync()).toEqual({ restored: 0, departed: 0 });
   });
 
   it('announces a session that closed while Redis could not be told, once Redis answers again', async () => {
@@ -176,12 +174,12 @@ describe('sync', () => {
 
     await redis.pause(600);
     await expect(a!.unregister('u1', 'a-1', 'client_disconnect')).rejects.toMatchObject({ code: 'registry_unavailable' });
-    expect(a!.needsSync).toBe(true);
+    expect(a!.recovery.needsSync).toBe(true);
     await waitFor('Redis to answer again', () => b!.lookup('u1').then(() => true, () => false), { timeoutMs: 3000 });
 
     // The command may have run after its timeout; either way the session ends gone and announced once.
-    await a!.sync();
-    expect(a!.needsSync).toBe(false);
+    await a!.recovery.sync();
+    expect(a!.recovery.needsSync).toBe(false);
     expect((await b!.lookup('u1')).map((s) => s.sessionId)).toEqual(['a-2']);
     await b!.register(session('u9', 'marker', 'node-b'));
     await waitFor('the marker event', () => seen.some((e) => e.userId === 'u9'));

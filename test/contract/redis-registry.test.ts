@@ -1,9 +1,9 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
 import { createLogger } from '../../src/logger.js';
-import { RedisKeys } from '../../src/registry/redis-keys.js';
+import { RegistryKeys } from '../../src/registry/redis-keys.js';
 import { RedisSessionRegistry } from '../../src/registry/redis-registry.js';
-import { defineScripts, type RedisClient } from '../../src/registry/redis-scripts.js';
+import type { RedisClient } from '../../src/redis/client.js';
 import { startRedis, startRedisCluster, type TestRedis, type TestRedisCluster } from '../support/redis-server.js';
 import { describeSessionRegistry, type RetentionOptions } from './session-registry.contract.js';
 
@@ -33,13 +33,12 @@ async function registry(client: () => RedisClient, shards: number, options: Rete
   clients.push(command);
   const registry = new RedisSessionRegistry({
     client: command,
-    scripts: defineScripts(command),
     openReader: () => {
       const reader = client();
       clients.push(reader);
       return reader;
     },
-    keys: new RedisKeys(`test${++prefixes}:`, shards),
+    keys: new RegistryKeys(`test${++prefixes}:`, shards),
     nodeId: 'node-a',
     retention: options.retention,
     retentionMs: options.retentionMs,

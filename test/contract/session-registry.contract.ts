@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { PresenceEvent, PresenceKind } from '../../src/domain/presence.js';
 import type { SessionRecord } from '../../src/domain/session.js';
-import type { SessionRegistry } from '../../src/registry/session-registry.js';
+import type { SessionRegistry } from '../../src/domain/session-registry.js';
 import { refusal } from '../support/refusal.js';
 import { waitFor } from '../support/wait.js';
 

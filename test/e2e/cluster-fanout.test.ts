@@ -3,7 +3,7 @@ import { status as GrpcStatus } from '@grpc/grpc-js';
 import type { Socket } from 'socket.io-client';
 import { describe, expect, it } from 'vitest';
 import { DeliveryStatus } from '../../src/gen/pushgate/v1/push_service.js';
-import { RedisKeys } from '../../src/registry/redis-keys.js';
+import { RegistryKeys } from '../../src/registry/redis-keys.js';
 import { clusterTestHooks, startCluster, type TestCluster } from '../support/cluster.js';
 import { grpcError } from '../support/grpc-client.js';
 import type { TestNode } from '../support/node.js';
@@ -34,7 +34,7 @@ async function connect(node: TestNode, userId: string, clientType: string, seenB
   const socket = await node.connect(userId, clientType);
   const id = socket.id!;
   for (const other of seenBy) {
-    await waitFor(`session ${id} to be listed by ${other.app.config.nodeId}`, async () =>
+    await waitFor(`session ${id} to be listed by ${other.app.config.server.nodeId}`, async () =>
       (await other.client.listSessions({ userId })).sessions.some((s) => s.sessionId === id),
     );
   }
@@ -51,7 +51,7 @@ function record(socket: Socket, event: string): { data: unknown; withAck: boolea
 }
 
 function nodeIdOf(node: TestNode): string {
-  return node.app.config.nodeId;
+  return node.app.config.server.nodeId;
 }
 
 // --- WatchPresence as a backend consumes it ---
@@ -374,7 +374,7 @@ describe('a registry split into shards', () => {
     const nodes = await cluster(3, { PUSHGATE_REDIS_SHARDS: '4' });
     const [a, b, c] = nodes as [TestNode, TestNode, TestNode];
     const prefix = a.app.config.redis!.keyPrefix;
-    const keys = new RedisKeys(prefix, 4);
+    const keys = new RegistryKeys(prefix, 4);
     // Two users per shard.
     const users: string[] = [];
     for (let i = 0; users.length < 8; i++) {
@@ -467,7 +467,7 @@ describe('on a Redis Cluster', () => {
     }
 
     const prefix = a.app.config.redis!.keyPrefix;
-    const keys = new RedisKeys(prefix, 8);
+    const keys = new RegistryKeys(prefix, 8);
     const shard = keys.shardOf('u-1');
     const admin = redisCluster.client();
     await admin.ping();

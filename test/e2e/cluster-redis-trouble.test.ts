@@ -43,7 +43,7 @@ async function connect(node: TestNode, userId: string, clientType: string, seenB
   socket.on('notice', (_data: unknown, ack: Ack) => ack(clientType));
   const id = socket.id!;
   for (const other of seenBy) {
-    await waitFor(`session ${id} to be listed by ${other.app.config.nodeId}`, async () =>
+    await waitFor(`session ${id} to be listed by ${other.app.config.server.nodeId}`, async () =>
       (await other.client.listSessions({ userId })).sessions.some((s) => s.sessionId === id),
     );
   }
@@ -187,7 +187,7 @@ describe('Redis paused', () => {
     // Once the pause is over, pushes work again, from both nodes, to both sessions.
     for (const node of nodes) {
       await waitFor(
-        `pushes from ${node.app.config.nodeId} to be acked again`,
+        `pushes from ${node.app.config.server.nodeId} to be acked again`,
         async () => JSON.stringify(await pushOutcome(node, 'u-1')) === JSON.stringify([[clients[0]!.id, ACKED], [clients[1]!.id, ACKED]]),
         { timeoutMs: 8000, intervalMs: 100 },
       );
@@ -210,7 +210,7 @@ describe('Redis paused', () => {
     await waitFor('both nodes to notice', () => nodes.every((n) => n.app.status === 'registry_unavailable'), { timeoutMs: 3000 });
     for (const node of nodes) {
       await waitFor(
-        `pushes from ${node.app.config.nodeId} to be acked by both sessions again`,
+        `pushes from ${node.app.config.server.nodeId} to be acked by both sessions again`,
         async () => JSON.stringify(await pushOutcome(node, 'u-1')) === JSON.stringify([[ids[0], ACKED], [ids[1], ACKED]]),
         { timeoutMs: 10_000, intervalMs: 100 },
       );
@@ -238,8 +238,8 @@ describe('Redis unreachable', () => {
     await relay.cut();
 
     for (const [i, node] of nodes.entries()) {
-      await waitFor(`${node.app.config.nodeId} to report NOT_SERVING`, async () => (await health(probes[i]!)) === 'NOT_SERVING', { timeoutMs: 3000 });
-      expect(await healthz(node)).toEqual({ code: 503, body: { status: 'registry_unavailable', nodeId: node.app.config.nodeId } });
+      await waitFor(`${node.app.config.server.nodeId} to report NOT_SERVING`, async () => (await health(probes[i]!)) === 'NOT_SERVING', { timeoutMs: 3000 });
+      expect(await healthz(node)).toEqual({ code: 503, body: { status: 'registry_unavailable', nodeId: node.app.config.server.nodeId } });
     }
     const calls: [string, () => Promise<unknown>][] = [
       ['PushToUser', () => a.client.pushToUser({ userId: 'u-1', event: 'notice', data: 1, ackTimeoutMs: 5000 })],
@@ -270,7 +270,7 @@ describe('Redis unreachable', () => {
     // Back: same sessions, no client reconnected, serving again.
     await relay.restore();
     for (const [i, node] of nodes.entries()) {
-      await waitFor(`${node.app.config.nodeId} to report SERVING again`, async () => (await health(probes[i]!)) === 'SERVING', { timeoutMs: 5000 });
+      await waitFor(`${node.app.config.server.nodeId} to report SERVING again`, async () => (await health(probes[i]!)) === 'SERVING', { timeoutMs: 5000 });
     }
     expect(await listedIds(a, 'u-1')).toEqual([ids[0], ids[1]]);
     expect(await listedIds(a, 'u-2')).toEqual([ids[2]]);
@@ -428,13 +428,13 @@ describe('a session closing while Redis is away', () => {
     leavesU2.close();
     // Node b noticed both closes; Redis has not heard of them.
     await waitFor('node b to drop both sockets', () => b.app.local.size === 0);
-    await waitFor('node b to hold the departures for later', () => b.app.cluster!.registry.needsSync);
+    await waitFor('node b to hold the departures for later', () => b.app.cluster!.registry.recovery.needsSync);
     if (relay !== undefined) {
       expect(performance.now() - away).toBeLessThan(1000);
       await relay.restore();
     }
 
-    await waitFor('node b to have told Redis', () => !b.app.cluster!.registry.needsSync, { timeoutMs: 6000 });
+    await waitFor('node b to have told Redis', () => !b.app.cluster!.registry.recovery.needsSync, { timeoutMs: 6000 });
     await waitFor('both nodes to serve again', () => nodes.every((n) => n.app.status === 'ok'), { timeoutMs: 6000 });
     expect(await listedIds(a, 'u-1')).toEqual([keepsId]);
     expect(await listedIds(b, 'u-2')).toEqual([]);

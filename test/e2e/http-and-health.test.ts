@@ -139,7 +139,7 @@ describe('HTTP routes', () => {
     const n = await node();
     const res = await fetch(`${n.httpUrl}/healthz`);
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ status: 'ok', nodeId: n.app.config.nodeId });
+    expect(await res.json()).toEqual({ status: 'ok', nodeId: n.app.config.server.nodeId });
   });
 
   it('GET / serves the HTML demo page, and the Socket.IO client script it loads is served', async () => {

@@ -51,7 +51,7 @@ describe('PushToUser', () => {
       expect(delivery.latencyUs).toBeGreaterThan(0);
       expect(delivery.latencyUs).toBeLessThan(1_000_000);
       expect(delivery.session!.userId).toBe('61');
-      expect(delivery.session!.nodeId).toBe(node.app.config.nodeId);
+      expect(delivery.session!.nodeId).toBe(node.app.config.server.nodeId);
     }
     expect(new Set(response.deliveries.map((d) => d.session!.sessionId))).toEqual(new Set(clients.map((c) => c.id)));
   });

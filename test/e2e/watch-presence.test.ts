@@ -81,7 +81,7 @@ describe('WatchPresence', () => {
       [CONNECTED, 'u-marker', marker.id, '', 1],
     ]);
     const connected = stream.events[1]!;
-    expect(connected.session).toMatchObject({ userId: 'u-1', clientType: 'app', nodeId: node.app.config.nodeId, remoteAddress: expect.stringContaining('127.0.0.1') });
+    expect(connected.session).toMatchObject({ userId: 'u-1', clientType: 'app', nodeId: node.app.config.server.nodeId, remoteAddress: expect.stringContaining('127.0.0.1') });
     expect(connected.at!.getTime()).toBeGreaterThan(Date.now() - 10_000);
     expect(stream.events[2]!.session!.clientType).toBe('web');
     expect(stream.status).toBeUndefined();
@@ -97,7 +97,7 @@ describe('WatchPresence', () => {
       [CONNECTED, 'u-1', early.id, 'snapshot', 1],
       [SNAPSHOT_COMPLETE, '', undefined, '', 0],
     ]);
-    expect(stream.events[0]!.session).toMatchObject({ userId: 'u-1', clientType: 'app', nodeId: node.app.config.nodeId });
+    expect(stream.events[0]!.session).toMatchObject({ userId: 'u-1', clientType: 'app', nodeId: node.app.config.server.nodeId });
 
     const late = await connect(node, 'u-1', 'pc');
     early.socket.close();

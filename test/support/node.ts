@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { App } from '../../src/app.js';
-import { parseConfig } from '../../src/config.js';
+import { parseConfig } from '../../src/config/config.js';
 import { createLogger } from '../../src/logger.js';
 import { TestPushClient } from './grpc-client.js';
 import { TEST_SECRET } from './tokens.js';

@@ -92,6 +92,6 @@ export async function drain(node: TestNode, userId: string, clients: readonly So
  */
 export function serverAcks(node: TestNode, sessionId: string): number {
   const entry = node.app.local.get(sessionId);
-  if (entry === undefined) throw new Error(`session ${sessionId} is not held by ${node.app.config.nodeId}`);
+  if (entry === undefined) throw new Error(`session ${sessionId} is not held by ${node.app.config.server.nodeId}`);
   return (entry.socket as unknown as { acks: Map<number, unknown> }).acks.size;
 }

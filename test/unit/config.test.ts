@@ -3,9 +3,16 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseConfig, type Config } from '../../src/config.js';
+import { parseConfig, type Config } from '../../src/config/config.js';
+import { CLUSTER_SETTINGS } from '../../src/config/cluster.js';
+import { EDGE_SETTINGS } from '../../src/config/edge.js';
+import { PRESENCE_SETTINGS } from '../../src/config/presence.js';
+import { PUSH_SETTINGS } from '../../src/config/push.js';
+import { SERVER_SETTINGS } from '../../src/config/server.js';
+import type { Spec } from '../../src/config/settings.js';
 import { ConfigError } from '../../src/errors.js';
 
+const SETTINGS: Record<string, Spec> = { ...SERVER_SETTINGS, ...EDGE_SETTINGS, ...PUSH_SETTINGS, ...PRESENCE_SETTINGS, ...CLUSTER_SETTINGS };
 const SECRET = 'a-configured-secret-that-is-long-enough-0123';
 /** The minimum a production node needs: a way to verify tokens. */
 const BASE = { PUSHGATE_JWT_SECRET: SECRET };
@@ -42,16 +49,16 @@ function publicPem(kind: 'rsa2048' | 'rsa1024' | 'p256' | 'p384' | 'ed25519'): s
 describe('parseConfig defaults', () => {
   it('uses the documented defaults when only a secret is given', () => {
     const config = parse();
-    expect(config.grpcPort).toBe(50051);
-    expect(config.httpPort).toBe(3000);
-    expect(config.host).toBe('0.0.0.0');
-    expect(config.clientTypes).toEqual(['app', 'pc', 'web']);
-    expect(config.ackTimeoutMs).toBe(5000);
-    expect(config.maxAckTimeoutMs).toBe(60000);
-    expect(config.logLevel).toBe('info');
-    expect(config.dev).toBe(false);
-    expect(config.heartbeatEvent).toBeUndefined();
-    expect(config.nodeId).toMatch(/^[A-Za-z0-9._-]{1,64}$/);
+    expect(config.server.grpcPort).toBe(50051);
+    expect(config.server.httpPort).toBe(3000);
+    expect(config.server.host).toBe('0.0.0.0');
+    expect(config.edge.clientTypes).toEqual(['app', 'pc', 'web']);
+    expect(config.push.ackTimeoutMs).toBe(5000);
+    expect(config.push.maxAckTimeoutMs).toBe(60000);
+    expect(config.server.logLevel).toBe('info');
+    expect(config.server.dev).toBe(false);
+    expect(config.edge.heartbeatEvent).toBeUndefined();
+    expect(config.server.nodeId).toMatch(/^[A-Za-z0-9._-]{1,64}$/);
     expect(config.auth).toMatchObject({
       jwtSecret: SECRET,
       jwtPublicKey: undefined,
@@ -66,23 +73,23 @@ describe('parseConfig defaults', () => {
     const config = parse();
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(config.auth)).toBe(true);
-    expect(Object.isFrozen(config.clientTypes)).toBe(true);
+    expect(Object.isFrozen(config.edge.clientTypes)).toBe(true);
     expect(() => {
-      (config as { grpcPort: number }).grpcPort = 1;
+      (config.server as { grpcPort: number }).grpcPort = 1;
     }).toThrow(TypeError);
-    expect(config.grpcPort).toBe(50051);
+    expect(config.server.grpcPort).toBe(50051);
   });
 
   it('accepts port 0 (pick a free port) for both servers', () => {
     const config = parse({ PUSHGATE_GRPC_PORT: '0', PUSHGATE_HTTP_PORT: '0' });
-    expect(config.grpcPort).toBe(0);
-    expect(config.httpPort).toBe(0);
+    expect(config.server.grpcPort).toBe(0);
+    expect(config.server.httpPort).toBe(0);
   });
 
   it('treats an empty environment variable as unset', () => {
     const config = parse({ PUSHGATE_GRPC_PORT: '', PUSHGATE_CLIENT_TYPES: '', PUSHGATE_JWT_PUBLIC_KEY: '' });
-    expect(config.grpcPort).toBe(50051);
-    expect(config.clientTypes).toEqual(['app', 'pc', 'web']);
+    expect(config.server.grpcPort).toBe(50051);
+    expect(config.edge.clientTypes).toEqual(['app', 'pc', 'web']);
     expect(config.auth.jwtPublicKey).toBeUndefined();
   });
 
@@ -101,35 +108,43 @@ describe('parseConfig defaults', () => {
       LOG_LEVEL: 'DEBUG',
     });
     expect(config).toMatchObject({
-      grpcPort: 6001,
-      httpPort: 6002,
-      host: '::1',
-      nodeId: 'edge-1.eu_west',
-      clientTypes: ['ios', 'android', 'web'],
-      ackTimeoutMs: 250,
-      heartbeatEvent: 'heartbeat',
-      logLevel: 'debug',
+      server: { grpcPort: 6001, httpPort: 6002, host: '::1', nodeId: 'edge-1.eu_west', logLevel: 'debug' },
+      edge: { clientTypes: ['ios', 'android', 'web'], heartbeatEvent: 'heartbeat' },
+      push: { ackTimeoutMs: 250 },
     });
     expect(config.auth).toMatchObject({ jwtIssuer: 'https://auth.example', jwtAudience: 'pushgate', insecureQueryAuth: true });
   });
 });
 
 describe('parseConfig precedence', () => {
+  it('reads every numeric flag into the same setting as its environment variable', () => {
+    // A flag whose value commander stores under another name would be silently ignored.
+    const base = { PUSHGATE_NODE_ID: 'n-1', REDIS_URL: 'redis://127.0.0.1:6390' };
+    const numeric = Object.values(SETTINGS).filter((spec) => !spec.envOnly && /^\d+$/.test(spec.fallback ?? ''));
+    expect(numeric.length).toBeGreaterThan(10);
+    for (const spec of numeric) {
+      const value = String(Number(spec.fallback) + 1);
+      const fromFlag = parse(base, [spec.flag.split(' ')[0]!, value]);
+      expect(fromFlag, spec.flag).toEqual(parse({ ...base, [spec.env]: value }));
+      expect(fromFlag, spec.flag).not.toEqual(parse(base));
+    }
+  });
+
   it('lets a flag win over its environment variable', () => {
     const config = parse(
       { PUSHGATE_GRPC_PORT: '7001', PUSHGATE_HTTP_PORT: '7002', PUSHGATE_CLIENT_TYPES: 'app', PUSHGATE_ACK_TIMEOUT_MS: '100', LOG_LEVEL: 'warn' },
       ['--grpc-port', '8001', '--http-port', '8002', '--client-types', 'pc,web', '--ack-timeout-ms', '900', '--log-level', 'error'],
     );
-    expect(config.grpcPort).toBe(8001);
-    expect(config.httpPort).toBe(8002);
-    expect(config.clientTypes).toEqual(['pc', 'web']);
-    expect(config.ackTimeoutMs).toBe(900);
-    expect(config.logLevel).toBe('error');
+    expect(config.server.grpcPort).toBe(8001);
+    expect(config.server.httpPort).toBe(8002);
+    expect(config.edge.clientTypes).toEqual(['pc', 'web']);
+    expect(config.push.ackTimeoutMs).toBe(900);
+    expect(config.server.logLevel).toBe('error');
   });
 
   it('lets --dev turn development mode on even when PUSHGATE_DEV says 0', () => {
     const config = parse({ PUSHGATE_DEV: '0' }, ['--dev']);
-    expect(config.dev).toBe(true);
+    expect(config.server.dev).toBe(true);
   });
 
   it('refuses unknown flags', () => {
@@ -142,8 +157,8 @@ describe('parseConfig development mode', () => {
   it('generates a random secret and binds 127.0.0.1 by default', () => {
     const a = parseConfig([], { PUSHGATE_DEV: '1' });
     const b = parseConfig([], { PUSHGATE_DEV: '1' });
-    expect(a.dev).toBe(true);
-    expect(a.host).toBe('127.0.0.1');
+    expect(a.server.dev).toBe(true);
+    expect(a.server.host).toBe('127.0.0.1');
     expect(a.auth.secretGenerated).toBe(true);
     expect(a.auth.jwtSecret).toBeDefined();
     expect(a.auth.jwtSecret!.length).toBeGreaterThanOrEqual(32);
@@ -154,7 +169,7 @@ describe('parseConfig development mode', () => {
     const config = parse({ PUSHGATE_DEV: 'yes', PUSHGATE_HOST: '0.0.0.0' });
     expect(config.auth.jwtSecret).toBe(SECRET);
     expect(config.auth.secretGenerated).toBe(false);
-    expect(config.host).toBe('0.0.0.0');
+    expect(config.server.host).toBe('0.0.0.0');
   });
 });
 
@@ -276,12 +291,12 @@ describe('cluster mode settings', () => {
 
 describe('PUSHGATE_CORS_ORIGINS', () => {
   it('is empty (same origin only) by default and takes a list of origins or *', () => {
-    expect(parse().corsOrigins).toEqual([]);
-    expect(parse({ PUSHGATE_CORS_ORIGINS: 'https://app.example.com, http://localhost:5173' }).corsOrigins).toEqual([
+    expect(parse().edge.corsOrigins).toEqual([]);
+    expect(parse({ PUSHGATE_CORS_ORIGINS: 'https://app.example.com, http://localhost:5173' }).edge.corsOrigins).toEqual([
       'https://app.example.com',
       'http://localhost:5173',
     ]);
-    expect(parse({ PUSHGATE_CORS_ORIGINS: '*' }).corsOrigins).toEqual(['*']);
+    expect(parse({ PUSHGATE_CORS_ORIGINS: '*' }).edge.corsOrigins).toEqual(['*']);
   });
 
   it.each(['app.example.com', 'https://app.example.com/', 'https://app.example.com/path', 'ftp://x.example'])(

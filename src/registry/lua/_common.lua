@@ -1,5 +1,5 @@
 --[[
-Shared helpers, prepended to every registry script when it is loaded (redis-scripts.ts).
+Shared helpers of the registry's scripts, prepended to each when it is loaded (after src/redis/lua/prelude.lua).
 Presence events are stream entries with fields:
   k kind, u user id, s session record JSON, l last_seen_at ms, r reason, c session count after,
   t time ms, n sequence number (1, 2, 3… per shard: a reader that sees a number skipped knows the
@@ -88,9 +88,4 @@ local function feed_position(events_key, epoch_key)
   local epoch = ensure_epoch(epoch_key)
   local last = redis.call('XREVRANGE', events_key, '+', '-', 'COUNT', 1)
   return epoch, last[1] and last[1][1] or '0-0', tonumber(redis.call('HGET', epoch_key, 'seq'))
-end
-
-local function time_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end

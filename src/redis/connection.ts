@@ -1,6 +1,6 @@
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
-import { redactUrl, type RedisConfig } from '../config.js';
-import type { RedisClient } from '../registry/redis-scripts.js';
+import { redactUrl, type RedisConfig } from '../config/config.js';
+import type { RedisClient } from './client.js';
 
 /** Longest pause between reconnection attempts: Redis coming back is noticed within it. */
 const MAX_RECONNECT_DELAY_MS = 1000;
@@ -64,5 +64,30 @@ export async function connectRedis(client: RedisClient, config: RedisConfig, tim
     throw new Error(`cannot reach Redis at ${where} (REDIS_URL): ${(err as Error).message}`);
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/** How long a stopping node lets a connection say goodbye to Redis before dropping it. */
+const QUIT_TIMEOUT_MS = 500;
+
+/** QUIT when Redis answers; a stopping node never waits on a Redis that is away (the subscriber queues commands). */
+export async function closeRedis(client: RedisClient): Promise<void> {
+  if (client.status !== 'ready') {
+    client.disconnect();
+    return;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, QUIT_TIMEOUT_MS)));
+  await Promise.race([client.quit().catch(() => undefined), late]);
+  clearTimeout(timer);
+  client.disconnect();
+}
+
+/** Sharded pub/sub and the stream commands pushgate uses arrived in Redis 7.0: say so at start, not at the first push. */
+export async function requireRedis7(client: RedisClient): Promise<void> {
+  const info = await client.info('server');
+  const version = /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown';
+  if (Number(version.split('.')[0]) < 7) {
+    throw new Error(`cluster mode needs Redis 7.0 or later; REDIS_URL points at Redis ${version}`);
   }
 }

@@ -1,0 +1,80 @@
+import { Command, CommanderError } from 'commander';
+import { ConfigError } from '../errors.js';
+import { AUTH_SETTINGS, parseAuth, type AuthConfig } from './auth.js';
+import { CLUSTER_SETTINGS, parseCluster, type RedisConfig } from './cluster.js';
+import { EDGE_SETTINGS, parseEdge, type EdgeConfig } from './edge.js';
+import { PRESENCE_SETTINGS, parsePresence, type PresenceConfig } from './presence.js';
+import { PUSH_SETTINGS, parsePush, type PushConfig } from './push.js';
+import { SERVER_SETTINGS, parseServer, type ServerConfig } from './server.js';
+import { addOptions, createReader, envOnlyHelp, type Env } from './settings.js';
+
+export type { AuthConfig, EdgeConfig, PresenceConfig, PushConfig, RedisConfig, ServerConfig };
+export { redactUrl } from './cluster.js';
+
+/**
+ * The only reader of process.env: main.ts passes argv and env in, everything else receives the
+ * frozen slices it needs. A flag wins over its environment variable, which wins over the default.
+ */
+export interface Config {
+  readonly server: ServerConfig;
+  readonly auth: AuthConfig;
+  readonly edge: EdgeConfig;
+  readonly push: PushConfig;
+  readonly presence: PresenceConfig;
+  /** Undefined: one node with the in-memory registry. */
+  readonly redis: RedisConfig | undefined;
+}
+
+/** Thrown after --help has printed the option list. */
+export class HelpRequested extends Error {
+  override readonly name = 'HelpRequested';
+}
+
+/** Every table under its --help heading, in --help order. */
+const GROUPS = [
+  ['Server:', SERVER_SETTINGS],
+  ['Client authentication:', AUTH_SETTINGS],
+  ['Socket.IO edge:', EDGE_SETTINGS],
+  ['Push:', PUSH_SETTINGS],
+  ['Presence:', PRESENCE_SETTINGS],
+  ['Cluster mode (Redis):', CLUSTER_SETTINGS],
+] as const;
+
+/** One namespace for the one reader: a key appearing in two tables would shadow one of them. */
+const SETTINGS = {
+  ...SERVER_SETTINGS,
+  ...AUTH_SETTINGS,
+  ...EDGE_SETTINGS,
+  ...PUSH_SETTINGS,
+  ...PRESENCE_SETTINGS,
+  ...CLUSTER_SETTINGS,
+};
+
+export function buildCommand(): Command {
+  const program = new Command('pushgate')
+    .description('Multi-device push engine: gRPC API for backends, Socket.IO edge for clients.')
+    .allowExcessArguments(false);
+  for (const [heading, specs] of GROUPS) addOptions(program, heading, specs);
+  program.addHelpText('after', envOnlyHelp(SETTINGS));
+  return program;
+}
+
+/** Parses flags (argv without node and script) and environment into a validated, frozen Config. */
+export function parseConfig(argv: readonly string[], env: Env, command = buildCommand()): Config {
+  command.exitOverride().configureOutput({ writeErr: () => {} });
+  try {
+    command.parse([...argv], { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError && err.code === 'commander.helpDisplayed') throw new HelpRequested();
+    throw new ConfigError((err as Error).message);
+  }
+  const settings = createReader(SETTINGS, command.opts(), env);
+  // Each slice validates its own settings, in this order; the first bad one is reported.
+  const server = parseServer(settings);
+  const edge = parseEdge(settings);
+  const push = parsePush(settings);
+  const presence = parsePresence(settings);
+  const redis = parseCluster(settings);
+  const auth = parseAuth(settings, server.dev);
+  return Object.freeze({ server, auth, edge, push, presence, redis });
+}

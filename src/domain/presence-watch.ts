@@ -1,0 +1,266 @@
+import { isPushgateError, PushgateError } from '../errors.js';
+import type { PresenceEvent, PresenceFeed } from './presence.js';
+
+/** Where a watch starts: live only, after a snapshot, or after a cursor the reader already saw. */
+export type WatchStart =
+  | { readonly kind: 'live' }
+  | { readonly kind: 'snapshot' }
+  /** `name` is what the reader called the cursor (e.g. `resume_after`): a refusal of it names it. */
+  | { readonly kind: 'resume'; readonly cursor: string; readonly name: string };
+
+export interface WatchOptions {
+  readonly feed: PresenceFeed;
+  /** Live events a reader may leave unread before its watch ends with `presence_overflow`. */
+  readonly bufferSize: number;
+}
+
+/** Events read from the feed per call while catching up. */
+const PAGE_SIZE = 500;
+
+const RESUME_HINT = 'resume with resume_after set to the last cursor received, or resubscribe with include_snapshot';
+
+/**
+ * One reader's presence events, as an async iterator paced by the reader: a snapshot or a feed
+ * catch-up is read only as fast as the reader takes it, whatever its size; live events that arrive
+ * meanwhile wait in order in a queue bounded by `bufferSize`. A reader that falls further behind
+ * is let go at once (the subscription ends, the queue is dropped, so memory stays bounded) and its
+ * next read throws `presence_overflow`.
+ *
+ * A watch that starts from a snapshot or a cursor subscribes first, then catches up from the feed
+ * (`readAfter`) while live events are held; then it yields the held events the feed did not
+ * already cover, and goes live. `stopped` aborts when the watch ends for any reason, so a reader
+ * waiting on its own backpressure wakes up and reads how it ended.
+ */
+export class PresenceWatch implements AsyncIterableIterator<PresenceEvent> {
+  /** Live events not yet taken by the reader, from `head` on. */
+  private live: PresenceEvent[] = [];
+  private head = 0;
+  /** Live events held back while catching up, so order is kept. */
+  private held: PresenceEvent[] | undefined;
+  /**
+   * Feed position this watch caught up to; undefined for a live-only watch. A live event not
+   * after it was already yielded from the feed: a subscription may deliver an event after
+   * `readAfter` returned it (at once for held events, and later too in an asynchronous registry).
+   * It stays where catch-up ended: a live event's own cursor may lag this position on other
+   * shards (cluster mode), so advancing to it could make yielded events look new again.
+   */
+  private position: string | undefined;
+  /** The first event the subscription delivered while catching up, wanted or not: where live events begin. */
+  private firstLive: PresenceEvent | undefined;
+  private catchUp: AsyncGenerator<PresenceEvent> | undefined;
+  private unsubscribe: (() => void) | undefined;
+  /** Why the watch ended on its own; thrown at the reader's next read. */
+  private failure: PushgateError | undefined;
+  private readonly ended = new AbortController();
+  private wake: (() => void) | undefined;
+  /** Set for the shutdown burst: no overflow check (see PresenceService.acceptFinalBurst). */
+  unbounded = false;
+
+  constructor(
+    private readonly options: WatchOptions,
+    private readonly users: ReadonlySet<string>,
+    from: WatchStart,
+    private readonly signal: AbortSignal,
+    private readonly onClosed: () => void,
+  ) {
+    if (from.kind !== 'live') this.held = [];
+    // Subscribed before the snapshot or the first read, so every change after that point is either
+    // in the feed pages or held (or both: `position` tells which to skip).
+    this.unsubscribe = options.feed.subscribe(
+      (event) => this.onEvent(event),
+      (reason) => this.fail(new PushgateError('presence_overflow', `presence stream missed events: ${reason}; ${RESUME_HINT}`)),
+    );
+    if (from.kind !== 'live') this.catchUp = this.catchUpEvents(from);
+    signal.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  /** Aborts when the watch has ended, for any reason: the reader should stop waiting and read on. */
+  get stopped(): AbortSignal {
+    return this.ended.signal;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  async next(): Promise<IteratorResult<PresenceEvent>> {
+    try {
+      if (this.catchUp !== undefined) {
+        const step = await this.catchUp.next();
+        if (!step.done && !this.isEnding()) return step;
+        this.catchUp = undefined;
+      }
+      for (;;) {
+        if (this.failure !== undefined) throw this.failure;
+        if (this.head < this.live.length) return { value: this.take(), done: false };
+        if (this.isEnding()) return done();
+        await new Promise<void>((resolve) => (this.wake = resolve));
+      }
+    } catch (err) {
+      this.close();
+      this.failure = undefined;
+      throw err;
+    }
+  }
+
+  async return(): Promise<IteratorResult<PresenceEvent>> {
+    this.close();
+    return done();
+  }
+
+  /** Ends the watch at shutdown: what is queued is still read, then the iteration ends. */
+  finish(): void {
+    this.stopListening();
+  }
+
+  private async *catchUpEvents(from: Exclude<WatchStart, { kind: 'live' }>): AsyncGenerator<PresenceEvent> {
+    if (from.kind === 'snapshot') {
+      const { sessions, cursor } = await this.options.feed.snapshot([...this.users]);
+      const counts = new Map<string, number>();
+      for (const session of sessions) counts.set(session.userId, (counts.get(session.userId) ?? 0) + 1);
+      const atMs = Date.now();
+      for (const session of sessions) {
+        if (this.isEnding()) return;
+        const sessionCount = counts.get(session.userId)!;
+        yield { kind: 'session_connected', userId: session.userId, session, reason: 'snapshot', atMs, sessionCount, cursor };
+      }
+      yield { kind: 'snapshot_complete', userId: '', session: undefined, reason: '', atMs, sessionCount: 0, cursor };
+      this.position = cursor;
+    } else {
+      this.position = from.cursor;
+    }
+    // Feed pages until a read comes back empty or reaches where the subscription began (from there
+    // `held` has every event; waiting for an empty read could take forever while sessions keep
+    // changing). When resuming, the first read is what checks the reader's cursor.
+    for (let first = true; !this.isEnding(); first = false) {
+      const page = await this.readPage(first && from.kind === 'resume' ? from.name : undefined);
+      if (page.length === 0) break;
+      for (const event of page) {
+        if (this.isEnding()) return;
+        if (this.wants(event)) yield event;
+      }
+      this.position = page.at(-1)!.cursor;
+      this.dropCoveredHeld();
+      if (this.firstLive !== undefined && !this.isNew(this.firstLive)) break;
+    }
+    // The held events the feed did not cover, in order (more may arrive meanwhile), then live.
+    for (let i = 0; this.held !== undefined && i < this.held.length; i++) {
+      const event = this.held[i]!;
+      if (this.isEnding()) return;
+      if (this.isNew(event)) yield event;
+    }
+    this.held = undefined;
+    this.firstLive = undefined;
+  }
+
+  private async readPage(cursorName: string | undefined): Promise<PresenceEvent[]> {
+    try {
+      return await this.options.feed.readAfter(this.position!, PAGE_SIZE);
+    } catch (err) {
+      // The feed's refusal of the reader's own cursor, worded to name where that cursor came from.
+      if (cursorName === undefined || !isPushgateError(err) || (err.code !== 'invalid_argument' && err.code !== 'cursor_expired')) throw err;
+      throw new PushgateError(err.code, `${cursorName}: ${err.message}`, { cause: err, details: err.details });
+    }
+  }
+
+  /** Held events the feed has now covered would only be skipped later; freeing them keeps `held` from overflowing on a long catch-up. */
+  private dropCoveredHeld(): void {
+    if (this.held === undefined) return;
+    const firstNew = this.held.findIndex((event) => this.isNew(event));
+    this.held.splice(0, firstNew === -1 ? this.held.length : firstNew);
+  }
+
+  private onEvent(event: PresenceEvent): void {
+    if (this.held !== undefined) this.firstLive ??= event;
+    if (!this.wants(event)) return;
+    if (this.held !== undefined) {
+      if (this.held.length >= this.options.bufferSize) this.overflow();
+      else this.held.push(event);
+      return;
+    }
+    if (!this.isNew(event)) return;
+    if (!this.unbounded && this.live.length - this.head >= this.options.bufferSize) {
+      this.overflow();
+      return;
+    }
+    this.live.push(event);
+    this.wakeReader();
+  }
+
+  private take(): PresenceEvent {
+    const event = this.live[this.head]!;
+    this.live[this.head++] = undefined as unknown as PresenceEvent;
+    // Compact now and then rather than shift() per event: O(1) per event at any queue length.
+    if (this.head === this.live.length) {
+      this.live = [];
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.live.length) {
+      this.live = this.live.slice(this.head);
+      this.head = 0;
+    }
+    return event;
+  }
+
+  private overflow(): void {
+    this.fail(
+      new PushgateError(
+        'presence_overflow',
+        `presence stream fell more than ${this.options.bufferSize} events behind (PUSHGATE_PRESENCE_BUFFER); ${RESUME_HINT}`,
+      ),
+    );
+  }
+
+  /** Ends the watch on its own: nothing more is queued or held, the reader's next read throws. */
+  private fail(err: PushgateError): void {
+    if (this.isEnding()) return;
+    this.failure = err;
+    this.live = [];
+    this.head = 0;
+    this.stopListening();
+  }
+
+  private readonly onAbort = (): void => this.close();
+
+  /** No more events will come: the watch ended, or the reader is gone. */
+  private isEnding(): boolean {
+    return this.unsubscribe === undefined;
+  }
+
+  /** The reader is gone or done: everything is let go. */
+  private close(): void {
+    this.live = [];
+    this.head = 0;
+    this.stopListening();
+  }
+
+  private stopListening(): void {
+    this.held = undefined;
+    this.signal.removeEventListener('abort', this.onAbort);
+    if (this.unsubscribe !== undefined) {
+      this.unsubscribe();
+      this.unsubscribe = undefined;
+      this.onClosed();
+    }
+    this.ended.abort();
+    this.wakeReader();
+  }
+
+  private wakeReader(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  private wants(event: PresenceEvent): boolean {
+    return this.users.size === 0 || this.users.has(event.userId);
+  }
+
+  /** False for an event this watch already yielded from the feed. */
+  private isNew(event: PresenceEvent): boolean {
+    return this.position === undefined || this.options.feed.follows(event, this.position);
+  }
+}
+
+function done(): IteratorResult<PresenceEvent> {
+  return { value: undefined, done: true };
+}

@@ -1,0 +1,45 @@
+import type { Outcome, PushMessage } from './push.js';
+
+/**
+ * Hands a push to sessions held by this node and collects their outcomes (the edge's sockets).
+ *
+ * Contract: resolves with exactly one outcome per session id, in the given order, no later than
+ * `ackTimeoutMs` after the call (or at once when `signal` aborts, with the unsettled ones FAILED),
+ * and leaves no timer, listener or pending ack behind once resolved. A session id this node does
+ * not hold (any more) is DISCONNECTED.
+ */
+export interface SessionTransport {
+  deliver(sessionIds: readonly string[], message: PushMessage, signal: AbortSignal): Promise<Outcome[]>;
+}
+
+/**
+ * Closes sessions this node holds; each client is told `notice` first. Resolves, once they are out
+ * of the registry, with the ids of those it closed (ids it does not hold are skipped).
+ */
+export interface SessionCloser {
+  disconnect(sessionIds: readonly string[], reason: 'kicked', notice: string): Promise<string[]>;
+}
+
+/**
+ * Reaches sessions held by other nodes (cluster mode). Same contract as SessionTransport, per node:
+ * exactly one outcome per session id, in the given order, by the ack timeout plus a grace period
+ * for the reply, never a hang: sessions of a node that cannot be reached or does not answer are
+ * FAILED with an error naming the node.
+ */
+export interface RemoteNodes {
+  deliver(nodeId: string, sessionIds: readonly string[], message: PushMessage, signal: AbortSignal): Promise<Outcome[]>;
+  /** Closes sessions held by `nodeId`; resolves with the ids it closed; rejects if the node does not confirm. */
+  disconnect(nodeId: string, sessionIds: readonly string[], notice: string, signal: AbortSignal): Promise<string[]>;
+}
+
+/** A single node reaches no other node: a session held elsewhere (never the case with the memory registry) fails. */
+export const NO_OTHER_NODES: RemoteNodes = {
+  deliver: async (nodeId, sessionIds) =>
+    sessionIds.map(() => ({
+      status: 'failed',
+      latencyUs: 0,
+      ackData: undefined,
+      error: `session is held by node ${nodeId}, which this node cannot reach without cluster mode`,
+    })),
+  disconnect: async () => [],
+};

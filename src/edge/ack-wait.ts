@@ -1,0 +1,103 @@
+import { performance } from 'node:perf_hooks';
+import { outcome, type DeliveryStatus, type Outcome, type PushMessage } from '../domain/push.js';
+import type { LocalSession } from './local-sessions.js';
+
+export const GONE = 'session closed before the push reached it';
+const CLOSED_WHILE_AWAITED = 'session closed before it acked';
+
+// Socket.IO keeps an ack callback in `socket.acks` until the client answers or the socket closes.
+// A client that never answers would otherwise grow that map with every push, so a finished wait
+// removes its callbacks by the id Socket.IO assigns: the namespace counter read just before emit.
+interface SocketAckInternals {
+  readonly acks: Map<number, unknown>;
+  readonly nsp: { _ids: number };
+}
+
+/** One push awaiting acks from several local sessions. Owns its timer and its abort listener. */
+export class AckWait {
+  private readonly outcomes: Outcome[];
+  /** Per session: its entry while its ack is awaited, undefined once settled. */
+  private readonly awaiting: (LocalSession | undefined)[];
+  private readonly ackIds: number[];
+  private readonly emittedAt: number[];
+  private remaining = 0;
+  private readonly timer: NodeJS.Timeout | undefined;
+  private readonly onAbort = (): void => this.finish('failed', 'call cancelled or its deadline passed before the ack');
+
+  constructor(
+    index: ReadonlyMap<string, LocalSession>,
+    sessionIds: readonly string[],
+    message: PushMessage,
+    private readonly signal: AbortSignal,
+    private readonly resolve: (outcomes: Outcome[]) => void,
+  ) {
+    const count = sessionIds.length;
+    this.outcomes = new Array(count);
+    this.awaiting = new Array(count);
+    this.ackIds = new Array(count);
+    this.emittedAt = new Array(count);
+    for (let i = 0; i < count; i++) {
+      const entry = index.get(sessionIds[i]!);
+      if (entry === undefined || !entry.socket.connected) {
+        this.outcomes[i] = outcome('disconnected', GONE);
+        continue;
+      }
+      this.outcomes[i] = outcome('timeout');
+      this.awaiting[i] = entry;
+      this.remaining++;
+      entry.waits.add(this);
+      const socket = entry.socket;
+      this.ackIds[i] = (socket as unknown as SocketAckInternals).nsp._ids;
+      this.emittedAt[i] = performance.now();
+      socket.emit(message.event, message.data, (ackData: unknown) => this.acked(i, ackData));
+    }
+    if (this.remaining === 0) {
+      resolve(this.outcomes);
+      return;
+    }
+    this.timer = setTimeout(() => this.finish('timeout', ''), message.ackTimeoutMs);
+    if (signal.aborted) this.onAbort();
+    else signal.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  disconnected(entry: LocalSession): void {
+    for (let i = 0; i < this.awaiting.length; i++) {
+      if (this.awaiting[i] === entry) this.settle(i, 'disconnected', CLOSED_WHILE_AWAITED);
+    }
+  }
+
+  private acked(i: number, ackData: unknown): void {
+    if (this.awaiting[i] === undefined) return;
+    const result = this.outcomes[i]!;
+    result.latencyUs = Math.max(0, Math.round((performance.now() - this.emittedAt[i]!) * 1000));
+    result.ackData = ackData;
+    this.settle(i, 'acked', '');
+  }
+
+  private settle(i: number, status: DeliveryStatus, error: string): void {
+    const entry = this.awaiting[i];
+    if (entry === undefined) return;
+    this.awaiting[i] = undefined;
+    entry.waits.delete(this);
+    const result = this.outcomes[i]!;
+    result.status = status;
+    result.error = error;
+    if (--this.remaining === 0) this.done();
+  }
+
+  /** Ends the wait: every session still awaited gets `status`, and its ack callback is dropped. */
+  private finish(status: DeliveryStatus, error: string): void {
+    for (let i = 0; i < this.awaiting.length; i++) {
+      const entry = this.awaiting[i];
+      if (entry === undefined) continue;
+      (entry.socket as unknown as SocketAckInternals).acks.delete(this.ackIds[i]!);
+      this.settle(i, status, error);
+    }
+  }
+
+  private done(): void {
+    clearTimeout(this.timer);
+    this.signal.removeEventListener('abort', this.onAbort);
+    this.resolve(this.outcomes);
+  }
+}

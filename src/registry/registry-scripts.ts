@@ -1,0 +1,21 @@
+import type { RedisClient } from '../redis/client.js';
+import { defineScripts, type Scripts } from '../redis/scripts.js';
+
+/** The registry's Lua scripts (src/registry/lua), by the command name each is defined under. */
+const FILES = {
+  pgRegister: 'register-6',
+  pgUnregister: 'unregister-6',
+  pgLookup: 'lookup-3',
+  pgTouch: 'touch-2',
+  pgSnapshot: 'snapshot-5',
+  pgReadAfter: 'read-after-2',
+  pgPosition: 'position-2',
+  pgReap: 'reap-7',
+  pgSync: 'sync-6',
+} as const;
+
+export type RegistryScripts = Scripts<keyof typeof FILES>;
+
+export function defineRegistryScripts(client: RedisClient): RegistryScripts {
+  return defineScripts(client, new URL('./lua/', import.meta.url), FILES);
+}
