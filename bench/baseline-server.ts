@@ -2,12 +2,7 @@ import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Server as GrpcServer, ServerCredentials, status } from '@grpc/grpc-js';
 import { Server as IoServer, type Socket } from 'socket.io';
-import {
-  DeliveryStatus,
-  PushServiceService,
-  type PushServiceServer,
-  type SessionDelivery,
-} from '../src/gen/pushgate/v1/push_service.js';
+import { DeliveryStatus, type PushServiceServer, PushServiceService, type SessionDelivery } from '../src/gen/pushgate/v1/push_service.js';
 
 /**
  * The floor pushgate's hot path is measured against: the least code that composes grpc-js and
@@ -21,8 +16,8 @@ export async function startBaseline(): Promise<{ grpcAddress: string; httpUrl: s
   const io = new IoServer(http);
   io.on('connection', (socket) => {
     const userId = String(socket.handshake.auth.userId);
-    let sockets = byUser.get(userId);
-    if (sockets === undefined) byUser.set(userId, (sockets = new Set()));
+    const sockets = byUser.get(userId) ?? new Set();
+    byUser.set(userId, sockets);
     sockets.add(socket);
     connectedAt.set(socket, Date.now());
     socket.on('disconnect', () => sockets.delete(socket));
@@ -52,7 +47,13 @@ export async function startBaseline(): Promise<{ grpcAddress: string; httpUrl: s
       let remaining = sockets.length;
       const reply = (): void => {
         clearTimeout(timer);
-        callback(null, { messageId: call.request.messageId, deliveries, acked: sockets.length - remaining, timedOut: remaining, failed: 0 });
+        callback(null, {
+          messageId: call.request.messageId,
+          deliveries,
+          acked: sockets.length - remaining,
+          timedOut: remaining,
+          failed: 0,
+        });
       };
       const timer = setTimeout(reply, ackTimeoutMs || 5000);
       if (remaining === 0) return reply();

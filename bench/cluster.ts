@@ -163,9 +163,7 @@ async function connect(node: Node, userId: string, clientType: string): Promise<
 }
 
 function push(client: PushServiceClient, request: PushToUserRequest): Promise<PushToUserResponse> {
-  return new Promise((resolve, reject) =>
-    client.pushToUser(request, new Metadata(), {}, (err, res) => (err ? reject(err) : resolve(res))),
-  );
+  return new Promise((resolve, reject) => client.pushToUser(request, new Metadata(), {}, (err, res) => (err ? reject(err) : resolve(res))));
 }
 
 /** Throws unless the response holds exactly S deliveries, all ACKED. */
@@ -245,14 +243,20 @@ function scriptCommands(): Set<string> {
 
 /** Waits until the registry (as seen from `via`) holds the user's S sessions on the expected nodes. */
 async function awaitRegistered(via: Node, userId: string, expected: Map<string, number>): Promise<void> {
-  const want = [...expected].sort().map(([node, n]) => `${node}×${n}`).join(' ');
+  const want = [...expected]
+    .sort()
+    .map(([node, n]) => `${node}×${n}`)
+    .join(' ');
   const deadline = Date.now() + 10_000;
   let seen = '';
   for (;;) {
     const sessions = await via.app.push.listSessions(userId, {}, AbortSignal.timeout(5000));
     const counts = new Map<string, number>();
     for (const s of sessions) counts.set(s.nodeId, (counts.get(s.nodeId) ?? 0) + 1);
-    seen = [...counts].sort().map(([node, n]) => `${node}×${n}`).join(' ');
+    seen = [...counts]
+      .sort()
+      .map(([node, n]) => `${node}×${n}`)
+      .join(' ');
     if (seen === want) return;
     if (Date.now() > deadline) throw new Error(`sessions of ${userId}: expected ${want}, registry holds ${seen || 'none'}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
@@ -347,7 +351,9 @@ function report(sessions: number, targets: Target[], luaCommands: Set<string>): 
         `${r.cmds.toFixed(2).padStart(16)}`,
     );
   }
-  console.log(`Redis commands per push (INFO commandstats deltas over ${COUNTED} counted sequential calls per target; * = called inside a Lua script):`);
+  console.log(
+    `Redis commands per push (INFO commandstats deltas over ${COUNTED} counted sequential calls per target; * = called inside a Lua script):`,
+  );
   for (const r of rows) {
     const parts = [...r.t.commands]
       .map(([name, n]) => [name, n / r.t.countedCalls] as const)
@@ -376,7 +382,9 @@ async function main(): Promise<void> {
     `bench:cluster — PushToUser through pushgate. All nodes (memory; cluster A, B, C), all client sockets and the bench run in this ONE Node process ` +
       `(one event loop); private redis-server on ${redis.url} (separate process). Read ratios, not absolute times.`,
   );
-  console.log('memory = 1 node, no REDIS_URL | redis-local = sessions on A, call on A | cross-node = sessions on B, call on A | spread = sessions over A, B, C, call on A');
+  console.log(
+    'memory = 1 node, no REDIS_URL | redis-local = sessions on A, call on A | cross-node = sessions on B, call on A | spread = sessions over A, B, C, call on A',
+  );
 
   for (const sessions of SESSIONS_ALSO > 0 && SESSIONS_ALSO !== SESSIONS ? [SESSIONS, SESSIONS_ALSO] : [SESSIONS]) {
     const targets = await setUp(nodes, sessions);

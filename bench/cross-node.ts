@@ -28,14 +28,14 @@
  * Env: BENCH_ROUNDS (4), BENCH_CALLS (750 sequential per round per variant, ≥ 2000 in total),
  *      BENCH_TPUT_CALLS (1000 per round), BENCH_CONCURRENCY (32), BENCH_WARMUP (300).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type Server as HttpServer } from 'node:http';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { createAdapter } from '@socket.io/redis-adapter';
 import { Redis } from 'ioredis';
-import { Server, type DefaultEventsMap, type Socket as ServerSocket } from 'socket.io';
-import { io as connectClient, type Socket as ClientSocket } from 'socket.io-client';
+import { type DefaultEventsMap, Server, type Socket as ServerSocket } from 'socket.io';
+import { type Socket as ClientSocket, io as connectClient } from 'socket.io-client';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
 const CALLS = Number(process.env.BENCH_CALLS ?? 750);
@@ -236,7 +236,9 @@ class PushNode {
   }
 
   async start(): Promise<void> {
-    await Promise.all([this.busPub, this.busSub, this.adapterPub, this.adapterSub].map((c) => (c.status === 'ready' ? undefined : once(c, 'ready'))));
+    await Promise.all(
+      [this.busPub, this.busSub, this.adapterPub, this.adapterSub].map((c) => (c.status === 'ready' ? undefined : once(c, 'ready'))),
+    );
     this.http = createServer();
     this.io = new Server(this.http, {
       serveClient: false,
@@ -252,7 +254,9 @@ class PushNode {
       this.handled++;
       if (this.hung) return;
       const mine = payload.sessionIds.filter((id) => this.sockets.has(id));
-      void this.deliverLocal(mine, payload.event, payload.data, payload.ackTimeoutMs).then((deliveries) => cb({ id: payload.id, node: this.id, deliveries }));
+      void this.deliverLocal(mine, payload.event, payload.data, payload.ackTimeoutMs).then((deliveries) =>
+        cb({ id: payload.id, node: this.id, deliveries }),
+      );
     });
     // Pub/sub option: requests and replies on this node's own channel.
     await this.busSub.subscribe(this.channel(this.id));
@@ -353,7 +357,14 @@ class PushNode {
 
   /** Adapter caller: one broadcast; resolves with one anonymous reply per node that the NUMSUB counted. */
   async pushViaAdapter(sessionIds: readonly string[], ackTimeoutMs: number): Promise<BusReply[]> {
-    const payload: BusRequest = { id: `${this.id}:${++this.seq}`, from: this.id, sessionIds: [...sessionIds], event: EVENT, data: DATA, ackTimeoutMs };
+    const payload: BusRequest = {
+      id: `${this.id}:${++this.seq}`,
+      from: this.id,
+      sessionIds: [...sessionIds],
+      event: EVENT,
+      data: DATA,
+      ackTimeoutMs,
+    };
     return this.io.serverSideEmitWithAck('push', payload);
   }
 
@@ -376,7 +387,12 @@ async function quit(client: Redis): Promise<void> {
 }
 
 let nodeCount = 0;
-async function startNode(port: number, topology: string, name: string, requestsTimeout = ACK_TIMEOUT_MS + REPLY_GRACE_MS): Promise<PushNode> {
+async function startNode(
+  port: number,
+  topology: string,
+  name: string,
+  requestsTimeout = ACK_TIMEOUT_MS + REPLY_GRACE_MS,
+): Promise<PushNode> {
   const id = `${name}-${++nodeCount}`;
   const prefix = `bench:${topology}:`;
   const node = new PushNode(
@@ -464,7 +480,11 @@ function variants(t: Topology): Variant[] {
     }),
     make('adapter', async () => {
       const replies = await t.caller.pushViaAdapter(allIds, ACK_TIMEOUT_MS);
-      expectAcked(label('adapter'), replies.flatMap((r) => r.deliveries), t.sessions);
+      expectAcked(
+        label('adapter'),
+        replies.flatMap((r) => r.deliveries),
+        t.sessions,
+      );
     }),
   ];
 }
@@ -555,10 +575,14 @@ async function failureProbe(port: number): Promise<string[]> {
     return `${head}; replies from: ${from}; ${summarize(deliveries)}, ${expected - deliveries.length} of ${expected} sessions with no outcome at all`;
   };
 
-  lines.push(`Failure signalling (2 remote nodes × 2 sessions; ackTimeoutMs ${probeAck}; pub/sub waits ackTimeoutMs + ${probeGrace} ms per node, adapter requestsTimeout ${requestsTimeout} ms)`);
+  lines.push(
+    `Failure signalling (2 remote nodes × 2 sessions; ackTimeoutMs ${probeAck}; pub/sub waits ackTimeoutMs + ${probeGrace} ms per node, adapter requestsTimeout ${requestsTimeout} ms)`,
+  );
   a.hung = true; // subscribed, receives, never answers (stuck event loop, deadlocked handler…)
   let [bus, ms] = await timed(() => caller.pushViaBus(byNode, probeAck, probeGrace));
-  lines.push(`  node A hung, pubsub : after ${ms.toFixed(0)} ms: ${bus instanceof Error ? bus.message : summarize(bus)} — per-node request ids say it was A`);
+  lines.push(
+    `  node A hung, pubsub : after ${ms.toFixed(0)} ms: ${bus instanceof Error ? bus.message : summarize(bus)} — per-node request ids say it was A`,
+  );
   let [adp, ms2] = await timed(() => caller.pushViaAdapter(all, probeAck));
   lines.push(`  node A hung, adapter: after ${ms2.toFixed(0)} ms: ${adapterOutcome(adp)}`);
   a.hung = false;
@@ -567,14 +591,18 @@ async function failureProbe(port: number): Promise<string[]> {
   const onlyA = new Map([[a.id, a.sessionIds]]);
   b.hung = true;
   const [busA, msA] = await timed(() => caller.pushViaBus(onlyA, probeAck, probeGrace));
-  lines.push(`  non-owner B hung, pubsub : after ${msA.toFixed(1)} ms: ${busA instanceof Error ? busA.message : summarize(busA)} — B is never asked`);
+  lines.push(
+    `  non-owner B hung, pubsub : after ${msA.toFixed(1)} ms: ${busA instanceof Error ? busA.message : summarize(busA)} — B is never asked`,
+  );
   const [adpA, msA2] = await timed(() => caller.pushViaAdapter(a.sessionIds, probeAck));
   lines.push(`  non-owner B hung, adapter: after ${msA2.toFixed(0)} ms: ${adapterOutcome(adpA, a.sessionIds.length)}`);
   b.hung = false;
 
   await a.close(); // gone: its subscriptions are gone with it
   [bus, ms] = await timed(() => caller.pushViaBus(byNode, probeAck, probeGrace));
-  lines.push(`  node A gone, pubsub : after ${ms.toFixed(1)} ms: ${bus instanceof Error ? bus.message : summarize(bus)} — PUBLISH to A returned 0 receivers`);
+  lines.push(
+    `  node A gone, pubsub : after ${ms.toFixed(1)} ms: ${bus instanceof Error ? bus.message : summarize(bus)} — PUBLISH to A returned 0 receivers`,
+  );
   [adp, ms2] = await timed(() => caller.pushViaAdapter(all, probeAck));
   lines.push(`  node A gone, adapter: after ${ms2.toFixed(1)} ms: ${adapterOutcome(adp)} — NUMSUB just counts one node fewer`);
   await caller.close();

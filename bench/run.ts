@@ -26,9 +26,7 @@ interface Target {
 }
 
 function push(client: PushServiceClient, request: PushToUserRequest): Promise<PushToUserResponse> {
-  return new Promise((resolve, reject) =>
-    client.pushToUser(request, new Metadata(), {}, (err, res) => (err ? reject(err) : resolve(res))),
-  );
+  return new Promise((resolve, reject) => client.pushToUser(request, new Metadata(), {}, (err, res) => (err ? reject(err) : resolve(res))));
 }
 
 async function connect(url: string, auth: Record<string, string>): Promise<Socket> {
@@ -44,7 +42,12 @@ async function connect(url: string, auth: Record<string, string>): Promise<Socke
   return socket;
 }
 
-const request = PushToUserRequest.fromPartial({ userId: 'bench-user', event: 'notice', data: { title: 'approve', id: 42 }, ackTimeoutMs: 5000 });
+const request = PushToUserRequest.fromPartial({
+  userId: 'bench-user',
+  event: 'notice',
+  data: { title: 'approve', id: 42 },
+  ackTimeoutMs: 5000,
+});
 
 async function sequential(target: Target, calls: number): Promise<number[]> {
   const latencies: number[] = [];
@@ -116,10 +119,15 @@ async function main(): Promise<void> {
   const ours = row('pushgate');
   console.log(`PushToUser to ${SESSIONS} sessions, ${ROUNDS} rounds × ${CALLS} calls, concurrency ${CONCURRENCY}`);
   console.log('target     p50 ms   p99 ms   calls/s');
-  for (const [name, r] of [['baseline', base], ['pushgate', ours]] as const) {
+  for (const [name, r] of [
+    ['baseline', base],
+    ['pushgate', ours],
+  ] as const) {
     console.log(`${name.padEnd(9)} ${r.p50.toFixed(3).padStart(7)} ${r.p99.toFixed(3).padStart(8)} ${r.rate.toFixed(0).padStart(9)}`);
   }
-  console.log(`ratio pushgate/baseline: p50 ${(ours.p50 / base.p50).toFixed(2)}×, p99 ${(ours.p99 / base.p99).toFixed(2)}×, throughput ${(ours.rate / base.rate).toFixed(2)}× (budget: p50 ≤ 1.20×)`);
+  console.log(
+    `ratio pushgate/baseline: p50 ${(ours.p50 / base.p50).toFixed(2)}×, p99 ${(ours.p99 / base.p99).toFixed(2)}×, throughput ${(ours.rate / base.rate).toFixed(2)}× (budget: p50 ≤ 1.20×)`,
+  );
 
   for (const socket of sockets) socket.close();
   for (const target of targets) target.client.close();

@@ -1,4 +1,4 @@
-import { pino, type DestinationStream, type Logger } from 'pino';
+import { type DestinationStream, type Logger, pino } from 'pino';
 
 /**
  * JSON logs. Tokens and secrets never reach a log line: handshake data is not logged, and these

@@ -97,7 +97,11 @@ export class NodeBus {
       const expiresAtMs = this.deps.now() + timeoutMs;
       this.send(nodeId, { kind: 'request', id, from: this.deps.nodeId, expiresAtMs, body }).then(
         (listeners) => {
-          if (listeners === 0) this.fail(id, `node ${nodeId} is registered but not listening (it may have died; its sessions are reaped when its lease lapses)`);
+          if (listeners === 0)
+            this.fail(
+              id,
+              `node ${nodeId} is registered but not listening (it may have died; its sessions are reaped when its lease lapses)`,
+            );
         },
         (err: unknown) => this.fail(id, `cannot reach node ${nodeId}: ${(err as Error).message}`),
       );
@@ -151,7 +155,10 @@ export class NodeBus {
     // on it now, say after this node was paused, would deliver a push the caller was told failed.
     const remainingMs = envelope.expiresAtMs - this.deps.now();
     if (remainingMs <= 0) {
-      this.deps.log.info({ from: envelope.from, lateMs: -remainingMs }, 'dropping a request from another node that expired before it was served');
+      this.deps.log.info(
+        { from: envelope.from, lateMs: -remainingMs },
+        'dropping a request from another node that expired before it was served',
+      );
       return;
     }
     const key = `${envelope.from}/${envelope.id}`;

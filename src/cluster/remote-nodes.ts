@@ -54,7 +54,12 @@ export class BusRemoteNodes implements RemoteNodes {
   }
 
   async disconnect(nodeId: string, sessionIds: readonly string[], notice: string, signal: AbortSignal): Promise<string[]> {
-    const reply = (await this.bus.request(nodeId, { type: 'disconnect', sessionIds, notice }, DISCONNECT_TIMEOUT_MS, signal)) as DisconnectReply;
+    const reply = (await this.bus.request(
+      nodeId,
+      { type: 'disconnect', sessionIds, notice },
+      DISCONNECT_TIMEOUT_MS,
+      signal,
+    )) as DisconnectReply;
     const closed = new Set(reply.closed);
     return sessionIds.filter((id) => closed.has(id));
   }

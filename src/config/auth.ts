@@ -1,4 +1,4 @@
-import { createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.js';
 import type { SettingsReader, Spec } from './settings.js';
@@ -19,10 +19,20 @@ export interface AuthConfig {
 
 export const AUTH_SETTINGS = {
   jwtSecret: { flag: '', env: 'PUSHGATE_JWT_SECRET', envOnly: true, help: 'HS256 secret for client tokens (at least 32 characters)' },
-  jwtPublicKey: { flag: '--jwt-public-key <pem-or-path>', env: 'PUSHGATE_JWT_PUBLIC_KEY', help: 'RS256/ES256 public key (PEM text or a file path), instead of a secret' },
+  jwtPublicKey: {
+    flag: '--jwt-public-key <pem-or-path>',
+    env: 'PUSHGATE_JWT_PUBLIC_KEY',
+    help: 'RS256/ES256 public key (PEM text or a file path), instead of a secret',
+  },
   jwtIssuer: { flag: '--jwt-issuer <iss>', env: 'PUSHGATE_JWT_ISSUER', help: 'required `iss` claim of client tokens' },
   jwtAudience: { flag: '--jwt-audience <aud>', env: 'PUSHGATE_JWT_AUDIENCE', help: 'required `aud` claim of client tokens' },
-  insecureQueryAuth: { flag: '--insecure-query-auth', env: 'PUSHGATE_INSECURE_QUERY_AUTH', boolean: true, fallback: 'off', help: 'UNSAFE: trust userId from the query string (legacy clients)' },
+  insecureQueryAuth: {
+    flag: '--insecure-query-auth',
+    env: 'PUSHGATE_INSECURE_QUERY_AUTH',
+    boolean: true,
+    fallback: 'off',
+    help: 'UNSAFE: trust userId from the query string (legacy clients)',
+  },
 } as const satisfies Record<string, Spec>;
 
 export type AuthKey = keyof typeof AUTH_SETTINGS;

@@ -21,14 +21,54 @@ export interface RedisConfig {
 }
 
 export const CLUSTER_SETTINGS = {
-  redisUrl: { flag: '--redis-url <url>', env: 'REDIS_URL', help: 'cluster mode: Redis URL (redis:// or rediss://); for a Redis Cluster, comma-separated seed URLs' },
-  redisCluster: { flag: '--redis-cluster', env: 'PUSHGATE_REDIS_CLUSTER', boolean: true, fallback: 'off', help: 'REDIS_URL points at a Redis Cluster' },
-  redisPrefix: { flag: '--redis-prefix <prefix>', env: 'PUSHGATE_REDIS_PREFIX', fallback: 'pushgate:', help: 'prefix of every Redis key and channel' },
-  redisShards: { flag: '--redis-shards <n>', env: 'PUSHGATE_REDIS_SHARDS', fallback: '1', help: 'registry partitions (hash slots); raise on a Redis Cluster; same on every node' },
-  redisCommandTimeoutMs: { flag: '--redis-command-timeout-ms <ms>', env: 'PUSHGATE_REDIS_COMMAND_TIMEOUT_MS', fallback: '2000', help: 'a Redis command slower than this fails with UNAVAILABLE' },
-  nodeLeaseMs: { flag: '--node-lease-ms <ms>', env: 'PUSHGATE_NODE_LEASE_MS', fallback: '15000', help: 'cluster node lease TTL; refreshed every third of it' },
-  reapIntervalMs: { flag: '--reap-interval-ms <ms>', env: 'PUSHGATE_REAP_INTERVAL_MS', fallback: '5000', help: 'how often nodes reap the sessions of nodes whose lease lapsed' },
-  nodeReplyGraceMs: { flag: '--node-reply-grace-ms <ms>', env: 'PUSHGATE_NODE_REPLY_GRACE_MS', fallback: '500', help: 'wait past the ack timeout for another node’s push results' },
+  redisUrl: {
+    flag: '--redis-url <url>',
+    env: 'REDIS_URL',
+    help: 'cluster mode: Redis URL (redis:// or rediss://); for a Redis Cluster, comma-separated seed URLs',
+  },
+  redisCluster: {
+    flag: '--redis-cluster',
+    env: 'PUSHGATE_REDIS_CLUSTER',
+    boolean: true,
+    fallback: 'off',
+    help: 'REDIS_URL points at a Redis Cluster',
+  },
+  redisPrefix: {
+    flag: '--redis-prefix <prefix>',
+    env: 'PUSHGATE_REDIS_PREFIX',
+    fallback: 'pushgate:',
+    help: 'prefix of every Redis key and channel',
+  },
+  redisShards: {
+    flag: '--redis-shards <n>',
+    env: 'PUSHGATE_REDIS_SHARDS',
+    fallback: '1',
+    help: 'registry partitions (hash slots); raise on a Redis Cluster; same on every node',
+  },
+  redisCommandTimeoutMs: {
+    flag: '--redis-command-timeout-ms <ms>',
+    env: 'PUSHGATE_REDIS_COMMAND_TIMEOUT_MS',
+    fallback: '2000',
+    help: 'a Redis command slower than this fails with UNAVAILABLE',
+  },
+  nodeLeaseMs: {
+    flag: '--node-lease-ms <ms>',
+    env: 'PUSHGATE_NODE_LEASE_MS',
+    fallback: '15000',
+    help: 'cluster node lease TTL; refreshed every third of it',
+  },
+  reapIntervalMs: {
+    flag: '--reap-interval-ms <ms>',
+    env: 'PUSHGATE_REAP_INTERVAL_MS',
+    fallback: '5000',
+    help: 'how often nodes reap the sessions of nodes whose lease lapsed',
+  },
+  nodeReplyGraceMs: {
+    flag: '--node-reply-grace-ms <ms>',
+    env: 'PUSHGATE_NODE_REPLY_GRACE_MS',
+    fallback: '500',
+    help: 'wait past the ack timeout for another node’s push results',
+  },
 } as const satisfies Record<string, Spec>;
 
 export type ClusterKey = keyof typeof CLUSTER_SETTINGS;
@@ -42,7 +82,10 @@ export function parseCluster(settings: SettingsReader<ClusterKey>): RedisConfig 
     if (cluster) throw new ConfigError(`${describe('redisCluster')} is on but ${describe('redisUrl')} is not set`);
     return undefined;
   }
-  const urls = value.split(',').map((u) => u.trim()).filter(Boolean);
+  const urls = value
+    .split(',')
+    .map((u) => u.trim())
+    .filter(Boolean);
   for (const url of urls) {
     let parsed: URL;
     try {
@@ -66,7 +109,9 @@ export function parseCluster(settings: SettingsReader<ClusterKey>): RedisConfig 
   const commandTimeoutMs = int('redisCommandTimeoutMs', 50, 60_000);
   if (commandTimeoutMs * 2 > leaseTtlMs) {
     // A lease refresh (every third of the TTL) that can hang for half of it would let a live node lapse.
-    throw new ConfigError(`${describe('redisCommandTimeoutMs')} (${commandTimeoutMs}) must be at most half of ${describe('nodeLeaseMs')} (${leaseTtlMs})`);
+    throw new ConfigError(
+      `${describe('redisCommandTimeoutMs')} (${commandTimeoutMs}) must be at most half of ${describe('nodeLeaseMs')} (${leaseTtlMs})`,
+    );
   }
   return Object.freeze({
     urls: Object.freeze(urls),

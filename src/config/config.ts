@@ -1,15 +1,15 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../errors.js';
-import { AUTH_SETTINGS, parseAuth, type AuthConfig } from './auth.js';
+import { AUTH_SETTINGS, type AuthConfig, parseAuth } from './auth.js';
 import { CLUSTER_SETTINGS, parseCluster, type RedisConfig } from './cluster.js';
-import { EDGE_SETTINGS, parseEdge, type EdgeConfig } from './edge.js';
-import { PRESENCE_SETTINGS, parsePresence, type PresenceConfig } from './presence.js';
-import { PUSH_SETTINGS, parsePush, type PushConfig } from './push.js';
-import { SERVER_SETTINGS, parseServer, type ServerConfig } from './server.js';
-import { addOptions, createReader, envOnlyHelp, type Env } from './settings.js';
+import { EDGE_SETTINGS, type EdgeConfig, parseEdge } from './edge.js';
+import { PRESENCE_SETTINGS, type PresenceConfig, parsePresence } from './presence.js';
+import { PUSH_SETTINGS, type PushConfig, parsePush } from './push.js';
+import { parseServer, SERVER_SETTINGS, type ServerConfig } from './server.js';
+import { addOptions, createReader, type Env, envOnlyHelp } from './settings.js';
 
-export type { AuthConfig, EdgeConfig, PresenceConfig, PushConfig, RedisConfig, ServerConfig };
 export { redactUrl } from './cluster.js';
+export type { AuthConfig, EdgeConfig, PresenceConfig, PushConfig, RedisConfig, ServerConfig };
 
 /**
  * The only reader of process.env: main.ts passes argv and env in, everything else receives the

@@ -13,11 +13,30 @@ export interface EdgeConfig {
 }
 
 export const EDGE_SETTINGS = {
-  clientTypes: { flag: '--client-types <list>', env: 'PUSHGATE_CLIENT_TYPES', fallback: 'app,pc,web', help: 'comma-separated client types clients may declare' },
-  heartbeatEvent: { flag: '--heartbeat-event <name>', env: 'PUSHGATE_HEARTBEAT_EVENT', help: 'application heartbeat event that refreshes last_seen_at (off when unset)' },
-  corsOrigins: { flag: '--cors-origins <list>', env: 'PUSHGATE_CORS_ORIGINS', fallback: 'none (same origin only)', help: 'comma-separated browser origins (https://app.example.com) allowed cross-site, or *' },
+  clientTypes: {
+    flag: '--client-types <list>',
+    env: 'PUSHGATE_CLIENT_TYPES',
+    fallback: 'app,pc,web',
+    help: 'comma-separated client types clients may declare',
+  },
+  heartbeatEvent: {
+    flag: '--heartbeat-event <name>',
+    env: 'PUSHGATE_HEARTBEAT_EVENT',
+    help: 'application heartbeat event that refreshes last_seen_at (off when unset)',
+  },
+  corsOrigins: {
+    flag: '--cors-origins <list>',
+    env: 'PUSHGATE_CORS_ORIGINS',
+    fallback: 'none (same origin only)',
+    help: 'comma-separated browser origins (https://app.example.com) allowed cross-site, or *',
+  },
   pingIntervalMs: { flag: '--ping-interval-ms <ms>', env: 'PUSHGATE_PING_INTERVAL_MS', fallback: '25000', help: 'Socket.IO ping interval' },
-  pingTimeoutMs: { flag: '--ping-timeout-ms <ms>', env: 'PUSHGATE_PING_TIMEOUT_MS', fallback: '20000', help: 'Socket.IO pong wait before a connection counts as dead' },
+  pingTimeoutMs: {
+    flag: '--ping-timeout-ms <ms>',
+    env: 'PUSHGATE_PING_TIMEOUT_MS',
+    fallback: '20000',
+    help: 'Socket.IO pong wait before a connection counts as dead',
+  },
 } as const satisfies Record<string, Spec>;
 
 export type EdgeKey = keyof typeof EDGE_SETTINGS;
@@ -27,10 +46,15 @@ const EVENT_NAME = /^[\x21-\x7e]{1,128}$/;
 
 export function parseEdge(settings: SettingsReader<EdgeKey>): EdgeConfig {
   const { raw, int, describe } = settings;
-  const clientTypes = (raw('clientTypes') ?? 'app,pc,web').split(',').map((t) => t.trim().toLowerCase()).filter(Boolean);
+  const clientTypes = (raw('clientTypes') ?? 'app,pc,web')
+    .split(',')
+    .map((t) => t.trim().toLowerCase())
+    .filter(Boolean);
   const badType = clientTypes.find((t) => !CLIENT_TYPE.test(t));
   if (clientTypes.length === 0 || badType !== undefined) {
-    throw new ConfigError(`${describe('clientTypes')} must list client types of a-z 0-9 _ - (e.g. "app,pc,web"), got "${raw('clientTypes')}"`);
+    throw new ConfigError(
+      `${describe('clientTypes')} must list client types of a-z 0-9 _ - (e.g. "app,pc,web"), got "${raw('clientTypes')}"`,
+    );
   }
 
   const heartbeatEvent = raw('heartbeatEvent');
@@ -38,10 +62,15 @@ export function parseEdge(settings: SettingsReader<EdgeKey>): EdgeConfig {
     throw new ConfigError(`${describe('heartbeatEvent')} must be a printable event name without spaces, got "${heartbeatEvent}"`);
   }
 
-  const corsOrigins = (raw('corsOrigins') ?? '').split(',').map((o) => o.trim()).filter(Boolean);
+  const corsOrigins = (raw('corsOrigins') ?? '')
+    .split(',')
+    .map((o) => o.trim())
+    .filter(Boolean);
   const badOrigin = corsOrigins.find((o) => o !== '*' && !isOrigin(o));
   if (badOrigin !== undefined) {
-    throw new ConfigError(`${describe('corsOrigins')} must list origins like https://app.example.com (scheme, host, optional port) or *, got "${badOrigin}"`);
+    throw new ConfigError(
+      `${describe('corsOrigins')} must list origins like https://app.example.com (scheme, host, optional port) or *, got "${badOrigin}"`,
+    );
   }
 
   return Object.freeze({

@@ -12,9 +12,24 @@ export interface PresenceConfig {
 
 /** Keys keep their `presence` prefix: they share one namespace with every other table. */
 export const PRESENCE_SETTINGS = {
-  presenceBufferSize: { flag: '--presence-buffer <events>', env: 'PUSHGATE_PRESENCE_BUFFER', fallback: '10000', help: 'events a WatchPresence reader may fall behind before its stream ends' },
-  presenceRetention: { flag: '--presence-retention <events>', env: 'PUSHGATE_PRESENCE_RETENTION', fallback: '10000', help: 'presence events kept for resume_after (per shard in cluster mode)' },
-  presenceRetentionMs: { flag: '--presence-retention-ms <ms>', env: 'PUSHGATE_PRESENCE_RETENTION_MS', fallback: '600000', help: 'oldest presence event kept for resume_after' },
+  presenceBufferSize: {
+    flag: '--presence-buffer <events>',
+    env: 'PUSHGATE_PRESENCE_BUFFER',
+    fallback: '10000',
+    help: 'events a WatchPresence reader may fall behind before its stream ends',
+  },
+  presenceRetention: {
+    flag: '--presence-retention <events>',
+    env: 'PUSHGATE_PRESENCE_RETENTION',
+    fallback: '10000',
+    help: 'presence events kept for resume_after (per shard in cluster mode)',
+  },
+  presenceRetentionMs: {
+    flag: '--presence-retention-ms <ms>',
+    env: 'PUSHGATE_PRESENCE_RETENTION_MS',
+    fallback: '600000',
+    help: 'oldest presence event kept for resume_after',
+  },
 } as const satisfies Record<string, Spec>;
 
 export type PresenceKey = keyof typeof PRESENCE_SETTINGS;

@@ -12,9 +12,24 @@ export interface PushConfig {
 }
 
 export const PUSH_SETTINGS = {
-  ackTimeoutMs: { flag: '--ack-timeout-ms <ms>', env: 'PUSHGATE_ACK_TIMEOUT_MS', fallback: '5000', help: 'default wait for each session’s ack' },
-  maxAckTimeoutMs: { flag: '--max-ack-timeout-ms <ms>', env: 'PUSHGATE_MAX_ACK_TIMEOUT_MS', fallback: '60000', help: 'largest ack_timeout_ms a caller may ask for' },
-  maxPayloadBytes: { flag: '--max-payload-bytes <n>', env: 'PUSHGATE_MAX_PAYLOAD_BYTES', fallback: '262144', help: 'largest encoded `data` of a push' },
+  ackTimeoutMs: {
+    flag: '--ack-timeout-ms <ms>',
+    env: 'PUSHGATE_ACK_TIMEOUT_MS',
+    fallback: '5000',
+    help: 'default wait for each session’s ack',
+  },
+  maxAckTimeoutMs: {
+    flag: '--max-ack-timeout-ms <ms>',
+    env: 'PUSHGATE_MAX_ACK_TIMEOUT_MS',
+    fallback: '60000',
+    help: 'largest ack_timeout_ms a caller may ask for',
+  },
+  maxPayloadBytes: {
+    flag: '--max-payload-bytes <n>',
+    env: 'PUSHGATE_MAX_PAYLOAD_BYTES',
+    fallback: '262144',
+    help: 'largest encoded `data` of a push',
+  },
 } as const satisfies Record<string, Spec>;
 
 export type PushKey = keyof typeof PUSH_SETTINGS;

@@ -20,11 +20,32 @@ export interface ServerConfig {
 
 export const SERVER_SETTINGS = {
   grpcPort: { flag: '--grpc-port <port>', env: 'PUSHGATE_GRPC_PORT', fallback: '50051', help: 'gRPC API port; 0 picks a free port' },
-  httpPort: { flag: '--http-port <port>', env: 'PUSHGATE_HTTP_PORT', fallback: '3000', help: 'Socket.IO and HTTP port; 0 picks a free port' },
-  host: { flag: '--host <address>', env: 'PUSHGATE_HOST', fallback: '0.0.0.0 (127.0.0.1 in dev mode)', help: 'bind address of both servers' },
+  httpPort: {
+    flag: '--http-port <port>',
+    env: 'PUSHGATE_HTTP_PORT',
+    fallback: '3000',
+    help: 'Socket.IO and HTTP port; 0 picks a free port',
+  },
+  host: {
+    flag: '--host <address>',
+    env: 'PUSHGATE_HOST',
+    fallback: '0.0.0.0 (127.0.0.1 in dev mode)',
+    help: 'bind address of both servers',
+  },
   nodeId: { flag: '--node-id <id>', env: 'PUSHGATE_NODE_ID', fallback: '<hostname>-<random>', help: 'this node’s id in session records' },
-  dev: { flag: '--dev', env: 'PUSHGATE_DEV', boolean: true, fallback: 'off', help: 'UNSAFE: development token endpoint and a generated secret' },
-  shutdownGraceMs: { flag: '--shutdown-grace-ms <ms>', env: 'PUSHGATE_SHUTDOWN_GRACE_MS', fallback: '10000', help: 'how long shutdown waits for in-flight calls' },
+  dev: {
+    flag: '--dev',
+    env: 'PUSHGATE_DEV',
+    boolean: true,
+    fallback: 'off',
+    help: 'UNSAFE: development token endpoint and a generated secret',
+  },
+  shutdownGraceMs: {
+    flag: '--shutdown-grace-ms <ms>',
+    env: 'PUSHGATE_SHUTDOWN_GRACE_MS',
+    fallback: '10000',
+    help: 'how long shutdown waits for in-flight calls',
+  },
   logLevel: { flag: '--log-level <level>', env: 'LOG_LEVEL', fallback: 'info', help: 'fatal, error, warn, info, debug or trace' },
 } as const satisfies Record<string, Spec>;
 

@@ -1,4 +1,4 @@
-import { Option, type Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { ConfigError } from '../errors.js';
 
 /** The environment as main.ts passes it in (process.env in production, a plain object in tests). */

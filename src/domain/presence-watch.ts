@@ -158,7 +158,8 @@ export class PresenceWatch implements AsyncIterableIterator<PresenceEvent> {
       return await this.options.feed.readAfter(this.position!, PAGE_SIZE);
     } catch (err) {
       // The feed's refusal of the reader's own cursor, worded to name where that cursor came from.
-      if (cursorName === undefined || !isPushgateError(err) || (err.code !== 'invalid_argument' && err.code !== 'cursor_expired')) throw err;
+      if (cursorName === undefined || !isPushgateError(err) || (err.code !== 'invalid_argument' && err.code !== 'cursor_expired'))
+        throw err;
       throw new PushgateError(err.code, `${cursorName}: ${err.message}`, { cause: err, details: err.details });
     }
   }

@@ -1,11 +1,6 @@
 import type { SessionRecord } from './session.js';
 
-export type PresenceKind =
-  | 'session_connected'
-  | 'session_disconnected'
-  | 'user_online'
-  | 'user_offline'
-  | 'snapshot_complete';
+export type PresenceKind = 'session_connected' | 'session_disconnected' | 'user_online' | 'user_offline' | 'snapshot_complete';
 
 /**
  * Why a session ended: the values the edge produces, plus `node_lost` when a cluster node vanished

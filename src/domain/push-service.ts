@@ -1,6 +1,6 @@
 import { PushgateError } from '../errors.js';
 import { untilAborted } from './abortable.js';
-import { summarize, type Delivery, type Outcome, type PushMessage, type PushRequest, type PushResult } from './push.js';
+import { type Delivery, type Outcome, type PushMessage, type PushRequest, type PushResult, summarize } from './push.js';
 import type { SessionFilter, SessionRecord } from './session.js';
 import type { SessionRegistry } from './session-registry.js';
 import type { RemoteNodes, SessionCloser, SessionTransport } from './session-transport.js';
@@ -34,14 +34,22 @@ export class PushService {
     // The common case on one node: every session is ours, one delivery in lookup order.
     if (sessions.every((s) => s.nodeId === nodeId)) {
       const outcomes = await this.deps.local.deliver(idsOf(sessions), message, signal);
-      return summarize(request.messageId, sessions.map((session, i) => withSession(session, outcomes[i]!)));
+      return summarize(
+        request.messageId,
+        sessions.map((session, i) => withSession(session, outcomes[i]!)),
+      );
     }
     const groups = [...byNode(sessions)];
     const parts = await Promise.all(groups.map(([owner, owned]) => this.deliverTo(owner, idsOf(owned), message, signal)));
     // Back in lookup order (oldest connection first), whichever node answered first.
     const bySession = new Map<string, Outcome>();
-    groups.forEach(([, owned], g) => owned.forEach((session, i) => bySession.set(session.sessionId, parts[g]![i]!)));
-    return summarize(request.messageId, sessions.map((session) => withSession(session, bySession.get(session.sessionId)!)));
+    for (const [g, [, owned]] of groups.entries()) {
+      for (const [i, session] of owned.entries()) bySession.set(session.sessionId, parts[g]![i]!);
+    }
+    return summarize(
+      request.messageId,
+      sessions.map((session) => withSession(session, bySession.get(session.sessionId)!)),
+    );
   }
 
   listSessions(userId: string, filter: SessionFilter, signal: AbortSignal): Promise<SessionRecord[]> {

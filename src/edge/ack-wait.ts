@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { outcome, type DeliveryStatus, type Outcome, type PushMessage } from '../domain/push.js';
+import { type DeliveryStatus, type Outcome, outcome, type PushMessage } from '../domain/push.js';
 import type { LocalSession } from './local-sessions.js';
 
 export const GONE = 'session closed before the push reached it';

@@ -1,6 +1,6 @@
 import type { ExtendedError, Socket } from 'socket.io';
 import { MAX_USER_ID_LENGTH } from '../domain/session.js';
-import { isPushgateError, PushgateError, type ErrorCode } from '../errors.js';
+import { type ErrorCode, isPushgateError, PushgateError } from '../errors.js';
 import type { TokenVerifier } from './token-verifier.js';
 
 /** Who a socket is, established once at handshake and kept in `socket.data`. */
@@ -63,7 +63,10 @@ export function handshakeMiddleware(options: HandshakeOptions): Middleware {
 async function identify(socket: Socket, options: HandshakeOptions): Promise<SocketIdentity> {
   if (options.isDraining()) throw new PushgateError('shutting_down', 'server is shutting down; reconnect to another node');
   if (!options.isRegistryAvailable()) {
-    throw new PushgateError('registry_unavailable', 'this node cannot reach its session registry right now; retry shortly or connect to another node');
+    throw new PushgateError(
+      'registry_unavailable',
+      'this node cannot reach its session registry right now; retry shortly or connect to another node',
+    );
   }
   const { auth, query } = socket.handshake;
   const token = pick(auth, query, 'token');

@@ -1,5 +1,5 @@
 import type { Socket } from 'socket.io';
-import { outcome, type Outcome, type PushMessage } from '../domain/push.js';
+import { type Outcome, outcome, type PushMessage } from '../domain/push.js';
 import type { SessionRecord } from '../domain/session.js';
 import type { SessionTransport } from '../domain/session-transport.js';
 import { AckWait, GONE } from './ack-wait.js';

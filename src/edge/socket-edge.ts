@@ -5,9 +5,9 @@ import type { EdgeConfig } from '../config/config.js';
 import { DISCONNECT_NOTICE_EVENT } from '../domain/events.js';
 import type { DisconnectReason } from '../domain/presence.js';
 import type { SessionRecord } from '../domain/session.js';
-import { isPushgateError } from '../errors.js';
 import type { SessionRegistry } from '../domain/session-registry.js';
 import type { SessionCloser } from '../domain/session-transport.js';
+import { isPushgateError } from '../errors.js';
 import { handshakeMiddleware, type SocketIdentity } from './handshake.js';
 import type { LocalSession, LocalSessions } from './local-sessions.js';
 import type { TokenVerifier } from './token-verifier.js';
@@ -104,7 +104,10 @@ export class SocketEdge implements SessionCloser {
         .catch((err: unknown) => {
           // Redis trouble: the registry remembers the departure and announces it once Redis answers.
           if (isPushgateError(err) && err.code === 'registry_unavailable') {
-            logger.warn({ sessionId: socket.id, reason: err.message }, 'session left while the registry was unreachable; it is announced when it answers again');
+            logger.warn(
+              { sessionId: socket.id, reason: err.message },
+              'session left while the registry was unreachable; it is announced when it answers again',
+            );
           } else {
             logger.error({ err, sessionId: socket.id }, 'session unregistration failed');
           }

@@ -1,5 +1,5 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { errors, jwtVerify, SignJWT, type JWTVerifyOptions } from 'jose';
+import { errors, type JWTVerifyOptions, jwtVerify, SignJWT } from 'jose';
 import type { AuthConfig } from '../config/config.js';
 import { MAX_USER_ID_LENGTH } from '../domain/session.js';
 import { PushgateError } from '../errors.js';
@@ -30,7 +30,9 @@ export class TokenVerifier {
   async verify(token: string): Promise<string> {
     let sub: unknown;
     try {
-      ({ payload: { sub } } = await jwtVerify(token, this.key, this.options));
+      ({
+        payload: { sub },
+      } = await jwtVerify(token, this.key, this.options));
     } catch (err) {
       throw tokenError(err);
     }
@@ -67,7 +69,11 @@ function tokenError(err: unknown): PushgateError {
     return new PushgateError('token_signature_invalid', 'token signature is invalid (forged, or signed with another key)', { cause: err });
   }
   if (err instanceof errors.JOSEAlgNotAllowed || err instanceof errors.JOSENotSupported) {
-    return new PushgateError('token_algorithm_not_allowed', `token is signed with an algorithm this server does not accept: ${(err as Error).message}`, { cause: err });
+    return new PushgateError(
+      'token_algorithm_not_allowed',
+      `token is signed with an algorithm this server does not accept: ${(err as Error).message}`,
+      { cause: err },
+    );
   }
   return new PushgateError('token_malformed', `token is not a valid JWT: ${(err as Error).message}`, { cause: err });
 }

@@ -23,7 +23,9 @@ export function abortSignalOf(call: Call, alsoOn: readonly string[] = []): { rea
     const deadline = call.getDeadline();
     const passed = deadline !== Infinity && new Date(deadline).getTime() <= Date.now();
     controller.abort(
-      passed ? new PushgateError('deadline_exceeded', 'the call’s deadline passed') : new PushgateError('cancelled', 'the caller cancelled the call'),
+      passed
+        ? new PushgateError('deadline_exceeded', 'the call’s deadline passed')
+        : new PushgateError('cancelled', 'the caller cancelled the call'),
     );
   };
   call.once('cancelled', onCancelled);

@@ -1,7 +1,7 @@
 import type { PresenceEvent as DomainPresenceEvent, PresenceKind } from '../domain/presence.js';
 import type { Delivery, DeliveryStatus as DomainDeliveryStatus, PushResult } from '../domain/push.js';
 import type { SessionRecord } from '../domain/session.js';
-import { PresenceEventKind, type PresenceEvent } from '../gen/pushgate/v1/presence.js';
+import { type PresenceEvent, PresenceEventKind } from '../gen/pushgate/v1/presence.js';
 import { DeliveryStatus, type PushToUserResponse, type SessionDelivery } from '../gen/pushgate/v1/push_service.js';
 import type { Session } from '../gen/pushgate/v1/session.js';
 

@@ -3,9 +3,9 @@ import { Server, ServerCredentials, type ServiceDefinition } from '@grpc/grpc-js
 import { loadSync } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
+import type { PushServiceServer } from '../gen/pushgate/v1/push_service.js';
 import { PushServiceService } from '../gen/pushgate/v1/push_service.js';
 import { pushToUserDecoder } from './payload-size.js';
-import type { PushServiceServer } from '../gen/pushgate/v1/push_service.js';
 
 export const PUSH_SERVICE_NAME = 'pushgate.v1.PushService';
 const PROTO_ROOT = fileURLToPath(new URL('../../proto/', import.meta.url));

@@ -4,8 +4,8 @@ import type { PushService } from '../domain/push-service.js';
 import type { PushServiceServer } from '../gen/pushgate/v1/push_service.js';
 import { encodePushResult, encodeSession } from './encode.js';
 import { dataBytesOf } from './payload-size.js';
-import { unary, type InFlight } from './unary.js';
-import { clientTypesOf, requireId, toPushRequest, type PushLimits } from './validate.js';
+import { type InFlight, unary } from './unary.js';
+import { clientTypesOf, type PushLimits, requireId, toPushRequest } from './validate.js';
 import { watchPresence } from './watch-presence.js';
 
 export interface HandlerDeps {

@@ -1,7 +1,6 @@
-import { status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
-import { Metadata } from '@grpc/grpc-js';
+import { status as GrpcStatus, Metadata, type ServiceError } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { isPushgateError, type ErrorCode } from '../errors.js';
+import { type ErrorCode, isPushgateError } from '../errors.js';
 
 /** The one table from pushgate error codes to gRPC status codes. */
 export const GRPC_STATUS = {

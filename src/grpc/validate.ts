@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { RESERVED_EVENTS } from '../domain/events.js';
 import type { PushRequest } from '../domain/push.js';
 import { MAX_USER_ID_LENGTH } from '../domain/session.js';
-import { RESERVED_EVENTS } from '../domain/events.js';
 import { PushgateError } from '../errors.js';
 import type { PushToUserRequest } from '../gen/pushgate/v1/push_service.js';
 

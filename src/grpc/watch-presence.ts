@@ -21,7 +21,10 @@ type Call = ServerWritableStream<WatchPresenceRequest, WatchPresenceResponse>;
  * takes it (the call's own buffer is the backpressure signal), and end with OK or with the status
  * the one error mapping gives — trailers included. Ordering and bounds live in the service.
  */
-export function watchPresence(presence: PresenceService, log: Logger): handleServerStreamingCall<WatchPresenceRequest, WatchPresenceResponse> {
+export function watchPresence(
+  presence: PresenceService,
+  log: Logger,
+): handleServerStreamingCall<WatchPresenceRequest, WatchPresenceResponse> {
   return (call) => {
     // A stream whose connection is gone may close without a cancel: that ends the watch too.
     const { signal, release } = abortSignalOf(call, ['close', 'error']);

@@ -71,7 +71,10 @@ async function devToken(url: URL, res: ServerResponse, deps: HttpRoutesDeps): Pr
     return;
   }
   if (!deps.tokens.canMint()) {
-    const refusal = new PushgateError('dev_mode_disabled', 'tokens cannot be minted with PUSHGATE_JWT_PUBLIC_KEY; mint them with your private key');
+    const refusal = new PushgateError(
+      'dev_mode_disabled',
+      'tokens cannot be minted with PUSHGATE_JWT_PUBLIC_KEY; mint them with your private key',
+    );
     // 409: development mode is on, but this node's key setup cannot serve the endpoint.
     sendError(res, refusal, 409);
     return;

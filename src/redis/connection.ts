@@ -1,5 +1,5 @@
-import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
-import { redactUrl, type RedisConfig } from '../config/config.js';
+import { Cluster, type ClusterNode, Redis, type RedisOptions } from 'ioredis';
+import { type RedisConfig, redactUrl } from '../config/config.js';
 import type { RedisClient } from './client.js';
 
 /** Longest pause between reconnection attempts: Redis coming back is noticed within it. */

@@ -55,7 +55,8 @@ export class LastSeenBatcher {
         if (batch.size === 0) continue;
         for (const session of sessions) {
           const touch = batch.get(session.sessionId);
-          if (touch !== undefined && touch.userId === session.userId && touch.atMs > session.lastSeenAtMs) session.lastSeenAtMs = touch.atMs;
+          if (touch !== undefined && touch.userId === session.userId && touch.atMs > session.lastSeenAtMs)
+            session.lastSeenAtMs = touch.atMs;
         }
       }
       return sessions;

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { PresenceEvent, PresenceKind, PresenceListener, RegistrySnapshot } from '../domain/presence.js';
 import { matchesFilter, type SessionFilter, type SessionRecord } from '../domain/session.js';
-import { PushgateError } from '../errors.js';
 import type { SessionRegistry } from '../domain/session-registry.js';
+import { PushgateError } from '../errors.js';
 
 /** How many recent presence events the registry keeps for `readAfter`. */
 export interface PresenceRetention {
@@ -102,7 +102,10 @@ export class MemorySessionRegistry implements SessionRegistry {
     const { epoch, seq } = this.parse(cursor);
     this.dropExpired(Date.now());
     if (epoch === this.epoch && seq > this.newestSeq) {
-      throw new PushgateError('invalid_argument', `presence cursor "${cursor}" is ahead of the newest event (${this.cursorAt(this.newestSeq)})`);
+      throw new PushgateError(
+        'invalid_argument',
+        `presence cursor "${cursor}" is ahead of the newest event (${this.cursorAt(this.newestSeq)})`,
+      );
     }
     // A reader at `seq` next needs event seq + 1; if that one is gone, it would miss events.
     if (epoch !== this.epoch || seq + 1 < this.oldestSeq) throw this.expired(cursor);

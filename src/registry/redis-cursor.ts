@@ -27,7 +27,8 @@ export function encodeCursor(cursor: RedisCursor): string {
 export function decodeCursor(text: string, shards: number): RedisCursor {
   const parts = text.split('.');
   if (parts.length !== shards) {
-    const why = parts.length > 1 || COMPONENT.test(parts[0] ?? '') ? ` (it has ${parts.length} shard positions, this deployment ${shards})` : '';
+    const why =
+      parts.length > 1 || COMPONENT.test(parts[0] ?? '') ? ` (it has ${parts.length} shard positions, this deployment ${shards})` : '';
     throw new PushgateError('invalid_argument', `cursor "${text.slice(0, 64)}" is not a presence cursor of this deployment${why}`);
   }
   return parts.map((part) => {

@@ -68,7 +68,11 @@ export class RedisFeedReader {
   /** The newest position of a shard's feed, read from Redis. */
   async position(shard: number): Promise<ShardPosition> {
     const keys = this.deps.keys.shard(shard);
-    const [epoch, id, n] = (await callRedis(() => this.deps.scripts.run('pgPosition', [keys.events, keys.epoch], []))) as [string, string, number];
+    const [epoch, id, n] = (await callRedis(() => this.deps.scripts.run('pgPosition', [keys.events, keys.epoch], []))) as [
+      string,
+      string,
+      number,
+    ];
     return { epoch, id, n };
   }
 
@@ -158,9 +162,15 @@ export class RedisFeedReader {
           if (current.epoch !== this.positions[shard]!.epoch) this.positions[shard] = { epoch: current.epoch, id: '0-0', n: 0 };
           recheck = false;
         }
-        const reply = (await reader.xread('COUNT', READ_BATCH, 'BLOCK', READ_BLOCK_MS, 'STREAMS', keys.events, this.positions[shard]!.id)) as
-          | [string, StreamEntry[]][]
-          | null;
+        const reply = (await reader.xread(
+          'COUNT',
+          READ_BATCH,
+          'BLOCK',
+          READ_BLOCK_MS,
+          'STREAMS',
+          keys.events,
+          this.positions[shard]!.id,
+        )) as [string, StreamEntry[]][] | null;
         for (const entry of reply?.[0]?.[1] ?? []) this.deliver(shard, entry);
       } catch (err) {
         if (this.closed) return;

@@ -23,7 +23,10 @@ export function recordJson(session: SessionRecord): string {
 export function parseRecord(json: string, lastSeen: string | null | undefined): SessionRecord {
   const stored = JSON.parse(json) as Omit<SessionRecord, 'lastSeenAtMs'>;
   const seen = Number(lastSeen);
-  return { ...stored, lastSeenAtMs: lastSeen !== null && lastSeen !== undefined && lastSeen !== '' && seen > 0 ? seen : stored.connectedAtMs };
+  return {
+    ...stored,
+    lastSeenAtMs: lastSeen !== null && lastSeen !== undefined && lastSeen !== '' && seen > 0 ? seen : stored.connectedAtMs,
+  };
 }
 
 export function parseRecords(records: readonly Reply[], seen: readonly Reply[]): SessionRecord[] {

@@ -98,7 +98,9 @@ export class RedisRecovery implements RegistryRecovery {
         const shardKeys = keys.shard(shard);
         const inShard = live.filter((s) => keys.shardOf(s.userId) === shard);
         const liveIds = new Set(inShard.map((s) => s.sessionId));
-        const [members, reaped] = await callRedis(() => Promise.all([client.smembers(shardKeys.node(nodeId)), client.get(shardKeys.reaped(nodeId))]));
+        const [members, reaped] = await callRedis(() =>
+          Promise.all([client.smembers(shardKeys.node(nodeId)), client.get(shardKeys.reaped(nodeId))]),
+        );
         const gone: Departure[] = [...departures.values()].filter((d) => keys.shardOf(d.record.userId) === shard);
         const leftovers = members.filter((id) => !liveIds.has(id) && !departures.has(id));
         gone.push(...(await this.leftoverDepartures(shardKeys, leftovers, feed.epochOf(shard))));
@@ -153,7 +155,12 @@ export class RedisRecovery implements RegistryRecovery {
     }
   }
 
-  private syncBatch(k: ShardKeys, reaped: boolean, live: readonly SessionRecord[], gone: readonly Departure[]): Promise<[number, number, string]> {
+  private syncBatch(
+    k: ShardKeys,
+    reaped: boolean,
+    live: readonly SessionRecord[],
+    gone: readonly Departure[],
+  ): Promise<[number, number, string]> {
     const { scripts, nodeId, retention } = this.deps;
     return callRedis(() =>
       scripts.run(
@@ -177,7 +184,8 @@ export class RedisRecovery implements RegistryRecovery {
     const records = await callRedis(() => this.deps.client.hmget(keys.sessions, ...sessionIds));
     const found: Departure[] = [];
     records.forEach((json) => {
-      if (json !== null && json !== undefined) found.push({ record: JSON.parse(json) as SessionRecord, reason: 'client_disconnect', epoch });
+      if (json !== null && json !== undefined)
+        found.push({ record: JSON.parse(json) as SessionRecord, reason: 'client_disconnect', epoch });
     });
     return found;
   }

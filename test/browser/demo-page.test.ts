@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import { type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DeliveryStatus, PushToUserRequest, type PushToUserResponse } from '../../src/gen/pushgate/v1/push_service.js';
 import { TestPushClient } from '../support/grpc-client.js';
@@ -116,7 +116,9 @@ async function openDemo(node: TestNode): Promise<DemoPage> {
 
 /** Waits (auto-waiting, no sleeps) until `locator`'s text is exactly `text`, then returns it. */
 async function untilText(locator: Locator, text: string | RegExp): Promise<string> {
-  await expect.poll(() => locator.textContent(), { timeout: UI_TIMEOUT_MS, interval: 20 }).toMatch(typeof text === 'string' ? new RegExp(`^${escapeRegExp(text)}$`) : text);
+  await expect
+    .poll(() => locator.textContent(), { timeout: UI_TIMEOUT_MS, interval: 20 })
+    .toMatch(typeof text === 'string' ? new RegExp(`^${escapeRegExp(text)}$`) : text);
   return (await locator.textContent()) ?? '';
 }
 
@@ -234,7 +236,11 @@ describe('demo page in Chromium, dev node', () => {
     await node.client.pushToUser({ userId: 'browser-63', event: 'after', noAck: true });
     await eventRow(demo, 'after').waitFor();
     expect(await eventRow(demo, 'after').locator('.ack').textContent()).toBe('no ack requested');
-    expect(await demo.page.evaluate(() => new Promise((resolve) => setTimeout(() => resolve(typeof (globalThis as { __pwned?: unknown }).__pwned), 0)))).toBe('undefined');
+    expect(
+      await demo.page.evaluate(
+        () => new Promise((resolve) => setTimeout(() => resolve(typeof (globalThis as { __pwned?: unknown }).__pwned), 0)),
+      ),
+    ).toBe('undefined');
     expect(demo.pageErrors).toEqual([]);
   });
 
@@ -243,7 +249,11 @@ describe('demo page in Chromium, dev node', () => {
     const demo = await openDemo(node);
     const sessionId = await connectAs(demo, 'browser-64', 'app');
 
-    const response = await node.client.disconnectSessions({ userId: 'browser-64', sessionIds: [sessionId], reason: 'signed in on another pc' });
+    const response = await node.client.disconnectSessions({
+      userId: 'browser-64',
+      sessionIds: [sessionId],
+      reason: 'signed in on another pc',
+    });
     expect(response.disconnected.map((s) => s.sessionId)).toEqual([sessionId]);
 
     await untilText(demo.notice, 'The server closed this session: signed in on another pc');
@@ -262,7 +272,9 @@ describe('demo page in Chromium, dev node', () => {
 
     await demo.disconnect.click();
     await untilText(demo.state, 'disconnected');
-    await expect.poll(async () => (await node.client.listSessions({ userId: 'browser-64' })).sessions, { timeout: UI_TIMEOUT_MS }).toEqual([]);
+    await expect
+      .poll(async () => (await node.client.listSessions({ userId: 'browser-64' })).sessions, { timeout: UI_TIMEOUT_MS })
+      .toEqual([]);
     expect(demo.pageErrors).toEqual([]);
   });
 
@@ -278,8 +290,17 @@ describe('demo page in Chromium, dev node', () => {
     expect(command).toContain('pushgate.v1.PushService/PushToUser');
 
     // Split it as a POSIX shell would (bash prints each word NUL-terminated, runs nothing else).
-    const words = execFileSync('bash', ['-c', `printf '%s\\0' ${command}`], { encoding: 'utf8' }).split('\0').slice(0, -1);
-    expect(words).toEqual(['grpcurl', '-plaintext', '-d', expect.any(String), `127.0.0.1:${grpcPort}`, 'pushgate.v1.PushService/PushToUser']);
+    const words = execFileSync('bash', ['-c', `printf '%s\\0' ${command}`], { encoding: 'utf8' })
+      .split('\0')
+      .slice(0, -1);
+    expect(words).toEqual([
+      'grpcurl',
+      '-plaintext',
+      '-d',
+      expect.any(String),
+      `127.0.0.1:${grpcPort}`,
+      'pushgate.v1.PushService/PushToUser',
+    ]);
     const body = JSON.parse(words[3]!) as Record<string, unknown>;
     expect(body).toEqual({ user_id: userId, event: 'notice', data: { text: 'hello' } });
 
@@ -330,7 +351,9 @@ describe('demo page in Chromium, node without dev mode', () => {
 
     await demo.disconnect.click();
     await untilText(demo.state, 'disconnected');
-    await expect.poll(async () => (await node.client.listSessions({ userId: 'kiosk-66' })).sessions, { timeout: UI_TIMEOUT_MS }).toEqual([]);
+    await expect
+      .poll(async () => (await node.client.listSessions({ userId: 'kiosk-66' })).sessions, { timeout: UI_TIMEOUT_MS })
+      .toEqual([]);
     expect(demo.pageErrors).toEqual([]);
   });
 });

@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { PresenceEvent } from '../../src/domain/presence.js';
 import type { SessionRecord } from '../../src/domain/session.js';
@@ -65,7 +65,16 @@ async function nodes(count: number, { retention = 1000, shards = 2 } = {}): Prom
 
 function session(userId: string, sessionId: string, nodeId: string): SessionRecord {
   const now = Date.now();
-  return { sessionId, userId, clientType: 'web', nodeId, connectedAtMs: now, lastSeenAtMs: now, remoteAddress: '10.0.0.1', userAgent: 'test' };
+  return {
+    sessionId,
+    userId,
+    clientType: 'web',
+    nodeId,
+    connectedAtMs: now,
+    lastSeenAtMs: now,
+    remoteAddress: '10.0.0.1',
+    userAgent: 'test',
+  };
 }
 
 function collect(registry: RedisSessionRegistry): PresenceEvent[] {
@@ -93,7 +102,12 @@ describe('reapNode', () => {
       seen.splice(0);
     }
 
-    const reaped = await Promise.all([b!.recovery.reapNode('node-a'), c!.recovery.reapNode('node-a'), b!.recovery.reapNode('node-a'), c!.recovery.reapNode('node-a')]);
+    const reaped = await Promise.all([
+      b!.recovery.reapNode('node-a'),
+      c!.recovery.reapNode('node-a'),
+      b!.recovery.reapNode('node-a'),
+      c!.recovery.reapNode('node-a'),
+    ]);
     expect(reaped.reduce((sum, n) => sum + n, 0)).toBe(3);
 
     expect((await b!.lookup('u1')).map((s) => s.sessionId)).toEqual(['b-1']);
@@ -175,7 +189,15 @@ describe('sync', () => {
     await redis.pause(600);
     await expect(a!.unregister('u1', 'a-1', 'client_disconnect')).rejects.toMatchObject({ code: 'registry_unavailable' });
     expect(a!.recovery.needsSync).toBe(true);
-    await waitFor('Redis to answer again', () => b!.lookup('u1').then(() => true, () => false), { timeoutMs: 3000 });
+    await waitFor(
+      'Redis to answer again',
+      () =>
+        b!.lookup('u1').then(
+          () => true,
+          () => false,
+        ),
+      { timeoutMs: 3000 },
+    );
 
     // The command may have run after its timeout; either way the session ends gone and announced once.
     await a!.recovery.sync();

@@ -1,9 +1,9 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
 import { createLogger } from '../../src/logger.js';
+import type { RedisClient } from '../../src/redis/client.js';
 import { RegistryKeys } from '../../src/registry/redis-keys.js';
 import { RedisSessionRegistry } from '../../src/registry/redis-registry.js';
-import type { RedisClient } from '../../src/redis/client.js';
 import { startRedis, startRedisCluster, type TestRedis, type TestRedisCluster } from '../support/redis-server.js';
 import { describeSessionRegistry, type RetentionOptions } from './session-registry.contract.js';
 

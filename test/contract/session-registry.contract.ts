@@ -564,10 +564,7 @@ export function describeSessionRegistry(name: string, factory: (options: Retenti
         // Read while still retained: the cursors of the first two events.
         const early = await readAtLeast(small, start, 2);
         for (let i = 1; i < 6; i++) await small.register(record('u1', `s-${i}`, 'web', i));
-        const all = [
-          ['user_online', 's-0', 1, ''],
-          ...Array.from({ length: 6 }, (_, i) => ['session_connected', `s-${i}`, i + 1, '']),
-        ];
+        const all = [['user_online', 's-0', 1, ''], ...Array.from({ length: 6 }, (_, i) => ['session_connected', `s-${i}`, i + 1, ''])];
 
         const err = await refusal(small.readAfter(start, 10));
         expect(err.code).toBe('cursor_expired');

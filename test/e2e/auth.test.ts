@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DeliveryStatus } from '../../src/gen/pushgate/v1/push_service.js';
 import { createLogger } from '../../src/logger.js';
 import { startNode, type TestNode } from '../support/node.js';
-import { connectClient, connectError, type ConnectOptions } from '../support/socket-client.js';
+import { type ConnectOptions, connectClient, connectError } from '../support/socket-client.js';
 import { signToken, TEST_SECRET } from '../support/tokens.js';
 import { waitFor } from '../support/wait.js';
 
@@ -15,7 +15,7 @@ import { waitFor } from '../support/wait.js';
 interface V2Socket {
   readonly id: string;
   readonly connected: boolean;
-  on(event: string, listener: (...args: any[]) => void): V2Socket;
+  on(event: string, listener: (...args: never[]) => void): V2Socket;
   emit(event: string, ...args: unknown[]): V2Socket;
   close(): void;
 }
@@ -51,7 +51,11 @@ function b64url(value: object): string {
   return Buffer.from(JSON.stringify(value)).toString('base64url');
 }
 
-async function signWithKey(privateKey: KeyObject, alg: string, claims: { sub?: string; iss?: string; aud?: string } = { sub: '61' }): Promise<string> {
+async function signWithKey(
+  privateKey: KeyObject,
+  alg: string,
+  claims: { sub?: string; iss?: string; aud?: string } = { sub: '61' },
+): Promise<string> {
   let jwt = new SignJWT({}).setProtectedHeader({ alg }).setIssuedAt().setExpirationTime('10m');
   if (claims.sub !== undefined) jwt = jwt.setSubject(claims.sub);
   if (claims.iss !== undefined) jwt = jwt.setIssuer(claims.iss);
@@ -101,7 +105,12 @@ describe('handshake token checks', () => {
     ['an expired token', () => signToken('61', { expiresIn: -60 }), 'token_expired', /expired/i],
     ['a token forged with another secret', () => signToken('61', { secret: OTHER_SECRET }), 'token_signature_invalid', /signature/i],
     ['an HS512 token (HS256 expected)', () => signToken('61', { alg: 'HS512' }), 'token_algorithm_not_allowed', /algorithm/i],
-    ['an RS256 token against the HS256 server', () => signWithKey(rsaPair().privateKey, 'RS256'), 'token_algorithm_not_allowed', /algorithm/i],
+    [
+      'an RS256 token against the HS256 server',
+      () => signWithKey(rsaPair().privateKey, 'RS256'),
+      'token_algorithm_not_allowed',
+      /algorithm/i,
+    ],
     [
       'an unsigned alg "none" token',
       async () => `${b64url({ alg: 'none', typ: 'JWT' })}.${b64url({ sub: '61', exp: Math.floor(Date.now() / 1000) + 600 })}.`,
@@ -215,7 +224,10 @@ describe('public-key tokens', () => {
 
   it('an ES256 server refuses an RS256 token', async () => {
     const n = await node({ PUSHGATE_JWT_SECRET: '', PUSHGATE_JWT_PUBLIC_KEY: pem(ecPair().publicKey) });
-    const refused = await connectError(n.httpUrl, { token: await signWithKey(rsaPair().privateKey, 'RS256', { sub: '62' }), clientType: 'app' });
+    const refused = await connectError(n.httpUrl, {
+      token: await signWithKey(rsaPair().privateKey, 'RS256', { sub: '62' }),
+      clientType: 'app',
+    });
     expect(refused.code).toBe('token_algorithm_not_allowed');
   });
 });
@@ -306,7 +318,11 @@ describe('Socket.IO v2 legacy clients', () => {
     expect((await sessionsOf(n, '61')).map((s) => s.sessionId)).toEqual([socket.id]);
     expect(await sessionsOf(n, 'someone-else')).toEqual([]);
 
-    const forged = await connectError(n.httpUrl, { token: await signToken('62', { secret: OTHER_SECRET }), clientType: 'app', query: { userId: '62' } });
+    const forged = await connectError(n.httpUrl, {
+      token: await signToken('62', { secret: OTHER_SECRET }),
+      clientType: 'app',
+      query: { userId: '62' },
+    });
     expect(forged.code).toBe('token_signature_invalid');
     expect(await sessionsOf(n, '62')).toEqual([]);
   });

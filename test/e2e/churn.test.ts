@@ -1,6 +1,6 @@
 import type { StatusObject } from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { PresenceEventKind, type PresenceEvent } from '../../src/gen/pushgate/v1/presence.js';
+import { type PresenceEvent, PresenceEventKind } from '../../src/gen/pushgate/v1/presence.js';
 import { DeliveryStatus, type WatchPresenceResponse } from '../../src/gen/pushgate/v1/push_service.js';
 import { startNode, type TestNode } from '../support/node.js';
 import { waitFor } from '../support/wait.js';
@@ -45,7 +45,10 @@ describe('churn', () => {
     const app = node.app;
     await waitFor('every session to be gone', async () => app.local.size === 0 && (await app.registry.snapshot([])).sessions.length === 0);
     expect(app.local.pendingWaits()).toBe(0);
-    await waitFor('presence to balance', () => events.filter((e) => e.kind === PresenceEventKind.PRESENCE_EVENT_KIND_USER_OFFLINE).length === rounds);
+    await waitFor(
+      'presence to balance',
+      () => events.filter((e) => e.kind === PresenceEventKind.PRESENCE_EVENT_KIND_USER_OFFLINE).length === rounds,
+    );
     const count = (kind: PresenceEventKind): number => events.filter((e) => e.kind === kind).length;
     expect(count(PresenceEventKind.PRESENCE_EVENT_KIND_SESSION_CONNECTED)).toBe(rounds * 3);
     expect(count(PresenceEventKind.PRESENCE_EVENT_KIND_SESSION_DISCONNECTED)).toBe(rounds * 3);

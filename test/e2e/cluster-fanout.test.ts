@@ -7,7 +7,17 @@ import { RegistryKeys } from '../../src/registry/redis-keys.js';
 import { clusterTestHooks, startCluster, type TestCluster } from '../support/cluster.js';
 import { grpcError } from '../support/grpc-client.js';
 import type { TestNode } from '../support/node.js';
-import { CONNECTED, DISCONNECTED, eventsOf, OFFLINE, ONLINE, presenceStreams, stopWatching, summary, type Summary } from '../support/presence-watch.js';
+import {
+  CONNECTED,
+  DISCONNECTED,
+  eventsOf,
+  OFFLINE,
+  ONLINE,
+  presenceStreams,
+  type Summary,
+  stopWatching,
+  summary,
+} from '../support/presence-watch.js';
 import { startRedisCluster } from '../support/redis-server.js';
 import { drain, serverAcks } from '../support/socket-client.js';
 import { waitFor } from '../support/wait.js';
@@ -16,8 +26,12 @@ import { waitFor } from '../support/wait.js';
 // (each test with its own key prefix), real Socket.IO clients connect to different nodes, and
 // backends call whichever node over real gRPC.
 
-const { DELIVERY_STATUS_ACKED: ACKED, DELIVERY_STATUS_TIMEOUT: TIMEOUT, DELIVERY_STATUS_DISCONNECTED: DISCONNECTED_STATUS, DELIVERY_STATUS_SENT: SENT } =
-  DeliveryStatus;
+const {
+  DELIVERY_STATUS_ACKED: ACKED,
+  DELIVERY_STATUS_TIMEOUT: TIMEOUT,
+  DELIVERY_STATUS_DISCONNECTED: DISCONNECTED_STATUS,
+  DELIVERY_STATUS_SENT: SENT,
+} = DeliveryStatus;
 
 type Ack = (...reply: unknown[]) => void;
 
@@ -61,7 +75,10 @@ const { watch, watchLive } = presenceStreams(cleanups);
 /** Events grouped by user, each user's in stream order. */
 function perUser(events: readonly Summary[]): Record<string, Summary[]> {
   const grouped: Record<string, Summary[]> = {};
-  for (const event of events) (grouped[event[1]] ??= []).push(event);
+  for (const event of events) {
+    grouped[event[1]] ??= [];
+    grouped[event[1]]!.push(event);
+  }
   return grouped;
 }
 
@@ -130,7 +147,13 @@ describe('PushToUser across nodes', () => {
 
     for (const pusher of nodes) {
       const started = performance.now();
-      const response = await pusher.client.pushToUser({ userId: 'u-2', event: 'notice', data: { fire: nodeIdOf(pusher) }, noAck: true, ackTimeoutMs: 5000 });
+      const response = await pusher.client.pushToUser({
+        userId: 'u-2',
+        event: 'notice',
+        data: { fire: nodeIdOf(pusher) },
+        noAck: true,
+        ackTimeoutMs: 5000,
+      });
       expect(performance.now() - started).toBeLessThan(1000);
       expect(response.deliveries.map((d) => [d.session!.sessionId, d.session!.nodeId, d.status, d.latencyUs, d.ackData, d.error])).toEqual(
         clients.map((c, i) => [c.id, nodeIdOf(nodes[i]!), SENT, 0, undefined, '']),
@@ -170,7 +193,9 @@ describe('PushToUser across nodes', () => {
     expect([response.acked, response.timedOut, response.failed]).toEqual([2, 1, 0]);
     // The silent client got the event and was asked for an ack; it just did not answer.
     expect(silentLog).toEqual([{ data: { n: 1 }, withAck: true }]);
-    await waitFor('nothing left in flight', () => nodes.every((n) => n.app.cluster!.bus.inFlight === 0 && n.app.local.pendingWaits() === 0));
+    await waitFor('nothing left in flight', () =>
+      nodes.every((n) => n.app.cluster!.bus.inFlight === 0 && n.app.local.pendingWaits() === 0),
+    );
     expect(serverAcks(b, silent.id!)).toBe(0);
   });
 
@@ -194,7 +219,9 @@ describe('PushToUser across nodes', () => {
     ]);
     expect(response.deliveries[1]!.error).not.toBe('');
     expect([response.acked, response.timedOut, response.failed]).toEqual([1, 0, 1]);
-    await waitFor('nothing left in flight', () => nodes.every((n) => n.app.cluster!.bus.inFlight === 0 && n.app.local.pendingWaits() === 0));
+    await waitFor('nothing left in flight', () =>
+      nodes.every((n) => n.app.cluster!.bus.inFlight === 0 && n.app.local.pendingWaits() === 0),
+    );
   });
 
   it('ends with DEADLINE_EXCEEDED at a deadline shorter than the ack wait, and leaves nothing behind on either node', async () => {
@@ -204,7 +231,9 @@ describe('PushToUser across nodes', () => {
     const silentLog = record(silent, 'notice');
 
     const started = performance.now();
-    const err = await grpcError(a.client.pushToUser({ userId: 'u-5', event: 'notice', data: 1, ackTimeoutMs: 5000 }, { deadline: Date.now() + 300 }));
+    const err = await grpcError(
+      a.client.pushToUser({ userId: 'u-5', event: 'notice', data: 1, ackTimeoutMs: 5000 }, { deadline: Date.now() + 300 }),
+    );
     const elapsed = performance.now() - started;
     expect(err.code).toBe(GrpcStatus.DEADLINE_EXCEEDED);
     expect(elapsed).toBeGreaterThanOrEqual(250);
@@ -331,7 +360,16 @@ describe('WatchPresence across nodes', () => {
       [DISCONNECTED, 'u-1', oneWebId, 'client_disconnect', 0],
       [OFFLINE, 'u-1', oneWebId, 'client_disconnect', 0],
     ]);
-    expect(stream.events.map((e) => e.session!.nodeId)).toEqual(['node-b', 'node-b', 'node-c', 'node-c', 'node-c', 'node-b', 'node-c', 'node-c']);
+    expect(stream.events.map((e) => e.session!.nodeId)).toEqual([
+      'node-b',
+      'node-b',
+      'node-c',
+      'node-c',
+      'node-c',
+      'node-b',
+      'node-c',
+      'node-c',
+    ]);
     const last = stream.events.at(-1)!.cursor;
     await stopWatching(a, stream);
     expect(stream.events).toHaveLength(8);
@@ -439,7 +477,11 @@ describe('a registry split into shards', () => {
     expect(all.slice(0, users.length)).toEqual(summary(resumed.events.slice(0, users.length)));
     const expectedAll: Record<string, Summary[]> = {};
     users.forEach((user, i) => {
-      expectedAll[user] = [...missed[user]!, [DISCONNECTED, user, webIds[i], 'client_disconnect', 0], [OFFLINE, user, webIds[i], 'client_disconnect', 0]];
+      expectedAll[user] = [
+        ...missed[user]!,
+        [DISCONNECTED, user, webIds[i], 'client_disconnect', 0],
+        [OFFLINE, user, webIds[i], 'client_disconnect', 0],
+      ];
     });
     expect(perUser(all)).toEqual(expectedAll);
     for (const event of resumed.events) expect(event.cursor.split('.')).toHaveLength(4);
@@ -484,7 +526,15 @@ describe('on a Redis Cluster', () => {
     }
     const shardKeys = keys.shard(shard);
     expect(found.sort()).toEqual(
-      [shardKeys.sessions, shardKeys.seen, shardKeys.events, shardKeys.epoch, shardKeys.users, shardKeys.node('node-a'), shardKeys.node('node-b')].sort(),
+      [
+        shardKeys.sessions,
+        shardKeys.seen,
+        shardKeys.events,
+        shardKeys.epoch,
+        shardKeys.users,
+        shardKeys.node('node-a'),
+        shardKeys.node('node-b'),
+      ].sort(),
     );
     const slots = await Promise.all(found.map((key) => admin.cluster('KEYSLOT', key)));
     expect(new Set(slots).size).toBe(1);

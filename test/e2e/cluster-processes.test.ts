@@ -1,10 +1,15 @@
-import { connect as connectTcp, createServer, type AddressInfo, type Server as TcpServer, type Socket as TcpSocket } from 'node:net';
+import { type AddressInfo, connect as connectTcp, createServer, type Server as TcpServer, type Socket as TcpSocket } from 'node:net';
 import type { ClientReadableStream, StatusObject } from '@grpc/grpc-js';
 import type { Socket } from 'socket.io-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { PresenceEventKind, type PresenceEvent } from '../../src/gen/pushgate/v1/presence.js';
-import { DeliveryStatus, WatchPresenceRequest, type PushToUserResponse, type WatchPresenceResponse } from '../../src/gen/pushgate/v1/push_service.js';
-import { spawnNode, startNodeProcess, stopAllNodes, type NodeProcess } from '../support/node-process.js';
+import type { PresenceEvent, PresenceEventKind } from '../../src/gen/pushgate/v1/presence.js';
+import {
+  DeliveryStatus,
+  type PushToUserResponse,
+  WatchPresenceRequest,
+  type WatchPresenceResponse,
+} from '../../src/gen/pushgate/v1/push_service.js';
+import { type NodeProcess, spawnNode, startNodeProcess, stopAllNodes } from '../support/node-process.js';
 import { CONNECTED, DISCONNECTED, OFFLINE, ONLINE, SNAPSHOT_COMPLETE } from '../support/presence-watch.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { waitFor } from '../support/wait.js';
@@ -187,7 +192,10 @@ async function listed(node: NodeProcess, userId: string): Promise<[sessionId: st
 /** Delivery outcomes by session id: status, node, ack data and error. */
 function outcomes(response: PushToUserResponse): Map<string, { status: DeliveryStatus; nodeId: string; ackData: unknown; error: string }> {
   return new Map(
-    response.deliveries.map((d) => [d.session!.sessionId, { status: d.status, nodeId: d.session!.nodeId, ackData: d.ackData, error: d.error }]),
+    response.deliveries.map((d) => [
+      d.session!.sessionId,
+      { status: d.status, nodeId: d.session!.nodeId, ackData: d.ackData, error: d.error },
+    ]),
   );
 }
 
@@ -198,7 +206,12 @@ function ackedBy(client: Client, n: number): { status: DeliveryStatus; nodeId: s
 
 /** A node's logged faults, for failure messages. */
 function errorsOf(node: NodeProcess): string {
-  return JSON.stringify(node.logLines().filter((line) => (line.level as number) >= 50).slice(-3));
+  return JSON.stringify(
+    node
+      .logLines()
+      .filter((line) => (line.level as number) >= 50)
+      .slice(-3),
+  );
 }
 
 function sleep(ms: number): Promise<void> {
@@ -239,7 +252,10 @@ describe('pushgate cluster as separate processes sharing one Redis', () => {
     const onC1 = await connect(c!, 'u-1', 'web');
     const onC2 = await connect(c!, 'u-1', 'app');
     const onlyOnC = await connect(c!, 'u-2', 'pc');
-    await waitFor('a survivor to list every session', async () => (await listed(a!, 'u-1')).length === 4 && (await listed(a!, 'u-2')).length === 1);
+    await waitFor(
+      'a survivor to list every session',
+      async () => (await listed(a!, 'u-1')).length === 4 && (await listed(a!, 'u-2')).length === 1,
+    );
     const watchers = [await watch(a!, ['u-1', 'u-2']), await watch(b!, ['u-1', 'u-2'])];
     for (const watcher of watchers) expect(watcher.snapshot).toHaveLength(5);
 
@@ -251,7 +267,9 @@ describe('pushgate cluster as separate processes sharing one Redis', () => {
     // Before the reap, the dead node is still listed: a push fails its sessions, naming it, and
     // does not wait for the ack timeout (Redis reports no listener on the dead node's channel).
     const pushedAt = Date.now();
-    const duringWindow = a!.client.pushToUser({ userId: 'u-1', event: 'notice', data: { n: 0 } }).then((response) => ({ response, ms: Date.now() - pushedAt }));
+    const duringWindow = a!.client
+      .pushToUser({ userId: 'u-1', event: 'notice', data: { n: 0 } })
+      .then((response) => ({ response, ms: Date.now() - pushedAt }));
     const goneAt = await waitFor(
       "the killed node's sessions to leave ListSessions on a survivor",
       async () => {
@@ -267,7 +285,12 @@ describe('pushgate cluster as separate processes sharing one Redis', () => {
     // machine), and no later than the TTL plus one reap interval (plus scheduling slack).
     expect(reapLatency).toBeGreaterThanOrEqual(LEASE_MS / 2);
     expect(reapLatency).toBeLessThanOrEqual(LEASE_MS + REAP_INTERVAL_MS + MARGIN_MS);
-    expect((await listed(a!, 'u-1')).sort()).toEqual([[onA.sessionId, a!.nodeId], [onB.sessionId, b!.nodeId]].sort());
+    expect((await listed(a!, 'u-1')).sort()).toEqual(
+      [
+        [onA.sessionId, a!.nodeId],
+        [onB.sessionId, b!.nodeId],
+      ].sort(),
+    );
     expect(await listed(a!, 'u-2')).toEqual([]);
 
     const { response: windowResponse, ms: windowMs } = await duringWindow;
@@ -292,9 +315,13 @@ describe('pushgate cluster as separate processes sharing one Redis', () => {
       [OFFLINE, 'u-2', onlyOnC.sessionId, 'node_lost', 0],
     ];
     for (const watcher of watchers) {
-      await waitFor(`watcher on ${watcher.node} to see node_lost for every session of the killed node`, () => watcher.live.length >= expected.length, {
-        timeoutMs: 5000,
-      });
+      await waitFor(
+        `watcher on ${watcher.node} to see node_lost for every session of the killed node`,
+        () => watcher.live.length >= expected.length,
+        {
+          timeoutMs: 5000,
+        },
+      );
     }
     const firstSeen = Math.min(...watchers.map((w) => w.live[0]!.receivedAtMs));
     measured('SIGKILL → first node_lost event on a watcher', firstSeen - killedAt);
@@ -312,12 +339,22 @@ describe('pushgate cluster as separate processes sharing one Redis', () => {
       expect(watcher.live.every((e) => e.nodeId === c!.nodeId)).toBe(true);
     }
     expect(cSessions.every((id) => watchers[1]!.live.some((e) => e.sessionId === id))).toBe(true);
-    const reapedLines = [a!, b!].flatMap((node) => node.logLines().filter((line) => line.msg === 'reaped the sessions of a node whose lease lapsed'));
+    const reapedLines = [a!, b!].flatMap((node) =>
+      node.logLines().filter((line) => line.msg === 'reaped the sessions of a node whose lease lapsed'),
+    );
     expect(reapedLines.reduce((sum, line) => sum + (line.sessions as number), 0)).toBe(3);
 
-    for (const [n, node] of [[1, a!], [2, b!]] as const) {
+    for (const [n, node] of [
+      [1, a!],
+      [2, b!],
+    ] as const) {
       const response = await node.client.pushToUser({ userId: 'u-1', event: 'notice', data: { n } });
-      expect(outcomes(response)).toEqual(new Map([[onA.sessionId, ackedBy(onA, n)], [onB.sessionId, ackedBy(onB, n)]]));
+      expect(outcomes(response)).toEqual(
+        new Map([
+          [onA.sessionId, ackedBy(onA, n)],
+          [onB.sessionId, ackedBy(onB, n)],
+        ]),
+      );
     }
     expect((await a!.client.pushToUser({ userId: 'u-2', event: 'notice', data: { n: 3 } })).deliveries).toEqual([]);
     expect(onA.received).toEqual([0, 1, 2]);
@@ -385,7 +422,10 @@ describe('pushgate cluster as separate processes sharing one Redis', () => {
     const onA = await connect(a!, 'u-1', 'app');
     const onC = await connect(c!, 'u-1', 'web');
     const onlyOnC = await connect(c!, 'u-2', 'pc');
-    await waitFor('every session to be listed', async () => (await listed(a!, 'u-1')).length === 2 && (await listed(a!, 'u-2')).length === 1);
+    await waitFor(
+      'every session to be listed',
+      async () => (await listed(a!, 'u-1')).length === 2 && (await listed(a!, 'u-2')).length === 1,
+    );
     const watchers = [await watch(a!, ['u-1', 'u-2']), await watch(b!, ['u-1', 'u-2'])];
 
     const stoppedAt = Date.now();
@@ -424,7 +464,12 @@ describe('pushgate cluster as separate processes sharing one Redis', () => {
     );
     measured('SIGCONT → sessions listed again', backAt - continuedAt);
     await waitFor('the resumed node to report itself healthy', async () => (await fetch(`${c!.httpUrl}/healthz`)).status === 200);
-    expect((await listed(b!, 'u-1')).sort()).toEqual([[onA.sessionId, a!.nodeId], [onC.sessionId, c!.nodeId]].sort());
+    expect((await listed(b!, 'u-1')).sort()).toEqual(
+      [
+        [onA.sessionId, a!.nodeId],
+        [onC.sessionId, c!.nodeId],
+      ].sort(),
+    );
     expect(await listed(b!, 'u-2')).toEqual([[onlyOnC.sessionId, c!.nodeId]]);
     expect(onC.disconnectReason).toBeUndefined();
     expect(onlyOnC.disconnectReason).toBeUndefined();
@@ -447,7 +492,12 @@ describe('pushgate cluster as separate processes sharing one Redis', () => {
     expect(synced).toMatchObject({ restored: 2, leaseLost: true });
 
     const after = await a!.client.pushToUser({ userId: 'u-1', event: 'notice', data: { n: 2 } });
-    expect(outcomes(after)).toEqual(new Map([[onA.sessionId, ackedBy(onA, 2)], [onC.sessionId, ackedBy(onC, 2)]]));
+    expect(outcomes(after)).toEqual(
+      new Map([
+        [onA.sessionId, ackedBy(onA, 2)],
+        [onC.sessionId, ackedBy(onC, 2)],
+      ]),
+    );
     const toU2 = await b!.client.pushToUser({ userId: 'u-2', event: 'notice', data: { n: 3 } });
     expect(outcomes(toU2)).toEqual(new Map([[onlyOnC.sessionId, ackedBy(onlyOnC, 3)]]));
   }, 40_000);
@@ -473,12 +523,15 @@ describe('pushgate cluster as separate processes sharing one Redis', () => {
     resumed.signal('SIGSTOP');
     await waitFor('the reaper to start reaping the stopped node', () => caught.held, { timeoutMs: LEASE_MS + REAP_INTERVAL_MS + 5000 });
     resumed.signal('SIGCONT');
-    await waitFor('the resumed node to renew its lease', async () => Number(await leases.zscore(`${prefix}{nodes}:leases`, resumed.nodeId)) > Date.now());
+    await waitFor(
+      'the resumed node to renew its lease',
+      async () => Number(await leases.zscore(`${prefix}{nodes}:leases`, resumed.nodeId)) > Date.now(),
+    );
     caught.release();
     const releasedAt = Date.now();
     // The reaper goes on (in a few milliseconds): it removes the session, or, knowing better, does not.
     await waitFor('the reaper to finish', () => watcher.live.some((e) => e.sessionId === onC.sessionId) || Date.now() - releasedAt > 1500);
-    measured('held reap released → node_lost of the resumed node\'s session', (watcher.live[0]?.receivedAtMs ?? NaN) - releasedAt);
+    measured("held reap released → node_lost of the resumed node's session", (watcher.live[0]?.receivedAtMs ?? NaN) - releasedAt);
 
     // Whatever the reaper did, the node holds a live session: within a few lease renewals it must be
     // listed again and reachable.
@@ -491,10 +544,18 @@ describe('pushgate cluster as separate processes sharing one Redis', () => {
     }
     expect(onC.disconnectReason).toBeUndefined();
     expect(sessions.sort(), "the resumed node's connected session is missing from the registry").toEqual(
-      [[onA.sessionId, reaper.nodeId], [onC.sessionId, resumed.nodeId]].sort(),
+      [
+        [onA.sessionId, reaper.nodeId],
+        [onC.sessionId, resumed.nodeId],
+      ].sort(),
     );
     const response = await reaper.client.pushToUser({ userId: 'u-1', event: 'notice', data: { n: 1 } });
-    expect(outcomes(response)).toEqual(new Map([[onA.sessionId, ackedBy(onA, 1)], [onC.sessionId, ackedBy(onC, 1)]]));
+    expect(outcomes(response)).toEqual(
+      new Map([
+        [onA.sessionId, ackedBy(onA, 1)],
+        [onC.sessionId, ackedBy(onC, 1)],
+      ]),
+    );
   }, 40_000);
 
   it('exits non-zero at once, naming REDIS_URL, when Redis is not there or does not answer', async () => {
@@ -509,11 +570,18 @@ describe('pushgate cluster as separate processes sharing one Redis', () => {
 
     const startedAt = Date.now();
     const dead = spawnNode({ REDIS_URL: `redis://127.0.0.1:${deadPort}`, PUSHGATE_NODE_ID: 'nr-1' });
-    const hung = spawnNode({ REDIS_URL: `redis://127.0.0.1:${silentPort}`, PUSHGATE_NODE_ID: 'nr-2', PUSHGATE_REDIS_COMMAND_TIMEOUT_MS: '500' });
+    const hung = spawnNode({
+      REDIS_URL: `redis://127.0.0.1:${silentPort}`,
+      PUSHGATE_NODE_ID: 'nr-2',
+      PUSHGATE_REDIS_COMMAND_TIMEOUT_MS: '500',
+    });
     const [deadExit, hungExit] = await Promise.all([dead.waitForExit(15_000), hung.waitForExit(15_000)]);
     measured('REDIS_URL at a closed port / a silent port → both exited', Date.now() - startedAt);
 
-    for (const [proc, exit, port] of [[dead, deadExit, deadPort], [hung, hungExit, silentPort]] as const) {
+    for (const [proc, exit, port] of [
+      [dead, deadExit, deadPort],
+      [hung, hungExit, silentPort],
+    ] as const) {
       expect(exit.code, proc.stderr).not.toBe(0);
       expect(exit.code, proc.stderr).not.toBeNull();
       expect(proc.stderr).toContain('REDIS_URL');
@@ -533,7 +601,10 @@ describe('pushgate cluster as separate processes sharing one Redis', () => {
     const onlyOnB = await connect(b!, 'u-2', 'pc');
     const notices: string[] = [];
     for (const client of [onB, onlyOnB]) client.socket.on('pushgate:disconnect', ({ reason }: { reason: string }) => notices.push(reason));
-    await waitFor('every session to be listed', async () => (await listed(a!, 'u-1')).length === 2 && (await listed(a!, 'u-2')).length === 1);
+    await waitFor(
+      'every session to be listed',
+      async () => (await listed(a!, 'u-1')).length === 2 && (await listed(a!, 'u-2')).length === 1,
+    );
     const watcher = await watch(a!, ['u-1', 'u-2']);
     const leases = redis.client();
     cleanups.push(() => leases.disconnect());

@@ -1,15 +1,25 @@
 import { createServer } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { credentials, loadPackageDefinition, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
+import { type ChannelCredentials, credentials, status as GrpcStatus, loadPackageDefinition, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import type { Socket } from 'socket.io-client';
 import { describe, expect, it } from 'vitest';
 import { DeliveryStatus } from '../../src/gen/pushgate/v1/push_service.js';
-import { clusterTestHooks, FAST_CLUSTER_ENV, startCluster, startTcpProxy, uniquePrefix, type TcpProxy } from '../support/cluster.js';
+import { clusterTestHooks, FAST_CLUSTER_ENV, startCluster, startTcpProxy, type TcpProxy, uniquePrefix } from '../support/cluster.js';
 import { grpcError } from '../support/grpc-client.js';
 import { startNode, type TestNode } from '../support/node.js';
-import { CONNECTED, DISCONNECTED, eventsOf, OFFLINE, ONLINE, presenceStreams, summary, type Summary, type Watch } from '../support/presence-watch.js';
+import {
+  CONNECTED,
+  DISCONNECTED,
+  eventsOf,
+  OFFLINE,
+  ONLINE,
+  presenceStreams,
+  type Summary,
+  summary,
+  type Watch,
+} from '../support/presence-watch.js';
 import { connectError } from '../support/socket-client.js';
 import { signToken } from '../support/tokens.js';
 import { waitFor } from '../support/wait.js';
@@ -60,7 +70,11 @@ function disconnects(sockets: readonly Socket[]): string[] {
 /** Resolves once every client has received `count` more pings from its server: time passed, and the connections lived through it. */
 async function pingsArrive(sockets: readonly Socket[], count: number): Promise<void> {
   const pings = sockets.map(() => 0);
-  sockets.forEach((socket, i) => socket.io.engine.on('ping', () => pings[i]!++));
+  for (const [i, socket] of sockets.entries()) {
+    socket.io.engine.on('ping', () => {
+      pings[i]!++;
+    });
+  }
   await waitFor(`${count} pings at every client`, () => pings.every((n) => n >= count), { timeoutMs: 10_000 });
 }
 
@@ -80,7 +94,10 @@ async function holds(what: string, ms: number, check: () => Promise<void>): Prom
 /** Pushes `notice` from `node` and returns [session id, status] per delivery, or the error code. */
 async function pushOutcome(node: TestNode, userId: string, deadlineMs = 2000): Promise<[string, DeliveryStatus][] | string> {
   try {
-    const response = await node.client.pushToUser({ userId, event: 'notice', data: 1, ackTimeoutMs: 1000 }, { deadline: Date.now() + deadlineMs });
+    const response = await node.client.pushToUser(
+      { userId, event: 'notice', data: 1, ackTimeoutMs: 1000 },
+      { deadline: Date.now() + deadlineMs },
+    );
     return response.deliveries.map((d) => [d.session!.sessionId, d.status]);
   } catch (err) {
     return GrpcStatus[(err as ServiceError).code];
@@ -98,13 +115,19 @@ async function listedIds(node: TestNode, userId: string): Promise<string[] | und
 // --- gRPC health, as a load balancer or grpcurl checks it ---
 
 interface HealthClient {
-  check(request: { service: string }, options: { deadline: number }, callback: (err: ServiceError | null, response: { status: string }) => void): void;
+  check(
+    request: { service: string },
+    options: { deadline: number },
+    callback: (err: ServiceError | null, response: { status: string }) => void,
+  ): void;
   close(): void;
 }
 
 function healthClient(node: TestNode): HealthClient {
-  const pkg = loadPackageDefinition(loadSync(healthProtoPath, { keepCase: true, enums: String })) as any;
-  const client = new pkg.grpc.health.v1.Health(node.grpcAddress, credentials.createInsecure()) as HealthClient;
+  const pkg = loadPackageDefinition(loadSync(healthProtoPath, { keepCase: true, enums: String })) as unknown as {
+    grpc: { health: { v1: { Health: new (address: string, creds: ChannelCredentials) => HealthClient } } };
+  };
+  const client = new pkg.grpc.health.v1.Health(node.grpcAddress, credentials.createInsecure());
   cleanups.push(() => client.close());
   return client;
 }
@@ -132,9 +155,13 @@ async function settle(node: TestNode, stream: Watch, from: number): Promise<Summ
   const userId = `marker-${Math.random().toString(36).slice(2, 8)}`;
   const marker = await node.connect(userId, 'web');
   const id = marker.id!;
-  await waitFor(`the marker ${userId} to reach the stream`, () => stream.events.some((e) => e.kind === CONNECTED && e.session?.sessionId === id), {
-    timeoutMs: 5000,
-  });
+  await waitFor(
+    `the marker ${userId} to reach the stream`,
+    () => stream.events.some((e) => e.kind === CONNECTED && e.session?.sessionId === id),
+    {
+      timeoutMs: 5000,
+    },
+  );
   const events = summary(stream.events.slice(from));
   expect(events.slice(-2)).toEqual([
     [ONLINE, userId, id, '', 1],
@@ -188,7 +215,12 @@ describe('Redis paused', () => {
     for (const node of nodes) {
       await waitFor(
         `pushes from ${node.app.config.server.nodeId} to be acked again`,
-        async () => JSON.stringify(await pushOutcome(node, 'u-1')) === JSON.stringify([[clients[0]!.id, ACKED], [clients[1]!.id, ACKED]]),
+        async () =>
+          JSON.stringify(await pushOutcome(node, 'u-1')) ===
+          JSON.stringify([
+            [clients[0]!.id, ACKED],
+            [clients[1]!.id, ACKED],
+          ]),
         { timeoutMs: 8000, intervalMs: 100 },
       );
     }
@@ -211,7 +243,12 @@ describe('Redis paused', () => {
     for (const node of nodes) {
       await waitFor(
         `pushes from ${node.app.config.server.nodeId} to be acked by both sessions again`,
-        async () => JSON.stringify(await pushOutcome(node, 'u-1')) === JSON.stringify([[ids[0], ACKED], [ids[1], ACKED]]),
+        async () =>
+          JSON.stringify(await pushOutcome(node, 'u-1')) ===
+          JSON.stringify([
+            [ids[0], ACKED],
+            [ids[1], ACKED],
+          ]),
         { timeoutMs: 10_000, intervalMs: 100 },
       );
     }
@@ -238,7 +275,9 @@ describe('Redis unreachable', () => {
     await relay.cut();
 
     for (const [i, node] of nodes.entries()) {
-      await waitFor(`${node.app.config.server.nodeId} to report NOT_SERVING`, async () => (await health(probes[i]!)) === 'NOT_SERVING', { timeoutMs: 3000 });
+      await waitFor(`${node.app.config.server.nodeId} to report NOT_SERVING`, async () => (await health(probes[i]!)) === 'NOT_SERVING', {
+        timeoutMs: 3000,
+      });
       expect(await healthz(node)).toEqual({ code: 503, body: { status: 'registry_unavailable', nodeId: node.app.config.server.nodeId } });
     }
     const calls: [string, () => Promise<unknown>][] = [
@@ -270,7 +309,9 @@ describe('Redis unreachable', () => {
     // Back: same sessions, no client reconnected, serving again.
     await relay.restore();
     for (const [i, node] of nodes.entries()) {
-      await waitFor(`${node.app.config.server.nodeId} to report SERVING again`, async () => (await health(probes[i]!)) === 'SERVING', { timeoutMs: 5000 });
+      await waitFor(`${node.app.config.server.nodeId} to report SERVING again`, async () => (await health(probes[i]!)) === 'SERVING', {
+        timeoutMs: 5000,
+      });
     }
     expect(await listedIds(a, 'u-1')).toEqual([ids[0], ids[1]]);
     expect(await listedIds(a, 'u-2')).toEqual([ids[2]]);
@@ -451,7 +492,11 @@ describe('start-up', () => {
   it('fails in bounded time with an error naming REDIS_URL when nobody listens there', async () => {
     const port = await closedPort();
     const started = performance.now();
-    const failure = await startNode({ ...FAST_CLUSTER_ENV, REDIS_URL: `redis://127.0.0.1:${port}`, PUSHGATE_REDIS_PREFIX: uniquePrefix() }).then(
+    const failure = await startNode({
+      ...FAST_CLUSTER_ENV,
+      REDIS_URL: `redis://127.0.0.1:${port}`,
+      PUSHGATE_REDIS_PREFIX: uniquePrefix(),
+    }).then(
       (node) => {
         cleanups.push(() => node.stop());
         return undefined;

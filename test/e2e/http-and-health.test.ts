@@ -1,7 +1,15 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { credentials, loadPackageDefinition, status as GrpcStatus, type ClientDuplexStream, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
+import {
+  type ChannelCredentials,
+  type ClientDuplexStream,
+  type ClientReadableStream,
+  credentials,
+  status as GrpcStatus,
+  loadPackageDefinition,
+  type ServiceError,
+} from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import type { Socket } from 'socket.io-client';
@@ -44,8 +52,10 @@ interface HealthClient {
 }
 
 function healthClient(address: string): HealthClient {
-  const pkg = loadPackageDefinition(loadSync(healthProtoPath, { keepCase: true, enums: String })) as any;
-  const client = new pkg.grpc.health.v1.Health(address, credentials.createInsecure()) as HealthClient;
+  const pkg = loadPackageDefinition(loadSync(healthProtoPath, { keepCase: true, enums: String })) as unknown as {
+    grpc: { health: { v1: { Health: new (address: string, creds: ChannelCredentials) => HealthClient } } };
+  };
+  const client = new pkg.grpc.health.v1.Health(address, credentials.createInsecure());
   closers.push(client);
   return client;
 }
@@ -60,13 +70,27 @@ interface ReflectionResponse {
   error_response?: { error_code: number; error_message: string };
 }
 
+interface ReflectionClient {
+  ServerReflectionInfo(): ClientDuplexStream<object, ReflectionResponse>;
+  close(): void;
+}
+
 /** Sends one request on a ServerReflectionInfo stream and returns the one response. */
 function reflect(address: string, version: 'v1' | 'v1alpha', request: object): Promise<ReflectionResponse> {
-  const definition = loadSync(join(REFLECTION_PROTO_DIR, version, 'reflection.proto'), { keepCase: true, longs: String, enums: String, defaults: true });
-  const pkg = loadPackageDefinition(definition) as any;
+  const definition = loadSync(join(REFLECTION_PROTO_DIR, version, 'reflection.proto'), {
+    keepCase: true,
+    longs: String,
+    enums: String,
+    defaults: true,
+  });
+  const pkg = loadPackageDefinition(definition) as unknown as {
+    grpc: {
+      reflection: Record<typeof version, { ServerReflection: new (address: string, creds: ChannelCredentials) => ReflectionClient }>;
+    };
+  };
   const client = new pkg.grpc.reflection[version].ServerReflection(address, credentials.createInsecure());
   closers.push(client);
-  const call = client.ServerReflectionInfo() as ClientDuplexStream<object, ReflectionResponse>;
+  const call = client.ServerReflectionInfo();
   return new Promise((resolve, reject) => {
     call.on('data', (response: ReflectionResponse) => {
       resolve(response);
@@ -97,7 +121,10 @@ describe('GET /dev/token', () => {
   });
 
   it('mints tokens another dev node (with its own generated secret) refuses', async () => {
-    const [a, b] = await Promise.all([node({ PUSHGATE_DEV: '1', PUSHGATE_JWT_SECRET: '' }), node({ PUSHGATE_DEV: '1', PUSHGATE_JWT_SECRET: '' })]);
+    const [a, b] = await Promise.all([
+      node({ PUSHGATE_DEV: '1', PUSHGATE_JWT_SECRET: '' }),
+      node({ PUSHGATE_DEV: '1', PUSHGATE_JWT_SECRET: '' }),
+    ]);
     const { token } = (await (await fetch(`${a.httpUrl}/dev/token?user=61`)).json()) as { token: string };
     const refused = await connectError(b.httpUrl, { token, clientType: 'web' });
     expect(refused.code).toBe('token_signature_invalid');
@@ -125,7 +152,11 @@ describe('GET /dev/token', () => {
 
   it('cannot mint when tokens are verified with a public key', async () => {
     const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const n = await node({ PUSHGATE_DEV: '1', PUSHGATE_JWT_SECRET: '', PUSHGATE_JWT_PUBLIC_KEY: publicKey.export({ type: 'spki', format: 'pem' }) as string });
+    const n = await node({
+      PUSHGATE_DEV: '1',
+      PUSHGATE_JWT_SECRET: '',
+      PUSHGATE_JWT_PUBLIC_KEY: publicKey.export({ type: 'spki', format: 'pem' }) as string,
+    });
     const res = await fetch(`${n.httpUrl}/dev/token?user=61`);
     expect(res.status).toBe(409);
     const body = (await res.json()) as { error: { code: string; message: string } };

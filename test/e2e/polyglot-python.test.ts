@@ -36,7 +36,10 @@ async function missingPrerequisites(): Promise<{ what: string; pkg: string }[]> 
     missing.push({ what: PYTHON, pkg: 'python3' });
     return missing;
   }
-  for (const [module, pkg] of [['grpc', 'python3-grpcio'], ['google.protobuf', 'python3-protobuf']] as const) {
+  for (const [module, pkg] of [
+    ['grpc', 'python3-grpcio'],
+    ['google.protobuf', 'python3-protobuf'],
+  ] as const) {
     try {
       await run(PYTHON, ['-c', `import ${module}`]);
     } catch {

@@ -38,7 +38,11 @@ describe('PushToUser', () => {
 
     const response = await node.client.pushToUser({ userId: '61', event: 'notice', data: { title: 'approve PO-7', amount: 12.5 } });
 
-    expect(received).toEqual([{ title: 'approve PO-7', amount: 12.5 }, { title: 'approve PO-7', amount: 12.5 }, { title: 'approve PO-7', amount: 12.5 }]);
+    expect(received).toEqual([
+      { title: 'approve PO-7', amount: 12.5 },
+      { title: 'approve PO-7', amount: 12.5 },
+      { title: 'approve PO-7', amount: 12.5 },
+    ]);
     expect(response.acked).toBe(3);
     expect(response.timedOut).toBe(0);
     expect(response.failed).toBe(0);
@@ -140,7 +144,13 @@ describe('PushToUser', () => {
     for (const socket of clients) socket.on('notice', (...args: unknown[]) => received.push(args));
 
     const started = performance.now();
-    const response = await node.client.pushToUser({ userId: '64', event: 'notice', data: { fire: 'forget' }, noAck: true, ackTimeoutMs: 5000 });
+    const response = await node.client.pushToUser({
+      userId: '64',
+      event: 'notice',
+      data: { fire: 'forget' },
+      noAck: true,
+      ackTimeoutMs: 5000,
+    });
     expect(performance.now() - started).toBeLessThan(1000);
 
     expect(new Set(response.deliveries.map((d) => d.session!.sessionId))).toEqual(new Set(clients.map((c) => c.id)));
@@ -194,7 +204,18 @@ describe('PushToUser', () => {
       false,
       [1, 'two', { three: 3 }, null, [true, []]],
       [],
-      { order: { id: 'PO-7', lines: [{ sku: 'A', qty: 2 }, { sku: 'B', qty: 0.5 }], approved: false, note: null }, tags: {} },
+      {
+        order: {
+          id: 'PO-7',
+          lines: [
+            { sku: 'A', qty: 2 },
+            { sku: 'B', qty: 0.5 },
+          ],
+          approved: false,
+          note: null,
+        },
+        tags: {},
+      },
       {},
       null,
     ];
@@ -351,7 +372,11 @@ describe('PushToUser with PUSHGATE_MAX_PAYLOAD_BYTES=1024', () => {
     const log = record(socket);
     socket.on('notice', (_data: unknown, ack: Ack) => ack('ok'));
 
-    for (const data of ['x'.repeat(2000), { rows: Array.from({ length: 100 }, (_, i) => ({ i, label: `row ${i}` })) }, ['y'.repeat(1100)]]) {
+    for (const data of [
+      'x'.repeat(2000),
+      { rows: Array.from({ length: 100 }, (_, i) => ({ i, label: `row ${i}` })) },
+      ['y'.repeat(1100)],
+    ]) {
       const err = await grpcError(node.client.pushToUser({ userId: '80', event: 'notice', data }));
       expect(err.code).toBe(status.INVALID_ARGUMENT);
       expect(err.details).toMatch(/\bdata\b/);

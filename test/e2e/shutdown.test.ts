@@ -1,13 +1,13 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { createServer, type AddressInfo } from 'node:net';
+import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { status as GrpcStatus, type ClientReadableStream, type StatusObject } from '@grpc/grpc-js';
+import { type ClientReadableStream, status as GrpcStatus, type StatusObject } from '@grpc/grpc-js';
 import { io, type Socket } from 'socket.io-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { PresenceEventKind, type PresenceEvent } from '../../src/gen/pushgate/v1/presence.js';
+import { type PresenceEvent, PresenceEventKind } from '../../src/gen/pushgate/v1/presence.js';
 import { DeliveryStatus, type WatchPresenceResponse } from '../../src/gen/pushgate/v1/push_service.js';
 import { grpcError, TestPushClient } from '../support/grpc-client.js';
 import { startNode, type TestNode } from '../support/node.js';
@@ -289,7 +289,9 @@ describe('the pushgate process', () => {
     const proc = runPushgate([], { ...LOOPBACK_NODE, PUSHGATE_JWT_SECRET: TEST_SECRET, LOG_LEVEL: 'info' });
     const started = await waitFor(
       'the "pushgate started" log line',
-      () => logLines(proc).find((line) => line.msg === 'pushgate started') ?? (proc.child.exitCode !== null ? { failed: proc.stderr } : undefined),
+      () =>
+        logLines(proc).find((line) => line.msg === 'pushgate started') ??
+        (proc.child.exitCode !== null ? { failed: proc.stderr } : undefined),
       { timeoutMs: 10_000 },
     );
     expect(started).toMatchObject({ grpcPort: expect.any(Number), httpPort: expect.any(Number) });
@@ -333,9 +335,13 @@ describe('the pushgate process', () => {
   it('warns at every start that development mode and insecure query auth are on, and not otherwise', async () => {
     const warningsOf = async (env: Record<string, string>): Promise<string[]> => {
       const proc = runPushgate([], { ...LOOPBACK_NODE, ...env });
-      await waitFor('the "pushgate started" log line', () => logLines(proc).some((line) => line.msg === 'pushgate started') || proc.child.exitCode !== null, {
-        timeoutMs: 20_000,
-      });
+      await waitFor(
+        'the "pushgate started" log line',
+        () => logLines(proc).some((line) => line.msg === 'pushgate started') || proc.child.exitCode !== null,
+        {
+          timeoutMs: 20_000,
+        },
+      );
       proc.child.kill('SIGTERM');
       expect(await exitOf(proc, 10_000)).toEqual({ code: 0, signal: null });
       return logLines(proc)
@@ -375,11 +381,25 @@ describe('the pushgate process', () => {
     const exit = await exitOf(proc, 10_000);
     expect(exit).toEqual({ code: 0, signal: null });
     const documented = [
-      'PUSHGATE_GRPC_PORT', 'PUSHGATE_HTTP_PORT', 'PUSHGATE_HOST', 'PUSHGATE_NODE_ID', 'PUSHGATE_JWT_SECRET',
-      'PUSHGATE_JWT_PUBLIC_KEY', 'PUSHGATE_JWT_ISSUER', 'PUSHGATE_JWT_AUDIENCE', 'PUSHGATE_CLIENT_TYPES',
-      'PUSHGATE_ACK_TIMEOUT_MS', 'PUSHGATE_MAX_ACK_TIMEOUT_MS', 'PUSHGATE_MAX_PAYLOAD_BYTES', 'PUSHGATE_DEV',
-      'PUSHGATE_INSECURE_QUERY_AUTH', 'PUSHGATE_HEARTBEAT_EVENT', 'PUSHGATE_PING_INTERVAL_MS',
-      'PUSHGATE_PING_TIMEOUT_MS', 'PUSHGATE_PRESENCE_BUFFER', 'PUSHGATE_SHUTDOWN_GRACE_MS',
+      'PUSHGATE_GRPC_PORT',
+      'PUSHGATE_HTTP_PORT',
+      'PUSHGATE_HOST',
+      'PUSHGATE_NODE_ID',
+      'PUSHGATE_JWT_SECRET',
+      'PUSHGATE_JWT_PUBLIC_KEY',
+      'PUSHGATE_JWT_ISSUER',
+      'PUSHGATE_JWT_AUDIENCE',
+      'PUSHGATE_CLIENT_TYPES',
+      'PUSHGATE_ACK_TIMEOUT_MS',
+      'PUSHGATE_MAX_ACK_TIMEOUT_MS',
+      'PUSHGATE_MAX_PAYLOAD_BYTES',
+      'PUSHGATE_DEV',
+      'PUSHGATE_INSECURE_QUERY_AUTH',
+      'PUSHGATE_HEARTBEAT_EVENT',
+      'PUSHGATE_PING_INTERVAL_MS',
+      'PUSHGATE_PING_TIMEOUT_MS',
+      'PUSHGATE_PRESENCE_BUFFER',
+      'PUSHGATE_SHUTDOWN_GRACE_MS',
     ];
     const listed = new Set(proc.stdout.match(/PUSHGATE_[A-Z0-9_]*[A-Z0-9]/g) ?? []);
     const missing = [...new Set([...documented, ...variablesInSource()])].filter((name) => !listed.has(name));

@@ -1,5 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, connect as tcpConnect, type AddressInfo, type Server as TcpServer, type Socket as TcpSocket } from 'node:net';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { type AddressInfo, createServer, type Server as TcpServer, type Socket as TcpSocket, connect as tcpConnect } from 'node:net';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { status as GrpcStatus, type StatusObject } from '@grpc/grpc-js';
 import type { Socket } from 'socket.io-client';
@@ -15,9 +15,9 @@ import {
   ONLINE,
   presenceStreams,
   SNAPSHOT_COMPLETE,
+  type Summary,
   stopWatching,
   summary,
-  type Summary,
   type Watch,
 } from '../support/presence-watch.js';
 import { signToken } from '../support/tokens.js';
@@ -51,7 +51,16 @@ async function connect(node: TestNode, userId: string, clientType = 'web'): Prom
 
 function syntheticSession(userId: string, sessionId: string): SessionRecord {
   const now = Date.now();
-  return { sessionId, userId, clientType: 'web', nodeId: 'synthetic', connectedAtMs: now, lastSeenAtMs: now, remoteAddress: '203.0.113.9', userAgent: 'load' };
+  return {
+    sessionId,
+    userId,
+    clientType: 'web',
+    nodeId: 'synthetic',
+    connectedAtMs: now,
+    lastSeenAtMs: now,
+    remoteAddress: '203.0.113.9',
+    userAgent: 'load',
+  };
 }
 
 describe('WatchPresence', () => {
@@ -81,7 +90,12 @@ describe('WatchPresence', () => {
       [CONNECTED, 'u-marker', marker.id, '', 1],
     ]);
     const connected = stream.events[1]!;
-    expect(connected.session).toMatchObject({ userId: 'u-1', clientType: 'app', nodeId: node.app.config.server.nodeId, remoteAddress: expect.stringContaining('127.0.0.1') });
+    expect(connected.session).toMatchObject({
+      userId: 'u-1',
+      clientType: 'app',
+      nodeId: node.app.config.server.nodeId,
+      remoteAddress: expect.stringContaining('127.0.0.1'),
+    });
     expect(connected.at!.getTime()).toBeGreaterThan(Date.now() - 10_000);
     expect(stream.events[2]!.session!.clientType).toBe('web');
     expect(stream.status).toBeUndefined();
@@ -465,11 +479,7 @@ describe('WatchPresence with resume_after', () => {
     ];
     expect(await eventsOf(resumed, 5)).toEqual(held);
     await node.app.registry.unregister('u-1', 's-1', 'kicked');
-    expect(await eventsOf(resumed, 7)).toEqual([
-      ...held,
-      [DISCONNECTED, 'u-1', 's-1', 'kicked', 0],
-      [OFFLINE, 'u-1', 's-1', 'kicked', 0],
-    ]);
+    expect(await eventsOf(resumed, 7)).toEqual([...held, [DISCONNECTED, 'u-1', 's-1', 'kicked', 0], [OFFLINE, 'u-1', 's-1', 'kicked', 0]]);
   });
 
   it('refuses include_snapshot together with resume_after with INVALID_ARGUMENT naming both', async () => {
@@ -497,7 +507,10 @@ describe('WatchPresence with resume_after', () => {
       expect(status.details).toContain('resume_after');
       expect(stream.events).toEqual([]);
     }
-    await waitFor('the refused streams to be forgotten', () => node.app.presence.size === 0 && node.app.registry.subscriberCount() === baseline);
+    await waitFor(
+      'the refused streams to be forgotten',
+      () => node.app.presence.size === 0 && node.app.registry.subscriberCount() === baseline,
+    );
   });
 });
 

@@ -1,11 +1,11 @@
-import { credentials, Metadata, type CallOptions, type ServiceError } from '@grpc/grpc-js';
+import { type CallOptions, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import {
   DisconnectSessionsRequest,
+  type DisconnectSessionsResponse,
   ListSessionsRequest,
+  type ListSessionsResponse,
   PushServiceClient,
   PushToUserRequest,
-  type DisconnectSessionsResponse,
-  type ListSessionsResponse,
   type PushToUserResponse,
 } from '../../src/gen/pushgate/v1/push_service.js';
 
@@ -33,7 +33,11 @@ export class TestPushClient {
     this.raw.close();
   }
 
-  private call<Res>(method: 'pushToUser' | 'listSessions' | 'disconnectSessions', request: object, options: Partial<CallOptions>): Promise<Res> {
+  private call<Res>(
+    method: 'pushToUser' | 'listSessions' | 'disconnectSessions',
+    request: object,
+    options: Partial<CallOptions>,
+  ): Promise<Res> {
     return new Promise((resolve, reject) => {
       const fn = this.raw[method].bind(this.raw) as unknown as (
         req: object,

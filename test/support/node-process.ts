@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Socket } from 'socket.io-client';
 import { TestPushClient } from './grpc-client.js';
@@ -249,7 +249,9 @@ const startedNodes = new Set<NodeProcess>();
  * node outlives the test run even if a test crashed before cleaning up. Kept on globalThis so a
  * runner that re-evaluates this module installs the hooks once.
  */
-const liveNodes: Set<ChildProcess> = ((globalThis as Record<symbol, unknown>)[LIVE_NODES] ??= installExitHooks()) as Set<ChildProcess>;
+const hooks = globalThis as Record<symbol, unknown>;
+hooks[LIVE_NODES] ??= installExitHooks();
+const liveNodes = hooks[LIVE_NODES] as Set<ChildProcess>;
 
 function installExitHooks(): Set<ChildProcess> {
   const children = new Set<ChildProcess>();

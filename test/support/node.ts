@@ -1,11 +1,11 @@
 import type { Logger } from 'pino';
+import type { Socket } from 'socket.io-client';
 import { App } from '../../src/app.js';
 import { parseConfig } from '../../src/config/config.js';
 import { createLogger } from '../../src/logger.js';
 import { TestPushClient } from './grpc-client.js';
-import { TEST_SECRET } from './tokens.js';
-import type { Socket } from 'socket.io-client';
 import { nodeClients } from './socket-client.js';
+import { TEST_SECRET } from './tokens.js';
 
 export interface TestNode {
   readonly app: App;

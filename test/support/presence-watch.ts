@@ -1,5 +1,5 @@
 import type { ClientReadableStream, StatusObject } from '@grpc/grpc-js';
-import { PresenceEventKind, type PresenceEvent } from '../../src/gen/pushgate/v1/presence.js';
+import { type PresenceEvent, PresenceEventKind } from '../../src/gen/pushgate/v1/presence.js';
 import type { WatchPresenceRequest, WatchPresenceResponse } from '../../src/gen/pushgate/v1/push_service.js';
 import type { TestPushClient } from './grpc-client.js';
 import type { TestNode } from './node.js';

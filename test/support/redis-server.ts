@@ -1,9 +1,9 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { accessSync, constants as fsConstants, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { createConnection, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 
 // Private redis-server processes for tests. Each test file starts its own servers on OS-chosen
 // ports: the machine's shared Redis on 6379 is never touched, and files running in parallel never
@@ -27,7 +27,9 @@ const LIVE_SERVERS = Symbol.for('pushgate.test.liveRedisServers');
 function requireVersion7(binary: string): void {
   const version = /v=(\d+)\.(\d+)/.exec(execFileSync(binary, ['--version'], { encoding: 'utf8' }));
   if (version === null || Number(version[1]) < 7) {
-    throw new Error(`${binary} is Redis ${version?.slice(1).join('.') ?? 'of unknown version'}; pushgate's cluster mode and its tests need Redis 7.0 or later (Debian 12 ships 7.0)`);
+    throw new Error(
+      `${binary} is Redis ${version?.slice(1).join('.') ?? 'of unknown version'}; pushgate's cluster mode and its tests need Redis 7.0 or later (Debian 12 ships 7.0)`,
+    );
   }
 }
 
@@ -183,18 +185,14 @@ async function formCluster(nodes: RunningServer[]): Promise<void> {
   // Every pair meets directly: introducing everyone to one seed leaves the others to find each
   // other by gossip, which took up to two extra seconds.
   const meetings = nodes.flatMap((node, i) =>
-    nodes
-      .slice(i + 1)
-      .map((other) => rawCommand(node.port, ['CLUSTER', 'MEET', HOST, String(other.port), String(other.busPort)])),
+    nodes.slice(i + 1).map((other) => rawCommand(node.port, ['CLUSTER', 'MEET', HOST, String(other.port), String(other.busPort)])),
   );
   await Promise.all(meetings);
   const deadline = Date.now() + CLUSTER_READY_TIMEOUT_MS;
   let lastInfo = '';
   for (;;) {
     const infos = await Promise.all(nodes.map((node) => rawCommand(node.port, ['CLUSTER', 'INFO'])));
-    const ready = infos.every(
-      (info) => info.includes('cluster_state:ok') && info.includes(`cluster_known_nodes:${nodes.length}\r\n`),
-    );
+    const ready = infos.every((info) => info.includes('cluster_state:ok') && info.includes(`cluster_known_nodes:${nodes.length}\r\n`));
     if (ready) return;
     lastInfo = infos.map((info, i) => `node ${nodes[i]?.port}: ${oneLine(info)}`).join('\n');
     if (Date.now() > deadline) {
@@ -393,8 +391,9 @@ function sleep(ms: number): Promise<void> {
  * nothing outlives the test run. A SIGKILLed test process cannot be helped. Kept on globalThis so
  * a test runner that re-evaluates this module per file still installs the hooks once.
  */
-const liveServers: Map<ChildProcess, string> = ((globalThis as Record<symbol, unknown>)[LIVE_SERVERS] ??=
-  installExitHooks()) as Map<ChildProcess, string>;
+const hooks = globalThis as Record<symbol, unknown>;
+hooks[LIVE_SERVERS] ??= installExitHooks();
+const liveServers = hooks[LIVE_SERVERS] as Map<ChildProcess, string>;
 
 function installExitHooks(): Map<ChildProcess, string> {
   const servers = new Map<ChildProcess, string>();

@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseConfig, type Config } from '../../src/config/config.js';
 import { CLUSTER_SETTINGS } from '../../src/config/cluster.js';
+import { type Config, parseConfig } from '../../src/config/config.js';
 import { EDGE_SETTINGS } from '../../src/config/edge.js';
 import { PRESENCE_SETTINGS } from '../../src/config/presence.js';
 import { PUSH_SETTINGS } from '../../src/config/push.js';
@@ -12,7 +12,13 @@ import { SERVER_SETTINGS } from '../../src/config/server.js';
 import type { Spec } from '../../src/config/settings.js';
 import { ConfigError } from '../../src/errors.js';
 
-const SETTINGS: Record<string, Spec> = { ...SERVER_SETTINGS, ...EDGE_SETTINGS, ...PUSH_SETTINGS, ...PRESENCE_SETTINGS, ...CLUSTER_SETTINGS };
+const SETTINGS: Record<string, Spec> = {
+  ...SERVER_SETTINGS,
+  ...EDGE_SETTINGS,
+  ...PUSH_SETTINGS,
+  ...PRESENCE_SETTINGS,
+  ...CLUSTER_SETTINGS,
+};
 const SECRET = 'a-configured-secret-that-is-long-enough-0123';
 /** The minimum a production node needs: a way to verify tokens. */
 const BASE = { PUSHGATE_JWT_SECRET: SECRET };
@@ -132,7 +138,13 @@ describe('parseConfig precedence', () => {
 
   it('lets a flag win over its environment variable', () => {
     const config = parse(
-      { PUSHGATE_GRPC_PORT: '7001', PUSHGATE_HTTP_PORT: '7002', PUSHGATE_CLIENT_TYPES: 'app', PUSHGATE_ACK_TIMEOUT_MS: '100', LOG_LEVEL: 'warn' },
+      {
+        PUSHGATE_GRPC_PORT: '7001',
+        PUSHGATE_HTTP_PORT: '7002',
+        PUSHGATE_CLIENT_TYPES: 'app',
+        PUSHGATE_ACK_TIMEOUT_MS: '100',
+        LOG_LEVEL: 'warn',
+      },
       ['--grpc-port', '8001', '--http-port', '8002', '--client-types', 'pc,web', '--ack-timeout-ms', '900', '--log-level', 'error'],
     );
     expect(config.server.grpcPort).toBe(8001);
@@ -217,7 +229,12 @@ describe('parseConfig refuses bad values, naming the setting', () => {
     ['a zero ack timeout', { PUSHGATE_ACK_TIMEOUT_MS: '0' }, [], 'PUSHGATE_ACK_TIMEOUT_MS'],
     ['a negative ack timeout', { PUSHGATE_ACK_TIMEOUT_MS: '-5' }, [], 'PUSHGATE_ACK_TIMEOUT_MS'],
     ['a non-number ack timeout', { PUSHGATE_ACK_TIMEOUT_MS: '5s' }, [], 'PUSHGATE_ACK_TIMEOUT_MS'],
-    ['an ack timeout above the maximum', { PUSHGATE_ACK_TIMEOUT_MS: '9000', PUSHGATE_MAX_ACK_TIMEOUT_MS: '8000' }, [], 'PUSHGATE_ACK_TIMEOUT_MS'],
+    [
+      'an ack timeout above the maximum',
+      { PUSHGATE_ACK_TIMEOUT_MS: '9000', PUSHGATE_MAX_ACK_TIMEOUT_MS: '8000' },
+      [],
+      'PUSHGATE_ACK_TIMEOUT_MS',
+    ],
     ['an empty client type list', { PUSHGATE_CLIENT_TYPES: ' , ,' }, [], 'PUSHGATE_CLIENT_TYPES'],
     ['a client type with a space', { PUSHGATE_CLIENT_TYPES: 'app,smart tv' }, [], 'PUSHGATE_CLIENT_TYPES'],
     ['a client type with a symbol', { PUSHGATE_CLIENT_TYPES: 'app,web!' }, [], 'PUSHGATE_CLIENT_TYPES'],
@@ -226,18 +243,38 @@ describe('parseConfig refuses bad values, naming the setting', () => {
     ['a node id with a space', { PUSHGATE_NODE_ID: 'node 1' }, [], 'PUSHGATE_NODE_ID'],
     ['a node id over 64 characters', { PUSHGATE_NODE_ID: 'n'.repeat(65) }, [], 'PUSHGATE_NODE_ID'],
     ['a PUSHGATE_DEV value that is not a boolean', { PUSHGATE_DEV: 'maybe' }, [], 'PUSHGATE_DEV'],
-    ['a PUSHGATE_INSECURE_QUERY_AUTH value that is not a boolean', { PUSHGATE_INSECURE_QUERY_AUTH: '2' }, [], 'PUSHGATE_INSECURE_QUERY_AUTH'],
+    [
+      'a PUSHGATE_INSECURE_QUERY_AUTH value that is not a boolean',
+      { PUSHGATE_INSECURE_QUERY_AUTH: '2' },
+      [],
+      'PUSHGATE_INSECURE_QUERY_AUTH',
+    ],
     ['a REDIS_URL that is not a URL', { REDIS_URL: 'localhost:6379' }, [], 'REDIS_URL'],
     ['a REDIS_URL with another scheme', { REDIS_URL: 'http://localhost:6379' }, [], 'REDIS_URL'],
     ['several REDIS_URLs without cluster mode', { REDIS_URL: 'redis://a:1,redis://b:2' }, [], 'PUSHGATE_REDIS_CLUSTER'],
     ['PUSHGATE_REDIS_CLUSTER without REDIS_URL', { PUSHGATE_REDIS_CLUSTER: '1' }, [], 'REDIS_URL'],
     ['a Redis prefix with a brace', { REDIS_URL: 'redis://a:1', PUSHGATE_REDIS_PREFIX: 'pg{x}' }, [], 'PUSHGATE_REDIS_PREFIX'],
     ['zero Redis shards', { REDIS_URL: 'redis://a:1', PUSHGATE_REDIS_SHARDS: '0' }, [], 'PUSHGATE_REDIS_SHARDS'],
-    ['a command timeout over half the lease', { REDIS_URL: 'redis://a:1', PUSHGATE_NODE_LEASE_MS: '1000', PUSHGATE_REDIS_COMMAND_TIMEOUT_MS: '600' }, [], 'PUSHGATE_REDIS_COMMAND_TIMEOUT_MS'],
+    [
+      'a command timeout over half the lease',
+      { REDIS_URL: 'redis://a:1', PUSHGATE_NODE_LEASE_MS: '1000', PUSHGATE_REDIS_COMMAND_TIMEOUT_MS: '600' },
+      [],
+      'PUSHGATE_REDIS_COMMAND_TIMEOUT_MS',
+    ],
     ['a zero presence retention', { PUSHGATE_PRESENCE_RETENTION: '0' }, [], 'PUSHGATE_PRESENCE_RETENTION'],
     ['a heartbeat event with a space', { PUSHGATE_HEARTBEAT_EVENT: 'heart beat' }, [], 'PUSHGATE_HEARTBEAT_EVENT'],
-    ['a PEM that is not a key', { PUSHGATE_JWT_SECRET: '', PUSHGATE_JWT_PUBLIC_KEY: '-----BEGIN PUBLIC KEY-----\nbm90IGEga2V5\n-----END PUBLIC KEY-----\n' }, [], 'PUSHGATE_JWT_PUBLIC_KEY'],
-    ['a public key path that does not exist', { PUSHGATE_JWT_SECRET: '', PUSHGATE_JWT_PUBLIC_KEY: '/nonexistent/pushgate/jwt.pem' }, [], 'PUSHGATE_JWT_PUBLIC_KEY'],
+    [
+      'a PEM that is not a key',
+      { PUSHGATE_JWT_SECRET: '', PUSHGATE_JWT_PUBLIC_KEY: '-----BEGIN PUBLIC KEY-----\nbm90IGEga2V5\n-----END PUBLIC KEY-----\n' },
+      [],
+      'PUSHGATE_JWT_PUBLIC_KEY',
+    ],
+    [
+      'a public key path that does not exist',
+      { PUSHGATE_JWT_SECRET: '', PUSHGATE_JWT_PUBLIC_KEY: '/nonexistent/pushgate/jwt.pem' },
+      [],
+      'PUSHGATE_JWT_PUBLIC_KEY',
+    ],
   ];
 
   it.each(cases)('%s', (_label, env, argv, named) => {

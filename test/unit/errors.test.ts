@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
-import { ERROR_CODES, PushgateError, isPushgateError, type ErrorCode } from '../../src/errors.js';
+import { ERROR_CODES, type ErrorCode, isPushgateError, PushgateError } from '../../src/errors.js';
 import { GRPC_STATUS, toGrpcError } from '../../src/grpc/status.js';
 import { createLogger } from '../../src/logger.js';
 
@@ -93,6 +93,8 @@ describe('toGrpcError', () => {
   it('logs a caller mistake at info, not as a server fault', () => {
     const { log, lines } = capturingLogger();
     toGrpcError(new PushgateError('invalid_argument', 'user_id is required'), log, 'req-9', 'DisconnectSessions');
-    expect(lines()).toEqual([expect.objectContaining({ level: 30, requestId: 'req-9', method: 'DisconnectSessions', code: 'invalid_argument' })]);
+    expect(lines()).toEqual([
+      expect.objectContaining({ level: 30, requestId: 'req-9', method: 'DisconnectSessions', code: 'invalid_argument' }),
+    ]);
   });
 });

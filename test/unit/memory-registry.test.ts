@@ -10,7 +10,16 @@ import { refusal } from '../support/refusal.js';
 
 function session(userId: string, sessionId: string): SessionRecord {
   const now = Date.now();
-  return { sessionId, userId, clientType: 'web', nodeId: 'node-a', connectedAtMs: now, lastSeenAtMs: now, remoteAddress: '10.0.0.7', userAgent: 'agent' };
+  return {
+    sessionId,
+    userId,
+    clientType: 'web',
+    nodeId: 'node-a',
+    connectedAtMs: now,
+    lastSeenAtMs: now,
+    remoteAddress: '10.0.0.7',
+    userAgent: 'agent',
+  };
 }
 
 describe('MemorySessionRegistry presence feed', () => {
@@ -37,7 +46,11 @@ describe('MemorySessionRegistry presence feed', () => {
     const err = await refusal(registry.readAfter(start, 10));
     expect(err.code).toBe('cursor_expired');
     expect(err.details.oldest_cursor).toBe(start.replace(/-0$/, '-4'));
-    expect((await registry.readAfter(err.details.oldest_cursor!, 10)).map((event) => event.session?.sessionId)).toEqual(['s-3', 's-4', 's-5']);
+    expect((await registry.readAfter(err.details.oldest_cursor!, 10)).map((event) => event.session?.sessionId)).toEqual([
+      's-3',
+      's-4',
+      's-5',
+    ]);
   });
 
   it('drops events older than retentionMs when the feed is read, with no write and no timer', async () => {

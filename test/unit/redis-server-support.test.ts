@@ -4,13 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  REDIS_SERVER_MISSING,
-  startRedis,
-  startRedisCluster,
-  type TestRedis,
-  type TestRedisCluster,
-} from '../support/redis-server.js';
+import { REDIS_SERVER_MISSING, startRedis, startRedisCluster, type TestRedis, type TestRedisCluster } from '../support/redis-server.js';
 
 /** Resolves true when something accepts a TCP connection on the port, false when it is refused. */
 function accepts(port: number): Promise<boolean> {
