@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
+import type { Socket } from 'socket.io';
 import { type DeliveryStatus, type Outcome, outcome, type PushMessage } from '../domain/push.js';
-import type { LocalSession } from './local-sessions.js';
 
 export const GONE = 'session closed before the push reached it';
 const CLOSED_WHILE_AWAITED = 'session closed before it acked';
@@ -13,11 +13,17 @@ interface SocketAckInternals {
   readonly nsp: { _ids: number };
 }
 
+/** A session as a wait sees it: its socket, and the waits it must tell when it closes. */
+export interface AckTarget {
+  readonly socket: Socket;
+  readonly waits: Set<AckWait>;
+}
+
 /** One push awaiting acks from several local sessions. Owns its timer and its abort listener. */
 export class AckWait {
   private readonly outcomes: Outcome[];
   /** Per session: its entry while its ack is awaited, undefined once settled. */
-  private readonly awaiting: (LocalSession | undefined)[];
+  private readonly awaiting: (AckTarget | undefined)[];
   private readonly ackIds: number[];
   private readonly emittedAt: number[];
   private remaining = 0;
@@ -25,7 +31,7 @@ export class AckWait {
   private readonly onAbort = (): void => this.finish('failed', 'call cancelled or its deadline passed before the ack');
 
   constructor(
-    index: ReadonlyMap<string, LocalSession>,
+    index: ReadonlyMap<string, AckTarget>,
     sessionIds: readonly string[],
     message: PushMessage,
     private readonly signal: AbortSignal,
@@ -60,7 +66,7 @@ export class AckWait {
     else signal.addEventListener('abort', this.onAbort, { once: true });
   }
 
-  disconnected(entry: LocalSession): void {
+  disconnected(entry: AckTarget): void {
     for (let i = 0; i < this.awaiting.length; i++) {
       if (this.awaiting[i] === entry) this.settle(i, 'disconnected', CLOSED_WHILE_AWAITED);
     }

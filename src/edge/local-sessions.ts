@@ -2,13 +2,11 @@ import type { Socket } from 'socket.io';
 import { type Outcome, outcome, type PushMessage } from '../domain/push.js';
 import type { SessionRecord } from '../domain/session.js';
 import type { SessionTransport } from '../domain/session-transport.js';
-import { AckWait, GONE } from './ack-wait.js';
+import { type AckTarget, AckWait, GONE } from './ack-wait.js';
 
-export interface LocalSession {
-  readonly socket: Socket;
+/** A socket this node holds; `waits` are the pushes awaiting its ack, told at once when it closes. */
+export interface LocalSession extends AckTarget {
   readonly record: SessionRecord;
-  /** Pushes awaiting this session's ack; told at once when the socket closes. */
-  readonly waits: Set<AckWait>;
   /** Set by the server before it closes the socket, so presence reports why. */
   closeReason: string | undefined;
   /** Settles when the session has left the registry after its socket closed. */
