@@ -32,8 +32,8 @@ const RESUME_HINT = 'resume with resume_after set to the last cursor received, o
  * waiting on its own backpressure wakes up and reads how it ended.
  */
 export class PresenceWatch implements AsyncIterableIterator<PresenceEvent> {
-  /** Live events not yet taken by the reader, from `head` on. */
-  private live: PresenceEvent[] = [];
+  /** Live events not yet taken by the reader, from `head` on (taken slots are cleared for the GC). */
+  private live: (PresenceEvent | undefined)[] = [];
   private head = 0;
   /** Live events held back while catching up, so order is kept. */
   private held: PresenceEvent[] | undefined;
@@ -190,7 +190,7 @@ export class PresenceWatch implements AsyncIterableIterator<PresenceEvent> {
 
   private take(): PresenceEvent {
     const event = this.live[this.head]!;
-    this.live[this.head++] = undefined as unknown as PresenceEvent;
+    this.live[this.head++] = undefined;
     // Compact now and then rather than shift() per event: O(1) per event at any queue length.
     if (this.head === this.live.length) {
       this.live = [];
