@@ -256,6 +256,9 @@ describe('WatchPresence', () => {
     await waitFor('the stalled stream to end', () => stalled.status, { timeoutMs: 10_000 });
     expect(stalled.status!.code).toBe(GrpcStatus.RESOURCE_EXHAUSTED);
     expect(stalled.status!.details).toContain('PUSHGATE_PRESENCE_BUFFER');
+    // Ended through the one error path, as unary calls are: stable code and request id in the trailers.
+    expect(stalled.status!.metadata.get('pushgate-error-code')).toEqual(['presence_overflow']);
+    expect(stalled.status!.metadata.get('x-request-id')).toHaveLength(1);
     // What it did get is the start of the sequence, in order and without gaps, and far from all of it.
     const got = summary(stalled.events);
     expect(got.length).toBeGreaterThan(0);
