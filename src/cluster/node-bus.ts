@@ -137,6 +137,10 @@ export class NodeBus {
       this.deps.log.warn({ err }, 'ignoring a malformed cluster bus message');
       return;
     }
+    if (!isEnvelope(envelope)) {
+      this.deps.log.warn({ message: message.slice(0, 200) }, 'ignoring a cluster bus message of unknown shape');
+      return;
+    }
     switch (envelope.kind) {
       case 'reply':
         this.pending.get(envelope.id)?.resolve(envelope.body);
@@ -175,4 +179,14 @@ export class NodeBus {
       this.serving.delete(key);
     }
   }
+}
+
+/** Other software (or an older pushgate) on the same channel must not crash this node: check before acting. */
+function isEnvelope(value: unknown): value is Envelope {
+  if (typeof value !== 'object' || value === null) return false;
+  const { kind, id, from, expiresAtMs } = value as Record<string, unknown>;
+  if (typeof id !== 'string' || typeof from !== 'string') return false;
+  if (kind === 'request')
+    return typeof expiresAtMs === 'number' && Number.isFinite(expiresAtMs) && typeof (value as { body?: unknown }).body === 'object';
+  return kind === 'reply' || kind === 'cancel';
 }

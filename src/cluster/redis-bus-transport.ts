@@ -42,6 +42,9 @@ export class RedisBusTransport implements BusTransport {
   close(): void {
     this.deps.subscriber.off('smessage', this.receive);
     this.onMessage = undefined;
-    // No SUNSUBSCRIBE: the subscriber connection closes next, and it would wait for a Redis that is away.
+    // Unsubscribed at once, so a request sent meanwhile counts no receiver and fails at once rather
+    // than at its timeout (the connection itself closes later in shutdown). Not awaited: a Redis
+    // that is away must not hold the shutdown up.
+    if (this.channel !== undefined) this.deps.subscriber.sunsubscribe(this.channel).catch(() => undefined);
   }
 }
