@@ -1,4 +1,5 @@
 import { isPushgateError, PushgateError } from '../errors.js';
+import { EventQueue } from './event-queue.js';
 import type { PresenceEvent, PresenceFeed } from './presence.js';
 
 /** Where a watch starts: live only, after a snapshot, or after a cursor the reader already saw. */
@@ -32,11 +33,13 @@ const RESUME_HINT = 'resume with resume_after set to the last cursor received, o
  * waiting on its own backpressure wakes up and reads how it ended.
  */
 export class PresenceWatch implements AsyncIterableIterator<PresenceEvent> {
-  /** Live events not yet taken by the reader, from `head` on (taken slots are cleared for the GC). */
-  private live: (PresenceEvent | undefined)[] = [];
-  private head = 0;
-  /** Live events held back while catching up, so order is kept. */
-  private held: PresenceEvent[] | undefined;
+  /** Live events not yet taken by the reader. */
+  private readonly live = new EventQueue();
+  /**
+   * Live events held back while catching up, so order is kept. Those the reader has already taken
+   * from the feed leave it as the feed reaches them: what is held is what the reader has not seen.
+   */
+  private held: EventQueue | undefined;
   /**
    * Feed position this watch caught up to; undefined for a live-only watch. A live event not
    * after it was already yielded from the feed: a subscription may deliver an event after
@@ -63,7 +66,7 @@ export class PresenceWatch implements AsyncIterableIterator<PresenceEvent> {
     private readonly signal: AbortSignal,
     private readonly onClosed: () => void,
   ) {
-    if (from.kind !== 'live') this.held = [];
+    if (from.kind !== 'live') this.held = new EventQueue();
     // Subscribed before the snapshot or the first read, so every change after that point is either
     // in the feed pages or held (or both: `position` tells which to skip).
     this.unsubscribe = options.feed.subscribe(
@@ -92,7 +95,8 @@ export class PresenceWatch implements AsyncIterableIterator<PresenceEvent> {
       }
       for (;;) {
         if (this.failure !== undefined) throw this.failure;
-        if (this.head < this.live.length) return { value: this.take(), done: false };
+        const event = this.live.shift();
+        if (event !== undefined) return { value: event, done: false };
         if (this.isEnding()) return done();
         await new Promise<void>((resolve) => (this.wake = resolve));
       }
@@ -138,16 +142,16 @@ export class PresenceWatch implements AsyncIterableIterator<PresenceEvent> {
       for (const event of page) {
         if (this.isEnding()) return;
         if (this.wants(event)) yield event;
+        // Taken (or skipped): held events up to here are no longer unread.
+        this.position = event.cursor;
+        this.dropCoveredHeld();
       }
-      this.position = page.at(-1)!.cursor;
-      this.dropCoveredHeld();
       if (this.firstLive !== undefined && !this.isNew(this.firstLive)) break;
     }
-    // The held events the feed did not cover, in order (more may arrive meanwhile), then live.
-    for (let i = 0; this.held !== undefined && i < this.held.length; i++) {
-      const event = this.held[i]!;
-      if (this.isEnding()) return;
-      if (this.isNew(event)) yield event;
+    // The held events the feed did not cover join the live queue in order, counted as unread like
+    // any live event from now on.
+    for (let event = this.held?.shift(); event !== undefined; event = this.held?.shift()) {
+      if (this.isNew(event)) this.live.push(event);
     }
     this.held = undefined;
     this.firstLive = undefined;
@@ -164,42 +168,26 @@ export class PresenceWatch implements AsyncIterableIterator<PresenceEvent> {
     }
   }
 
-  /** Held events the feed has now covered would only be skipped later; freeing them keeps `held` from overflowing on a long catch-up. */
+  /** Held events the feed has reached were taken from the feed: they leave `held`, so it counts only what is unread. */
   private dropCoveredHeld(): void {
-    if (this.held === undefined) return;
-    const firstNew = this.held.findIndex((event) => this.isNew(event));
-    this.held.splice(0, firstNew === -1 ? this.held.length : firstNew);
+    while (this.held !== undefined && this.held.size > 0 && !this.isNew(this.held.peek()!)) this.held.shift();
   }
 
   private onEvent(event: PresenceEvent): void {
     if (this.held !== undefined) this.firstLive ??= event;
     if (!this.wants(event)) return;
     if (this.held !== undefined) {
-      if (this.held.length >= this.options.bufferSize) this.overflow();
+      if (this.held.size >= this.options.bufferSize) this.overflow();
       else this.held.push(event);
       return;
     }
     if (!this.isNew(event)) return;
-    if (!this.unbounded && this.live.length - this.head >= this.options.bufferSize) {
+    if (!this.unbounded && this.live.size >= this.options.bufferSize) {
       this.overflow();
       return;
     }
     this.live.push(event);
     this.wakeReader();
-  }
-
-  private take(): PresenceEvent {
-    const event = this.live[this.head]!;
-    this.live[this.head++] = undefined;
-    // Compact now and then rather than shift() per event: O(1) per event at any queue length.
-    if (this.head === this.live.length) {
-      this.live = [];
-      this.head = 0;
-    } else if (this.head >= 1024 && this.head * 2 >= this.live.length) {
-      this.live = this.live.slice(this.head);
-      this.head = 0;
-    }
-    return event;
   }
 
   private overflow(): void {
@@ -215,8 +203,7 @@ export class PresenceWatch implements AsyncIterableIterator<PresenceEvent> {
   private fail(err: PushgateError): void {
     if (this.isEnding()) return;
     this.failure = err;
-    this.live = [];
-    this.head = 0;
+    this.live.clear();
     this.stopListening();
   }
 
@@ -229,8 +216,7 @@ export class PresenceWatch implements AsyncIterableIterator<PresenceEvent> {
 
   /** The reader is gone or done: everything is let go. */
   private close(): void {
-    this.live = [];
-    this.head = 0;
+    this.live.clear();
     this.stopListening();
   }
 

@@ -84,6 +84,8 @@ export class AckWait {
     const entry = this.awaiting[i];
     if (entry === undefined) return;
     this.awaiting[i] = undefined;
+    // Socket.IO keeps an unanswered ack callback even after its socket closed; ours is done with it.
+    if (status !== 'acked') (entry.socket as unknown as SocketAckInternals).acks.delete(this.ackIds[i]!);
     entry.waits.delete(this);
     const result = this.outcomes[i]!;
     result.status = status;
@@ -93,12 +95,7 @@ export class AckWait {
 
   /** Ends the wait: every session still awaited gets `status`, and its ack callback is dropped. */
   private finish(status: DeliveryStatus, error: string): void {
-    for (let i = 0; i < this.awaiting.length; i++) {
-      const entry = this.awaiting[i];
-      if (entry === undefined) continue;
-      (entry.socket as unknown as SocketAckInternals).acks.delete(this.ackIds[i]!);
-      this.settle(i, status, error);
-    }
+    for (let i = 0; i < this.awaiting.length; i++) this.settle(i, status, error);
   }
 
   private done(): void {

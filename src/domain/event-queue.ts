@@ -1,0 +1,39 @@
+import type { PresenceEvent } from './presence.js';
+
+/**
+ * A first-in first-out queue of presence events with O(1) push and shift at any length (an array
+ * with a moving head, compacted now and then), releasing each event as it leaves.
+ */
+export class EventQueue {
+  private items: (PresenceEvent | undefined)[] = [];
+  private head = 0;
+
+  get size(): number {
+    return this.items.length - this.head;
+  }
+
+  push(event: PresenceEvent): void {
+    this.items.push(event);
+  }
+
+  peek(): PresenceEvent | undefined {
+    return this.items[this.head];
+  }
+
+  shift(): PresenceEvent | undefined {
+    if (this.head === this.items.length) return undefined;
+    const event = this.items[this.head];
+    this.items[this.head++] = undefined;
+    if (this.head === this.items.length) this.clear();
+    else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return event;
+  }
+
+  clear(): void {
+    this.items = [];
+    this.head = 0;
+  }
+}
