@@ -6,6 +6,7 @@ import { createLogger } from '../../src/logger.js';
 import { RegistryKeys } from '../../src/registry/redis-keys.js';
 import { RedisSessionRegistry } from '../../src/registry/redis-registry.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
+import { sessionRecord } from '../support/session-record.js';
 import { waitFor } from '../support/wait.js';
 
 /**
@@ -64,17 +65,7 @@ async function nodes(count: number, { retention = 1000, shards = 2 } = {}): Prom
 }
 
 function session(userId: string, sessionId: string, nodeId: string): SessionRecord {
-  const now = Date.now();
-  return {
-    sessionId,
-    userId,
-    clientType: 'web',
-    nodeId,
-    connectedAtMs: now,
-    lastSeenAtMs: now,
-    remoteAddress: '10.0.0.1',
-    userAgent: 'test',
-  };
+  return sessionRecord(userId, sessionId, { nodeId, remoteAddress: '10.0.0.1', userAgent: 'test' });
 }
 
 function collect(registry: RedisSessionRegistry): PresenceEvent[] {

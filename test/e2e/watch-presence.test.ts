@@ -20,6 +20,7 @@ import {
   summary,
   type Watch,
 } from '../support/presence-watch.js';
+import { sessionRecord } from '../support/session-record.js';
 import { signToken } from '../support/tokens.js';
 import { waitFor } from '../support/wait.js';
 
@@ -50,17 +51,7 @@ async function connect(node: TestNode, userId: string, clientType = 'web'): Prom
 }
 
 function syntheticSession(userId: string, sessionId: string): SessionRecord {
-  const now = Date.now();
-  return {
-    sessionId,
-    userId,
-    clientType: 'web',
-    nodeId: 'synthetic',
-    connectedAtMs: now,
-    lastSeenAtMs: now,
-    remoteAddress: '203.0.113.9',
-    userAgent: 'load',
-  };
+  return sessionRecord(userId, sessionId, { nodeId: 'synthetic', remoteAddress: '203.0.113.9', userAgent: 'load' });
 }
 
 describe('WatchPresence', () => {

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { SessionRecord } from '../../src/domain/session.js';
 import { MemorySessionRegistry } from '../../src/registry/memory-registry.js';
 import { refusal } from '../support/refusal.js';
+import { sessionRecord } from '../support/session-record.js';
 
 /**
  * What the memory registry adds to the contract suite (test/contract): its cursor format, age-based
@@ -9,17 +10,7 @@ import { refusal } from '../support/refusal.js';
  */
 
 function session(userId: string, sessionId: string): SessionRecord {
-  const now = Date.now();
-  return {
-    sessionId,
-    userId,
-    clientType: 'web',
-    nodeId: 'node-a',
-    connectedAtMs: now,
-    lastSeenAtMs: now,
-    remoteAddress: '10.0.0.7',
-    userAgent: 'agent',
-  };
+  return sessionRecord(userId, sessionId);
 }
 
 describe('MemorySessionRegistry presence feed', () => {

@@ -4,6 +4,7 @@ import { PresenceService, type PresenceWatch } from '../../src/domain/presence-s
 import type { SessionRecord } from '../../src/domain/session.js';
 import { MemorySessionRegistry, type PresenceRetention } from '../../src/registry/memory-registry.js';
 import { refusal } from '../support/refusal.js';
+import { sessionRecord } from '../support/session-record.js';
 
 /**
  * PresenceService over the real memory registry. Each test reads its watches one `next()` at a
@@ -17,17 +18,7 @@ function row(event: PresenceEvent): Row {
 }
 
 function record(userId: string, sessionId: string): SessionRecord {
-  const now = Date.now();
-  return {
-    sessionId,
-    userId,
-    clientType: 'web',
-    nodeId: 'node-a',
-    connectedAtMs: now,
-    lastSeenAtMs: now,
-    remoteAddress: '10.0.0.7',
-    userAgent: 'agent',
-  };
+  return sessionRecord(userId, sessionId);
 }
 
 function setup(bufferSize = 100, retention?: PresenceRetention) {

@@ -6,6 +6,7 @@ import { NO_OTHER_NODES, type RemoteNodes, type SessionCloser, type SessionTrans
 import { PushgateError } from '../../src/errors.js';
 import { MemorySessionRegistry } from '../../src/registry/memory-registry.js';
 import { refusal } from '../support/refusal.js';
+import { sessionRecord } from '../support/session-record.js';
 
 /**
  * PushService on the real memory registry. Its collaborators on the other side (this node's
@@ -15,8 +16,7 @@ import { refusal } from '../support/refusal.js';
 const THIS_NODE = 'node-a';
 
 function record(userId: string, sessionId: string, nodeId: string, clientType = 'web'): SessionRecord {
-  const now = Date.now();
-  return { sessionId, userId, clientType, nodeId, connectedAtMs: now, lastSeenAtMs: now, remoteAddress: '10.0.0.7', userAgent: 'agent' };
+  return sessionRecord(userId, sessionId, { nodeId, clientType });
 }
 
 function request(userId: string, clientTypes: readonly string[] = []): PushRequest {
