@@ -12,6 +12,8 @@ import { SocketEdge } from './edge/socket-edge.js';
 import { TokenVerifier } from './edge/token-verifier.js';
 import { GrpcServer } from './grpc/grpc-server.js';
 import { pushServiceHandlers } from './grpc/push-service-handlers.js';
+import { grpcServerOptions } from './grpc/server-options.js';
+import { type ApiCredentials, apiCredentials } from './grpc/tls.js';
 import { InFlight } from './grpc/unary.js';
 import { createHttpServer, type NodeStatus } from './http/http-server.js';
 import { MemorySessionRegistry } from './registry/memory-registry.js';
@@ -39,6 +41,7 @@ export class App {
   readonly grpc: GrpcServer;
   readonly http: HttpServer;
   readonly verifier: TokenVerifier;
+  readonly apiCredentials: ApiCredentials;
   /** Undefined on a single node (no REDIS_URL). */
   readonly cluster: ClusterMode | undefined;
   private readonly inFlight = new InFlight();
@@ -84,9 +87,13 @@ export class App {
       closer: this.edge,
       remote: this.cluster?.remote ?? NO_OTHER_NODES,
     });
+    this.apiCredentials = apiCredentials(config.api, log);
     this.presence = new PresenceService({ feed: this.registry, bufferSize: presence.bufferSize });
     this.grpc = new GrpcServer({
       maxPayloadBytes: config.push.maxPayloadBytes,
+      serverOptions: grpcServerOptions(config.apiLimits),
+      interceptors: [],
+      credentials: this.apiCredentials.credentials,
       handlers: pushServiceHandlers({
         push: this.push,
         presence: this.presence,
@@ -115,11 +122,14 @@ export class App {
    */
   async start(): Promise<BoundPorts> {
     const { host, grpcPort, httpPort } = this.config.server;
+    const grpcHost = this.config.api.host;
     await this.cluster?.start(this.local, this.edge).catch((err: unknown) => {
       throw new StartError((err as Error).message);
     });
-    const boundGrpc = await this.grpc.listen(host, grpcPort).catch((err: unknown) => {
-      throw new StartError(`cannot serve gRPC on ${host}:${grpcPort} (PUSHGATE_HOST, PUSHGATE_GRPC_PORT): ${(err as Error).message}`);
+    const boundGrpc = await this.grpc.listen(grpcHost, grpcPort).catch((err: unknown) => {
+      throw new StartError(
+        `cannot serve gRPC on ${grpcHost}:${grpcPort} (PUSHGATE_GRPC_HOST, PUSHGATE_GRPC_PORT): ${(err as Error).message}`,
+      );
     });
     await new Promise<void>((resolve, reject) => {
       this.http.once('error', reject);
@@ -165,6 +175,7 @@ export class App {
     const timer = setTimeout(() => this.grpc.forceShutdown(), Math.min(graceMs, 2000));
     await grpcStopped;
     clearTimeout(timer);
+    this.apiCredentials.close();
     if (this.cluster !== undefined) await this.cluster.stop();
     else await this.registry.close();
   }

@@ -23,6 +23,10 @@ export const ERROR_CODES = {
   client_type_missing: 'The client did not say which client type it is.',
   client_type_invalid: 'The client type is not one of PUSHGATE_CLIENT_TYPES.',
   dev_mode_disabled: 'A development-only feature was used while PUSHGATE_DEV is off.',
+  unauthenticated: 'The caller sent no valid API key or client certificate.',
+  permission_denied: 'The caller’s key or certificate does not grant the scope this call needs.',
+  rate_limited: 'The caller made more calls than its rate allows; retry after the time in the retry hint.',
+  too_many_streams: 'The node or the caller already has as many presence streams open as allowed.',
   not_found: 'No such HTTP route.',
   method_not_allowed: 'The HTTP route does not take that method.',
 } as const;

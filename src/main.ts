@@ -19,7 +19,10 @@ async function main(): Promise<void> {
   warnAboutUnsafeModes(config, log);
   const app = new App(config, log);
   const ports = await app.start();
-  log.info({ nodeId: config.server.nodeId, host: config.server.host, ...ports, clientTypes: config.edge.clientTypes }, 'pushgate started');
+  log.info(
+    { nodeId: config.server.nodeId, host: config.server.host, grpcHost: config.api.host, ...ports, clientTypes: config.edge.clientTypes },
+    'pushgate started',
+  );
 
   let signalled = false;
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -49,6 +52,12 @@ function warnAboutUnsafeModes(config: Config, log: ReturnType<typeof createLogge
     log.warn(
       { secretGenerated: config.auth.secretGenerated },
       'DEVELOPMENT MODE (PUSHGATE_DEV): anyone who can reach GET /dev/token can mint a token for any user. Never run this in production.',
+    );
+  }
+  if (config.api.allowUnauthenticated) {
+    log.warn(
+      { grpcHost: config.api.host },
+      'UNAUTHENTICATED gRPC API (PUSHGATE_GRPC_ALLOW_UNAUTHENTICATED): anyone who can reach the gRPC port can push to, list and log out any user.',
     );
   }
   if (config.auth.insecureQueryAuth) {

@@ -1,5 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../errors.js';
+import { API_SETTINGS, type ApiConfig, parseApi } from './api.js';
+import { API_LIMIT_SETTINGS, type ApiLimitsConfig, parseApiLimits } from './api-limits.js';
 import { AUTH_SETTINGS, type AuthConfig, parseAuth } from './auth.js';
 import { CLUSTER_SETTINGS, parseCluster, type RedisConfig } from './cluster.js';
 import { EDGE_SETTINGS, type EdgeConfig, parseEdge } from './edge.js';
@@ -9,7 +11,7 @@ import { parseServer, SERVER_SETTINGS, type ServerConfig } from './server.js';
 import { addOptions, createReader, type Env, envOnlyHelp } from './settings.js';
 
 export { redactUrl } from './cluster.js';
-export type { AuthConfig, EdgeConfig, PresenceConfig, PushConfig, RedisConfig, ServerConfig };
+export type { ApiConfig, ApiLimitsConfig, AuthConfig, EdgeConfig, PresenceConfig, PushConfig, RedisConfig, ServerConfig };
 
 /**
  * The only reader of process.env: main.ts passes argv and env in, everything else receives the
@@ -18,6 +20,10 @@ export type { AuthConfig, EdgeConfig, PresenceConfig, PushConfig, RedisConfig, S
 export interface Config {
   readonly server: ServerConfig;
   readonly auth: AuthConfig;
+  /** The gRPC API: bind address, caller authentication (API keys, TLS). */
+  readonly api: ApiConfig;
+  /** What one caller, stream or request of the gRPC API may take. */
+  readonly apiLimits: ApiLimitsConfig;
   readonly edge: EdgeConfig;
   readonly push: PushConfig;
   readonly presence: PresenceConfig;
@@ -34,6 +40,8 @@ export class HelpRequested extends Error {
 const GROUPS = [
   ['Server:', SERVER_SETTINGS],
   ['Client authentication:', AUTH_SETTINGS],
+  ['gRPC API access:', API_SETTINGS],
+  ['gRPC API limits:', API_LIMIT_SETTINGS],
   ['Socket.IO edge:', EDGE_SETTINGS],
   ['Push:', PUSH_SETTINGS],
   ['Presence:', PRESENCE_SETTINGS],
@@ -44,6 +52,8 @@ const GROUPS = [
 const SETTINGS = {
   ...SERVER_SETTINGS,
   ...AUTH_SETTINGS,
+  ...API_SETTINGS,
+  ...API_LIMIT_SETTINGS,
   ...EDGE_SETTINGS,
   ...PUSH_SETTINGS,
   ...PRESENCE_SETTINGS,
@@ -76,5 +86,23 @@ export function parseConfig(argv: readonly string[], env: Env, command = buildCo
   const presence = parsePresence(settings);
   const redis = parseCluster(settings);
   const auth = parseAuth(settings, server.dev);
-  return Object.freeze({ server, auth, edge, push, presence, redis });
+  const api = parseApi(settings);
+  const apiLimits = parseApiLimits(settings);
+  checkApiAgainstPush(settings.describe, apiLimits, push);
+  return Object.freeze({ server, auth, api, apiLimits, edge, push, presence, redis });
+}
+
+/** Limits of the API that must leave room for what a push may legitimately be. */
+function checkApiAgainstPush(describe: (key: keyof typeof SETTINGS) => string, limits: ApiLimitsConfig, push: PushConfig): void {
+  if (limits.maxCallMs <= push.maxAckTimeoutMs) {
+    // A push may wait maxAckTimeoutMs for acks; a shorter call cap would cut every such push short.
+    throw new ConfigError(
+      `${describe('maxCallMs')} (${limits.maxCallMs}) must exceed ${describe('maxAckTimeoutMs')} (${push.maxAckTimeoutMs})`,
+    );
+  }
+  if (limits.maxReceiveBytes <= push.maxPayloadBytes) {
+    throw new ConfigError(
+      `${describe('maxReceiveBytes')} (${limits.maxReceiveBytes}) must exceed ${describe('maxPayloadBytes')} (${push.maxPayloadBytes})`,
+    );
+  }
 }

@@ -7,7 +7,7 @@ import type { SettingsReader, Spec } from './settings.js';
 export interface ServerConfig {
   readonly grpcPort: number;
   readonly httpPort: number;
-  /** Bind address of both servers. */
+  /** Bind address of the Socket.IO/HTTP server (the gRPC API has its own, ApiConfig.host). */
   readonly host: string;
   /** This node's id in session records. */
   readonly nodeId: string;
@@ -30,7 +30,7 @@ export const SERVER_SETTINGS = {
     flag: '--host <address>',
     env: 'PUSHGATE_HOST',
     fallback: '0.0.0.0 (127.0.0.1 in dev mode)',
-    help: 'bind address of both servers',
+    help: 'bind address of the Socket.IO/HTTP server (the gRPC API has PUSHGATE_GRPC_HOST)',
   },
   nodeId: { flag: '--node-id <id>', env: 'PUSHGATE_NODE_ID', fallback: '<hostname>-<random>', help: 'this node’s id in session records' },
   dev: {

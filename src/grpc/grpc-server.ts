@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { Server, ServerCredentials, type ServiceDefinition } from '@grpc/grpc-js';
+import { Server, type ServerCredentials, type ServerInterceptor, type ServerOptions, type ServiceDefinition } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
@@ -10,12 +10,15 @@ import { pushToUserDecoder } from './payload-size.js';
 export const PUSH_SERVICE_NAME = 'pushgate.v1.PushService';
 const PROTO_ROOT = fileURLToPath(new URL('../../proto/', import.meta.url));
 
-/** Headroom above the payload limit for the request's other fields, so the limit is ours to report. */
-const REQUEST_OVERHEAD_BYTES = 1024 * 1024;
-
 export interface GrpcServerOptions {
   readonly handlers: PushServiceServer;
   readonly maxPayloadBytes: number;
+  /** Channel options: message size, streams per connection, keepalive (see server-options.ts). */
+  readonly serverOptions: ServerOptions;
+  /** Run for every call of every service (caller authentication, refusals, audit). */
+  readonly interceptors: readonly ServerInterceptor[];
+  /** Insecure, TLS or mutual TLS (see tls.ts). */
+  readonly credentials: ServerCredentials;
 }
 
 /**
@@ -26,13 +29,11 @@ export class GrpcServer {
   readonly server: Server;
   readonly health = new HealthImplementation({ '': 'NOT_SERVING', [PUSH_SERVICE_NAME]: 'NOT_SERVING' });
 
+  private readonly credentials: ServerCredentials;
+
   constructor(options: GrpcServerOptions) {
-    this.server = new Server({
-      'grpc.max_receive_message_length': Math.max(4 * 1024 * 1024, options.maxPayloadBytes + REQUEST_OVERHEAD_BYTES),
-      // Detect callers that vanished without closing (half-open TCP) instead of holding streams forever.
-      'grpc.keepalive_time_ms': 60_000,
-      'grpc.keepalive_timeout_ms': 20_000,
-    });
+    this.credentials = options.credentials;
+    this.server = new Server({ ...options.serverOptions, interceptors: [...options.interceptors] });
     const service = {
       ...PushServiceService,
       pushToUser: { ...PushServiceService.pushToUser, requestDeserialize: pushToUserDecoder(options.maxPayloadBytes) },
@@ -45,7 +46,7 @@ export class GrpcServer {
   async listen(host: string, port: number): Promise<number> {
     const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
     return new Promise((resolve, reject) => {
-      this.server.bindAsync(address, ServerCredentials.createInsecure(), (err, boundPort) => {
+      this.server.bindAsync(address, this.credentials, (err, boundPort) => {
         if (err) reject(err);
         else resolve(boundPort);
       });

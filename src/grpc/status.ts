@@ -23,6 +23,10 @@ export const GRPC_STATUS = {
   client_type_missing: GrpcStatus.INVALID_ARGUMENT,
   client_type_invalid: GrpcStatus.INVALID_ARGUMENT,
   dev_mode_disabled: GrpcStatus.PERMISSION_DENIED,
+  unauthenticated: GrpcStatus.UNAUTHENTICATED,
+  permission_denied: GrpcStatus.PERMISSION_DENIED,
+  rate_limited: GrpcStatus.RESOURCE_EXHAUSTED,
+  too_many_streams: GrpcStatus.RESOURCE_EXHAUSTED,
   not_found: GrpcStatus.NOT_FOUND,
   method_not_allowed: GrpcStatus.UNIMPLEMENTED,
 } as const satisfies Record<ErrorCode, GrpcStatus>;

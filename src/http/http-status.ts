@@ -22,6 +22,10 @@ export const HTTP_STATUS = {
   client_type_missing: 400,
   client_type_invalid: 400,
   dev_mode_disabled: 403,
+  unauthenticated: 401,
+  permission_denied: 403,
+  rate_limited: 429,
+  too_many_streams: 429,
   not_found: 404,
   method_not_allowed: 405,
 } as const satisfies Record<ErrorCode, number>;

@@ -20,7 +20,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   registry: ['domain', 'redis', 'errors'],
   cluster: ['registry', 'redis', 'domain', 'config', 'errors'],
   edge: ['domain', 'config', 'errors'],
-  grpc: ['domain', 'gen', 'errors'],
+  grpc: ['domain', 'gen', 'config', 'errors'],
   http: ['domain', 'errors'],
   gen: [],
   app: ['cluster', 'config', 'domain', 'edge', 'grpc', 'http', 'registry', 'errors'],

@@ -1,0 +1,16 @@
+import type { ServerOptions } from '@grpc/grpc-js';
+import type { ApiLimitsConfig } from '../config/config.js';
+
+/**
+ * The gRPC server's channel options, each set on purpose (README, Security): the largest request,
+ * the calls one connection may hold open, and keepalive so a caller that vanished without closing
+ * (half-open TCP) frees its streams.
+ */
+export function grpcServerOptions(limits: ApiLimitsConfig): ServerOptions {
+  return {
+    'grpc.max_receive_message_length': limits.maxReceiveBytes,
+    'grpc.max_concurrent_streams': limits.maxConcurrentStreams,
+    'grpc.keepalive_time_ms': limits.keepaliveMs,
+    'grpc.keepalive_timeout_ms': limits.keepaliveTimeoutMs,
+  };
+}
