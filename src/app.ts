@@ -10,6 +10,8 @@ import { NO_OTHER_NODES } from './domain/session-transport.js';
 import { LocalSessions } from './edge/local-sessions.js';
 import { SocketEdge } from './edge/socket-edge.js';
 import { TokenVerifier } from './edge/token-verifier.js';
+import { ApiKeys } from './grpc/api-keys.js';
+import { callerAuthInterceptor } from './grpc/caller-auth.js';
 import { GrpcServer } from './grpc/grpc-server.js';
 import { pushServiceHandlers } from './grpc/push-service-handlers.js';
 import { grpcServerOptions } from './grpc/server-options.js';
@@ -42,6 +44,8 @@ export class App {
   readonly http: HttpServer;
   readonly verifier: TokenVerifier;
   readonly apiCredentials: ApiCredentials;
+  /** The API keys callers present; reloaded with the certificates on SIGHUP (`reloadCredentials`). */
+  readonly apiKeys: ApiKeys;
   /** Undefined on a single node (no REDIS_URL). */
   readonly cluster: ClusterMode | undefined;
   private readonly inFlight = new InFlight();
@@ -87,12 +91,23 @@ export class App {
       closer: this.edge,
       remote: this.cluster?.remote ?? NO_OTHER_NODES,
     });
-    this.apiCredentials = apiCredentials(config.api, log);
+    this.apiKeys = startingWith(() => new ApiKeys({ file: config.api.apiKeysFile, inline: config.api.apiKeys }));
+    this.apiCredentials = startingWith(() => apiCredentials(config.api, log));
     this.presence = new PresenceService({ feed: this.registry, bufferSize: presence.bufferSize });
     this.grpc = new GrpcServer({
       maxPayloadBytes: config.push.maxPayloadBytes,
       serverOptions: grpcServerOptions(config.apiLimits),
-      interceptors: [],
+      interceptors: [
+        callerAuthInterceptor({
+          keys: this.apiKeys,
+          mutualTls: false,
+          certificateCaller: () => undefined,
+          limiter: undefined,
+          rates: config.apiLimits.rate,
+          authHealth: config.api.authHealth,
+          log,
+        }),
+      ],
       credentials: this.apiCredentials.credentials,
       handlers: pushServiceHandlers({
         push: this.push,
@@ -107,6 +122,21 @@ export class App {
   get boundPorts(): BoundPorts {
     if (this.ports === undefined) throw new Error('app is not started');
     return this.ports;
+  }
+
+  /**
+   * Re-reads the API keys and the TLS certificates (SIGHUP): rotated or revoked keys and renewed
+   * certificates take effect without a restart or a dropped connection. A keys file that cannot be
+   * used leaves the previous keys in force, and says so.
+   */
+  reloadCredentials(): void {
+    try {
+      this.apiKeys.reload();
+      this.log.info({ keys: this.apiKeys.size }, 'API keys reloaded');
+    } catch (err) {
+      this.log.error({ reason: (err as Error).message }, 'API keys not reloaded; the previous keys stay in force');
+    }
+    this.apiCredentials.reload();
   }
 
   /** Whether the node takes work now, and if not, why. */
@@ -178,5 +208,14 @@ export class App {
     this.apiCredentials.close();
     if (this.cluster !== undefined) await this.cluster.stop();
     else await this.registry.close();
+  }
+}
+
+/** Builds a part whose settings can only be checked by reading files (keys, certificates): a bad one stops the start, naming it. */
+function startingWith<T>(build: () => T): T {
+  try {
+    return build();
+  } catch (err) {
+    throw new StartError((err as Error).message);
   }
 }

@@ -43,6 +43,10 @@ async function main(): Promise<void> {
       },
     );
   };
+  process.on('SIGHUP', () => {
+    log.info('SIGHUP: reloading API keys and TLS certificates');
+    app.reloadCredentials();
+  });
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
 }

@@ -38,17 +38,17 @@ export type GrpcError = Partial<ServiceError> & { code: GrpcStatus; details: str
  * info; anything that is not a PushgateError is a fault: logged at error, reported as INTERNAL
  * without its details, which stay in the log under the request id.
  */
-export function toGrpcError(err: unknown, log: Logger, requestId: string, method: string): GrpcError {
+export function toGrpcError(err: unknown, log: Logger, requestId: string, method: string, caller = ''): GrpcError {
   const metadata = new Metadata();
   metadata.set('x-request-id', requestId);
   metadata.set('pushgate-error-code', isPushgateError(err) ? err.code : 'internal');
   if (isPushgateError(err)) {
     for (const [key, value] of Object.entries(err.details)) metadata.set(`pushgate-${key.replaceAll('_', '-')}`, value);
     const code = GRPC_STATUS[err.code];
-    if (code === GrpcStatus.INTERNAL) log.error({ err, method, requestId }, 'call failed');
-    else log.info({ method, requestId, code: err.code, reason: err.message }, 'call refused');
+    if (code === GrpcStatus.INTERNAL) log.error({ err, method, requestId, caller }, 'call failed');
+    else log.info({ method, requestId, caller, code: err.code, reason: err.message }, 'call refused');
     return { code, details: err.message, metadata };
   }
-  log.error({ err, method, requestId }, 'call failed with an unexpected error');
+  log.error({ err, method, requestId, caller }, 'call failed with an unexpected error');
   return { code: GrpcStatus.INTERNAL, details: `internal error (request id ${requestId})`, metadata };
 }

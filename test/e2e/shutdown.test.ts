@@ -360,6 +360,31 @@ describe('the pushgate process', () => {
     expect(safe).toEqual([]);
   }, 40_000);
 
+  it('warns at every start that the gRPC API is open when PUSHGATE_GRPC_ALLOW_UNAUTHENTICATED is on', async () => {
+    const proc = runPushgate([], { ...LOOPBACK_NODE, PUSHGATE_JWT_SECRET: TEST_SECRET, PUSHGATE_GRPC_ALLOW_UNAUTHENTICATED: '1' });
+    await waitFor(
+      'the "pushgate started" log line',
+      () => logLines(proc).some((line) => line.msg === 'pushgate started') || proc.child.exitCode !== null,
+      {
+        timeoutMs: 20_000,
+      },
+    );
+    proc.child.kill('SIGTERM');
+    expect(await exitOf(proc, 10_000)).toEqual({ code: 0, signal: null });
+    const warnings = logLines(proc).filter((line) => line.level === 40);
+    expect(warnings.map((line) => String(line.msg))).toEqual([
+      expect.stringMatching(/UNAUTHENTICATED gRPC API \(PUSHGATE_GRPC_ALLOW_UNAUTHENTICATED\)/),
+    ]);
+  }, 30_000);
+
+  it('refuses to start with the gRPC API open on a public address: exits non-zero naming the settings', async () => {
+    const proc = runPushgate([], { ...LOOPBACK_NODE, PUSHGATE_JWT_SECRET: TEST_SECRET, PUSHGATE_GRPC_HOST: '0.0.0.0' });
+    expect((await exitOf(proc, 20_000)).code).not.toBe(0);
+    expect(proc.stderr).toContain('PUSHGATE_GRPC_HOST');
+    expect(proc.stderr).toContain('PUSHGATE_GRPC_ALLOW_UNAUTHENTICATED');
+    expect(logLines(proc).some((line) => line.msg === 'pushgate started')).toBe(false);
+  }, 30_000);
+
   it('refuses a port already taken: exits non-zero naming the port setting, without a stack trace', async () => {
     const squatter = createServer();
     await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));

@@ -303,6 +303,49 @@ describe('parseConfig refuses bad values, naming the setting', () => {
   });
 });
 
+describe('the gRPC API host', () => {
+  it('is loopback by default, apart from the edge host', () => {
+    const config = parse({ PUSHGATE_HOST: '0.0.0.0' });
+    expect(config.api.host).toBe('127.0.0.1');
+    expect(config.server.host).toBe('0.0.0.0');
+  });
+
+  it('refuses a non-loopback address without caller authentication, naming every way out', () => {
+    for (const host of ['0.0.0.0', '10.1.2.3', '::']) {
+      const err = configError({ ...BASE, PUSHGATE_GRPC_HOST: host });
+      expect(err.message).toContain(`listen on ${host} (--grpc-host / PUSHGATE_GRPC_HOST) with no caller authentication`);
+      for (const setting of [
+        'PUSHGATE_API_KEYS_FILE',
+        'PUSHGATE_API_KEYS',
+        'PUSHGATE_GRPC_TLS_CLIENT_CA',
+        'PUSHGATE_GRPC_ALLOW_UNAUTHENTICATED',
+      ]) {
+        expect(err.message).toContain(setting);
+      }
+    }
+  });
+
+  it('starts on a non-loopback address with API keys, or when explicitly allowed open', () => {
+    expect(parse({ PUSHGATE_GRPC_HOST: '0.0.0.0', PUSHGATE_API_KEYS: 'svc:push:0123456789abcdef0123456789' }).api.host).toBe('0.0.0.0');
+    expect(parse({ PUSHGATE_GRPC_HOST: '0.0.0.0', PUSHGATE_GRPC_ALLOW_UNAUTHENTICATED: '1' }).api.allowUnauthenticated).toBe(true);
+    for (const host of ['127.0.0.1', '127.8.9.10', '::1', 'localhost']) expect(parse({ PUSHGATE_GRPC_HOST: host }).api.host).toBe(host);
+  });
+
+  it('refuses half a TLS setup and a client CA without TLS, naming the settings', () => {
+    expect(configError({ ...BASE, PUSHGATE_GRPC_TLS_CERT: '/etc/hostname' }).message).toContain('go together');
+    expect(configError({ ...BASE, PUSHGATE_GRPC_TLS_CERT: '/nonexistent.pem', PUSHGATE_GRPC_TLS_KEY: '/etc/hostname' }).message).toContain(
+      'PUSHGATE_GRPC_TLS_CERT names a file that does not exist',
+    );
+  });
+
+  it('keeps the call cap above the longest ack wait and the receive limit above the payload limit', () => {
+    expect(configError({ ...BASE, PUSHGATE_GRPC_MAX_CALL_MS: '60000' }).message).toContain(
+      'must exceed --max-ack-timeout-ms / PUSHGATE_MAX_ACK_TIMEOUT_MS',
+    );
+    expect(configError({ ...BASE, PUSHGATE_GRPC_MAX_RECEIVE_BYTES: '262144' }).message).toContain('must exceed --max-payload-bytes');
+  });
+});
+
 describe('cluster mode settings', () => {
   it('leave cluster mode off without REDIS_URL', () => {
     expect(parse().redis).toBeUndefined();
