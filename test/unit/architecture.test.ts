@@ -18,12 +18,13 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   config: ['errors'],
   redis: ['config', 'errors'],
   registry: ['domain', 'redis', 'errors'],
+  limits: ['domain', 'redis', 'errors'],
   cluster: ['registry', 'redis', 'domain', 'config', 'errors'],
   edge: ['domain', 'config', 'errors'],
   grpc: ['domain', 'gen', 'config', 'errors'],
   http: ['domain', 'errors'],
   gen: [],
-  app: ['cluster', 'config', 'domain', 'edge', 'grpc', 'http', 'registry', 'errors'],
+  app: ['cluster', 'config', 'domain', 'edge', 'grpc', 'http', 'limits', 'registry', 'errors'],
   main: ['app', 'config', 'logger'],
 };
 
@@ -34,6 +35,7 @@ const PACKAGE_ROOMS: Record<string, readonly string[]> = {
   '@grpc/grpc-js': ['grpc', 'gen'],
   jose: ['edge'],
   commander: ['config'],
+  'rate-limiter-flexible': ['limits'],
 };
 
 interface SourceFile {
