@@ -1,4 +1,4 @@
-import { type CallOptions, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { type CallOptions, type ChannelCredentials, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import {
   DisconnectSessionsRequest,
   type DisconnectSessionsResponse,
@@ -13,8 +13,9 @@ import {
 export class TestPushClient {
   readonly raw: PushServiceClient;
 
-  constructor(address: string) {
-    this.raw = new PushServiceClient(address, credentials.createInsecure());
+  /** Plaintext unless `channelCredentials` says otherwise (TLS, with a client certificate for mutual TLS). */
+  constructor(address: string, channelCredentials: ChannelCredentials = credentials.createInsecure()) {
+    this.raw = new PushServiceClient(address, channelCredentials);
   }
 
   pushToUser(request: Partial<PushToUserRequest>, options: Partial<CallOptions> = {}): Promise<PushToUserResponse> {
