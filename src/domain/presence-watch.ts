@@ -1,5 +1,6 @@
 import { isPushgateError, PushgateError } from '../errors.js';
 import { EventQueue } from './event-queue.js';
+import { approximateEventBytes } from './event-size.js';
 import type { PresenceEvent, PresenceFeed } from './presence.js';
 
 /** Where a watch starts: live only, after a snapshot, or after a cursor the reader already saw. */
@@ -13,6 +14,8 @@ export interface WatchOptions {
   readonly feed: PresenceFeed;
   /** Live events a reader may leave unread before its watch ends with `presence_overflow`. */
   readonly bufferSize: number;
+  /** The same bound in approximate encoded bytes (see approximateEventBytes): whichever is passed first ends the watch. */
+  readonly bufferBytes: number;
 }
 
 /** Events read from the feed per call while catching up. */
@@ -23,9 +26,9 @@ const RESUME_HINT = 'resume with resume_after set to the last cursor received, o
 /**
  * One reader's presence events, as an async iterator paced by the reader: a snapshot or a feed
  * catch-up is read only as fast as the reader takes it, whatever its size; live events that arrive
- * meanwhile wait in order in a queue bounded by `bufferSize`. A reader that falls further behind
- * is let go at once (the subscription ends, the queue is dropped, so memory stays bounded) and its
- * next read throws `presence_overflow`.
+ * meanwhile wait in order in a queue bounded by `bufferSize` events and `bufferBytes` bytes. A
+ * reader that falls further behind is let go at once (the subscription ends, the queue is dropped,
+ * so memory stays bounded) and its next read throws `presence_overflow`.
  *
  * A watch that starts from a snapshot or a cursor subscribes first, then catches up from the feed
  * (`readAfter`) while live events are held; then it yields the held events the feed did not
@@ -177,26 +180,27 @@ export class PresenceWatch implements AsyncIterableIterator<PresenceEvent> {
     if (this.held !== undefined) this.firstLive ??= event;
     if (!this.wants(event)) return;
     if (this.held !== undefined) {
-      if (this.held.size >= this.options.bufferSize) this.overflow();
-      else this.held.push(event);
+      if (!this.overflows(this.held, event)) this.held.push(event);
       return;
     }
     if (!this.isNew(event)) return;
-    if (!this.unbounded && this.live.size >= this.options.bufferSize) {
-      this.overflow();
-      return;
-    }
+    if (!this.unbounded && this.overflows(this.live, event)) return;
     this.live.push(event);
     this.wakeReader();
   }
 
-  private overflow(): void {
-    this.fail(
-      new PushgateError(
-        'presence_overflow',
-        `presence stream fell more than ${this.options.bufferSize} events behind (PUSHGATE_PRESENCE_BUFFER); ${RESUME_HINT}`,
-      ),
-    );
+  /** Ends the watch when `event` would take `queue` past either bound; true if it did. */
+  private overflows(queue: EventQueue, event: PresenceEvent): boolean {
+    const { bufferSize, bufferBytes } = this.options;
+    const behind =
+      queue.size >= bufferSize
+        ? `${bufferSize} events behind (PUSHGATE_PRESENCE_BUFFER)`
+        : queue.bytes + approximateEventBytes(event) > bufferBytes
+          ? `${bufferBytes} bytes behind (PUSHGATE_PRESENCE_BUFFER_BYTES)`
+          : undefined;
+    if (behind === undefined) return false;
+    this.fail(new PushgateError('presence_overflow', `presence stream fell more than ${behind}; ${RESUME_HINT}`));
+    return true;
   }
 
   /** Ends the watch on its own: nothing more is queued or held, the reader's next read throws. */

@@ -12,11 +12,30 @@ export function requestIdOf(call: Pick<Call, 'metadata'>): string {
 }
 
 /**
- * An AbortSignal for every wait of one call: it aborts when the caller cancels (`cancelled`) or
- * the call's deadline passes (`deadline_exceeded`), and on any of `alsoOn` (a stream's `close`,
- * when its connection is gone). `release` stops listening once the call is done.
+ * The authenticated caller's name, or '' when the call is not authenticated. The authentication
+ * interceptor sets `pushgate-caller` and strips any value the client sent, so it can be trusted here.
  */
-export function abortSignalOf(call: Call, alsoOn: readonly string[] = []): { readonly signal: AbortSignal; release(): void } {
+export function callerOf(call: Pick<Call, 'metadata'>): string {
+  const caller = call.metadata.get('pushgate-caller')[0];
+  return typeof caller === 'string' ? caller : '';
+}
+
+export interface SignalOptions {
+  /** Call events that also end every wait (a stream's `close`, when its connection is gone). */
+  readonly alsoOn?: readonly string[];
+  /**
+   * The longest the call may run (PUSHGATE_GRPC_MAX_CALL_MS): a call without a deadline, or with a
+   * later one, gets this one. Unset for streams, which may run for as long as they are read.
+   */
+  readonly maxMs?: number;
+}
+
+/**
+ * An AbortSignal for every wait of one call: it aborts when the caller cancels (`cancelled`), when
+ * the call's deadline or the server's cap `maxMs` passes (`deadline_exceeded`), and on any of
+ * `alsoOn`. `release` stops listening and clears the cap's timer once the call is done.
+ */
+export function abortSignalOf(call: Call, { alsoOn = [], maxMs }: SignalOptions = {}): { readonly signal: AbortSignal; release(): void } {
   const controller = new AbortController();
   const onGone = (): void => controller.abort(new PushgateError('cancelled', 'the call ended'));
   const onCancelled = (): void => {
@@ -30,11 +49,23 @@ export function abortSignalOf(call: Call, alsoOn: readonly string[] = []): { rea
   };
   call.once('cancelled', onCancelled);
   for (const event of alsoOn) call.once(event, onGone);
+  const timer = maxMs !== undefined && msLeft(call) > maxMs ? setTimeout(() => controller.abort(capped(maxMs)), maxMs) : undefined;
   return {
     signal: controller.signal,
     release: () => {
+      clearTimeout(timer);
       call.off('cancelled', onCancelled);
       for (const event of alsoOn) call.off(event, onGone);
     },
   };
+}
+
+/** Time until the call's own deadline; Infinity when it has none. */
+function msLeft(call: Pick<Call, 'getDeadline'>): number {
+  const deadline = call.getDeadline();
+  return (deadline instanceof Date ? deadline.getTime() : deadline) - Date.now();
+}
+
+function capped(maxMs: number): PushgateError {
+  return new PushgateError('deadline_exceeded', `the call ran for ${maxMs} ms, the longest a call may take (PUSHGATE_GRPC_MAX_CALL_MS)`);
 }

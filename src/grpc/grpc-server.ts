@@ -4,8 +4,7 @@ import { loadSync } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import type { PushServiceServer } from '../gen/pushgate/v1/push_service.js';
-import { PushServiceService } from '../gen/pushgate/v1/push_service.js';
-import { pushToUserDecoder } from './payload-size.js';
+import { pushServiceDefinition } from './payload-size.js';
 
 export const PUSH_SERVICE_NAME = 'pushgate.v1.PushService';
 const PROTO_ROOT = fileURLToPath(new URL('../../proto/', import.meta.url));
@@ -13,6 +12,8 @@ const PROTO_ROOT = fileURLToPath(new URL('../../proto/', import.meta.url));
 export interface GrpcServerOptions {
   readonly handlers: PushServiceServer;
   readonly maxPayloadBytes: number;
+  /** PUSHGATE_MAX_DATA_DEPTH: a pushed `data` nested deeper is refused with INVALID_ARGUMENT. */
+  readonly maxDataDepth: number;
   /** Channel options: message size, streams per connection, keepalive (see server-options.ts). */
   readonly serverOptions: ServerOptions;
   /** Run for every call of every service (caller authentication, refusals, audit). */
@@ -34,10 +35,11 @@ export class GrpcServer {
   constructor(options: GrpcServerOptions) {
     this.credentials = options.credentials;
     this.server = new Server({ ...options.serverOptions, interceptors: [...options.interceptors] });
-    const service = {
-      ...PushServiceService,
-      pushToUser: { ...PushServiceService.pushToUser, requestDeserialize: pushToUserDecoder(options.maxPayloadBytes) },
-    } satisfies ServiceDefinition;
+    // Deserializers that never throw: a request they cannot decode is refused by its handler, with our trailers.
+    const service = pushServiceDefinition({
+      scanAboveBytes: options.maxPayloadBytes,
+      maxDataDepth: options.maxDataDepth,
+    }) satisfies ServiceDefinition;
     this.server.addService(service, options.handlers);
     this.health.addToServer(this.server);
     new ReflectionService(reflectionDefinition()).addToServer(this.server);

@@ -1,11 +1,16 @@
 import type { handleUnaryCall } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { abortSignalOf, requestIdOf } from './call-context.js';
+import { untilAborted } from '../domain/abortable.js';
+import { abortSignalOf, callerOf, requestIdOf } from './call-context.js';
+import { requireDecoded } from './payload-size.js';
 import { toGrpcError } from './status.js';
 
 export interface CallContext {
   /** Aborts when the caller cancels or its deadline passes; pass it to every wait. */
   readonly signal: AbortSignal;
+  /** The authenticated caller's name ('' when the API needs no authentication), for logs. */
+  readonly caller: string;
+  readonly requestId: string;
 }
 
 /** Counts unary calls in flight so shutdown can let them finish. */
@@ -37,41 +42,56 @@ export class InFlight {
   }
 }
 
+/** What every unary call needs from the node. */
+export interface UnaryDeps {
+  readonly inFlight: InFlight;
+  readonly log: Logger;
+  /** PUSHGATE_GRPC_MAX_CALL_MS: the deadline of a call that comes without one, or with a later one. */
+  readonly maxCallMs: number;
+}
+
 /**
- * Adapts an async handler to grpc-js: cancellation and deadline become an AbortSignal, errors go
- * through the one status mapping (tagged with the request id), and the call is counted while in
- * flight. Successful calls are logged at debug only: nothing per push at info.
+ * Adapts an async handler to grpc-js: cancellation and deadline (the caller's, capped at
+ * `maxCallMs`) become an AbortSignal, errors go through the one status mapping (tagged with the
+ * request id), and the call is counted while in flight. The answer goes out as soon as the signal
+ * aborts, with its reason (`deadline_exceeded` at the cap), even if the handler has not settled
+ * yet; the call stays counted, and its timer and listeners stay, until the handler does.
+ * A request its deserializer could not decode is refused before the handler runs. Successful
+ * calls are logged at debug only: nothing per push at info.
  */
-export function unary<Req, Res>(
+export function unary<Req extends object, Res>(
   method: string,
-  inFlight: InFlight,
-  log: Logger,
+  { inFlight, log, maxCallMs }: UnaryDeps,
   handler: (request: Req, context: CallContext) => Promise<Res>,
 ): handleUnaryCall<Req, Res> {
   return (call, callback) => {
-    const { signal, release } = abortSignalOf(call);
+    const { signal, release } = abortSignalOf(call, { maxMs: maxCallMs });
+    const caller = callerOf(call);
+    const requestId = requestIdOf(call);
     inFlight.begin();
     const started = log.isLevelEnabled('debug') ? performance.now() : 0;
     let result: Promise<Res>;
     try {
-      result = handler(call.request, { signal });
+      result = handler(requireDecoded(call.request), { signal, caller, requestId });
     } catch (err) {
       result = Promise.reject(err);
     }
-    result
+    untilAborted(result, signal)
       .then(
         (response) => {
           if (started > 0) {
-            log.debug({ method, requestId: requestIdOf(call), durationMs: performance.now() - started }, 'call done');
+            log.debug({ method, requestId, caller, durationMs: performance.now() - started }, 'call done');
           }
           callback(null, response);
         },
-        (err: unknown) => callback(toGrpcError(err, log, requestIdOf(call), method)),
+        (err: unknown) => callback(toGrpcError(err, log, requestId, method, caller)),
       )
+      .catch((err: unknown) => log.error({ err, method }, 'answering a call failed'));
+    result
+      .catch(() => undefined)
       .finally(() => {
         release();
         inFlight.end();
-      })
-      .catch((err: unknown) => log.error({ err, method }, 'answering a call failed'));
+      });
   };
 }

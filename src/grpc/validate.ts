@@ -4,6 +4,7 @@ import type { PushRequest } from '../domain/push.js';
 import { MAX_USER_ID_LENGTH } from '../domain/session.js';
 import { PushgateError } from '../errors.js';
 import type { PushToUserRequest } from '../gen/pushgate/v1/push_service.js';
+import type { DataFacts } from './payload-size.js';
 
 /** Request checks shared by the handlers; every message names the offending field. */
 
@@ -39,18 +40,21 @@ export function clientTypesOf(values: readonly string[], allowed: readonly strin
   });
 }
 
-export function toPushRequest(request: PushToUserRequest, dataBytes: number, limits: PushLimits): PushRequest {
+/** `data` is what the deserializer found in the request's `data` bytes (see pushToUserDecoder). */
+export function toPushRequest(request: PushToUserRequest, data: DataFacts, limits: PushLimits): PushRequest {
   const userId = requireId(request.userId, 'user_id');
   const { event } = request;
   if (event === '') throw invalid('event is required');
   if (event.length > MAX_EVENT_LENGTH) throw invalid(`event must be at most ${MAX_EVENT_LENGTH} characters`);
   if (RESERVED_EVENTS.has(event)) throw invalid(`event "${event}" is reserved by Socket.IO or pushgate; choose another name`);
-  if (dataBytes > limits.maxPayloadBytes) {
+  if (data.bytes > limits.maxPayloadBytes) {
     throw new PushgateError(
       'payload_too_large',
-      `data is ${dataBytes} bytes encoded, over the limit of ${limits.maxPayloadBytes} (PUSHGATE_MAX_PAYLOAD_BYTES)`,
+      `data is ${data.bytes} bytes encoded, over the limit of ${limits.maxPayloadBytes} (PUSHGATE_MAX_PAYLOAD_BYTES)`,
     );
   }
+  // Too deep to decode safely: the deserializer left it out, so `request.data` must not be pushed as it is.
+  if (data.depthOver !== undefined) throw invalid(`data is nested deeper than ${data.depthOver} levels (PUSHGATE_MAX_DATA_DEPTH)`);
   if (request.ackTimeoutMs > limits.maxAckTimeoutMs) {
     throw invalid(`ack_timeout_ms must be at most ${limits.maxAckTimeoutMs} (PUSHGATE_MAX_ACK_TIMEOUT_MS), got ${request.ackTimeoutMs}`);
   }

@@ -4,8 +4,9 @@ import type { Logger } from 'pino';
 import type { PresenceService, PresenceWatch, WatchRequest } from '../domain/presence-service.js';
 import { PushgateError } from '../errors.js';
 import type { WatchPresenceRequest, WatchPresenceResponse } from '../gen/pushgate/v1/push_service.js';
-import { abortSignalOf, requestIdOf } from './call-context.js';
+import { abortSignalOf, callerOf, requestIdOf } from './call-context.js';
 import { encodePresenceEvent } from './encode.js';
+import { requireDecoded } from './payload-size.js';
 import { toGrpcError } from './status.js';
 import { requireId } from './validate.js';
 
@@ -16,6 +17,11 @@ const MAX_CURSOR_LENGTH = 65_536;
 
 type Call = ServerWritableStream<WatchPresenceRequest, WatchPresenceResponse>;
 
+export interface WatchLimits {
+  /** PUSHGATE_MAX_WATCH_USER_IDS: `user_ids` one request may name. */
+  readonly maxUserIds: number;
+}
+
 /**
  * WatchPresence: validate, open a watch on the presence service, write each event as the reader
  * takes it (the call's own buffer is the backpressure signal), and end with OK or with the status
@@ -23,17 +29,19 @@ type Call = ServerWritableStream<WatchPresenceRequest, WatchPresenceResponse>;
  */
 export function watchPresence(
   presence: PresenceService,
+  limits: WatchLimits,
   log: Logger,
 ): handleServerStreamingCall<WatchPresenceRequest, WatchPresenceResponse> {
   return (call) => {
     // A stream whose connection is gone may close without a cancel: that ends the watch too.
-    const { signal, release } = abortSignalOf(call, ['close', 'error']);
+    const { signal, release } = abortSignalOf(call, { alsoOn: ['close', 'error'] });
+    const caller = callerOf(call);
     let watch: PresenceWatch;
     try {
-      watch = presence.watch(watchRequestOf(call.request), signal);
+      watch = presence.watch(watchRequestOf(requireDecoded(call.request), caller, limits), signal);
     } catch (err) {
       release();
-      call.emit('error', toGrpcError(err, log, requestIdOf(call), METHOD));
+      call.emit('error', toGrpcError(err, log, requestIdOf(call), METHOD, caller));
       return;
     }
     pump(call, watch, signal)
@@ -42,7 +50,7 @@ export function watchPresence(
           if (!signal.aborted) call.end();
         },
         (err: unknown) => {
-          if (!signal.aborted) call.emit('error', toGrpcError(err, log, requestIdOf(call), METHOD));
+          if (!signal.aborted) call.emit('error', toGrpcError(err, log, requestIdOf(call), METHOD, caller));
         },
       )
       .finally(release)
@@ -61,7 +69,13 @@ async function pump(call: Call, watch: PresenceWatch, signal: AbortSignal): Prom
   }
 }
 
-function watchRequestOf(request: WatchPresenceRequest): WatchRequest {
+function watchRequestOf(request: WatchPresenceRequest, caller: string, limits: WatchLimits): WatchRequest {
+  if (request.userIds.length > limits.maxUserIds) {
+    throw new PushgateError(
+      'invalid_argument',
+      `user_ids names ${request.userIds.length} users, more than the ${limits.maxUserIds} allowed (PUSHGATE_MAX_WATCH_USER_IDS); watch every user with an empty list, or split the users over several streams`,
+    );
+  }
   const userIds = request.userIds.map((id, i) => requireId(id, `user_ids[${i}]`));
   const resuming = request.resumeAfter !== '';
   if (request.includeSnapshot && resuming) {
@@ -73,7 +87,7 @@ function watchRequestOf(request: WatchPresenceRequest): WatchRequest {
   if (request.resumeAfter.length > MAX_CURSOR_LENGTH) {
     throw new PushgateError('invalid_argument', `resume_after must be at most ${MAX_CURSOR_LENGTH} characters`);
   }
-  if (request.includeSnapshot) return { userIds, from: { kind: 'snapshot' } };
-  if (resuming) return { userIds, from: { kind: 'resume', cursor: request.resumeAfter, name: 'resume_after' } };
-  return { userIds, from: { kind: 'live' } };
+  if (request.includeSnapshot) return { userIds, caller, from: { kind: 'snapshot' } };
+  if (resuming) return { userIds, caller, from: { kind: 'resume', cursor: request.resumeAfter, name: 'resume_after' } };
+  return { userIds, caller, from: { kind: 'live' } };
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { approximateEventBytes } from '../../src/domain/event-size.js';
 import type { PresenceEvent, PresenceFeed, PresenceListener } from '../../src/domain/presence.js';
-import { PresenceService, type PresenceWatch } from '../../src/domain/presence-service.js';
+import { PresenceService, type PresenceServiceOptions, type PresenceWatch } from '../../src/domain/presence-service.js';
 import type { SessionRecord } from '../../src/domain/session.js';
 import { MemorySessionRegistry, type PresenceRetention } from '../../src/registry/memory-registry.js';
 import { refusal } from '../support/refusal.js';
@@ -21,9 +22,14 @@ function record(userId: string, sessionId: string): SessionRecord {
   return sessionRecord(userId, sessionId);
 }
 
-function setup(bufferSize = 100, retention?: PresenceRetention) {
+/** Service options with bounds far away, except those a test sets. */
+function options(feed: PresenceFeed, bounds: Partial<Omit<PresenceServiceOptions, 'feed'>> = {}): PresenceServiceOptions {
+  return { feed, bufferSize: 100, bufferBytes: 1 << 30, maxStreams: 1000, maxStreamsPerCaller: 1000, ...bounds };
+}
+
+function setup(bufferSize = 100, retention?: PresenceRetention, bounds: Partial<Omit<PresenceServiceOptions, 'feed'>> = {}) {
   const registry = new MemorySessionRegistry(retention);
-  const service = new PresenceService({ feed: registry, bufferSize });
+  const service = new PresenceService(options(registry, { bufferSize, ...bounds }));
   const connect = (userId: string, sessionId: string): Promise<void> => registry.register(record(userId, sessionId));
   const leave = (userId: string, sessionId: string, reason = 'client_disconnect'): Promise<unknown> =>
     registry.unregister(userId, sessionId, reason);
@@ -120,7 +126,7 @@ describe('PresenceService live watch', () => {
   it('yields the watched users’ events in order, none from before the watch began', async () => {
     const { registry, service, connect, leave } = setup();
     await connect('u1', 'before');
-    const watch = service.watch({ userIds: ['u1', 'u3'], from: { kind: 'live' } }, live());
+    const watch = service.watch({ caller: '', userIds: ['u1', 'u3'], from: { kind: 'live' } }, live());
     expect(registry.subscriberCount()).toBe(1);
     expect(service.size).toBe(1);
 
@@ -144,7 +150,7 @@ describe('PresenceService live watch', () => {
 
   it('waits for the next event when none is queued', async () => {
     const { service, connect } = setup();
-    const watch = service.watch({ userIds: [], from: { kind: 'live' } }, live());
+    const watch = service.watch({ caller: '', userIds: [], from: { kind: 'live' } }, live());
     let got: PresenceEvent | undefined;
     const pending = next(watch).then((event) => (got = event));
 
@@ -160,7 +166,7 @@ describe('PresenceService live watch', () => {
     const controller = new AbortController();
     controller.abort();
 
-    expect(() => service.watch({ userIds: [], from: { kind: 'live' } }, controller.signal)).toThrow(
+    expect(() => service.watch({ caller: '', userIds: [], from: { kind: 'live' } }, controller.signal)).toThrow(
       expect.objectContaining({ code: 'cancelled' }),
     );
     expect(registry.subscriberCount()).toBe(0);
@@ -173,7 +179,7 @@ describe('PresenceService snapshot and resume', () => {
     const { registry, service, connect, leave } = setup();
     await connect('u1', 's1');
     await connect('u2', 'x1');
-    const watch = service.watch({ userIds: ['u1'], from: { kind: 'snapshot' } }, live());
+    const watch = service.watch({ caller: '', userIds: ['u1'], from: { kind: 'snapshot' } }, live());
     // After the subscription but before the snapshot is read: in the snapshot, and delivered live too.
     await connect('u1', 's2');
     const snapshotCursor = (await registry.snapshot([])).cursor;
@@ -212,7 +218,7 @@ describe('PresenceService snapshot and resume', () => {
   it('yields a change made between the subscription and the snapshot once, in the snapshot', async () => {
     const { service, connect } = setup();
     await connect('u1', 's1');
-    const watch = service.watch({ userIds: [], from: { kind: 'snapshot' } }, live());
+    const watch = service.watch({ caller: '', userIds: [], from: { kind: 'snapshot' } }, live());
     await connect('u1', 's2');
 
     const events = await read(watch, 3);
@@ -233,10 +239,10 @@ describe('PresenceService snapshot and resume', () => {
   it('skips a live event delivered late, after the feed already yielded it', async () => {
     const registry = new MemorySessionRegistry();
     const { feed, flush } = lateDelivery(registry);
-    const service = new PresenceService({ feed, bufferSize: 10 });
+    const service = new PresenceService(options(feed, { bufferSize: 10 }));
     await registry.register(record('u1', 's0'));
     const cursor = (await registry.snapshot([])).cursor;
-    const watch = service.watch({ userIds: [], from: { kind: 'resume', cursor, name: 'resume_after' } }, live());
+    const watch = service.watch({ caller: '', userIds: [], from: { kind: 'resume', cursor, name: 'resume_after' } }, live());
     await registry.register(record('u1', 's1')); // read from the feed; its live delivery comes later
 
     expect(row(await next(watch))).toEqual(['session_connected', 'u1', 's1', '', 2]);
@@ -254,7 +260,7 @@ describe('PresenceService snapshot and resume', () => {
     await connect('u1', 's1');
     await connect('u2', 'x1');
     await connect('u1', 's2');
-    const watch = service.watch({ userIds: [], from: { kind: 'snapshot' } }, live());
+    const watch = service.watch({ caller: '', userIds: [], from: { kind: 'snapshot' } }, live());
 
     expect((await read(watch, 4)).map(row)).toEqual([
       ['session_connected', 'u1', 's1', 'snapshot', 2],
@@ -273,7 +279,10 @@ describe('PresenceService snapshot and resume', () => {
     await connect('u2', 'x1');
     await leave('u1', 's1');
 
-    const watch = service.watch({ userIds: ['u1'], from: { kind: 'resume', cursor: seen!.cursor, name: 'resume_after' } }, live());
+    const watch = service.watch(
+      { caller: '', userIds: ['u1'], from: { kind: 'resume', cursor: seen!.cursor, name: 'resume_after' } },
+      live(),
+    );
     await connect('u1', 's3'); // before the first read: from the feed and delivered live, yielded once
     const missed = await read(watch, 3);
     await connect('u1', 's4');
@@ -291,7 +300,10 @@ describe('PresenceService snapshot and resume', () => {
 
   it('refuses a malformed cursor at the first read with invalid_argument naming the field, and lets go of the subscription', async () => {
     const { registry, service } = setup();
-    const watch = service.watch({ userIds: [], from: { kind: 'resume', cursor: 'not-a-cursor', name: 'resume_after' } }, live());
+    const watch = service.watch(
+      { caller: '', userIds: [], from: { kind: 'resume', cursor: 'not-a-cursor', name: 'resume_after' } },
+      live(),
+    );
 
     const err = await refusal(within('a read', watch.next()));
 
@@ -307,7 +319,7 @@ describe('PresenceService snapshot and resume', () => {
   it('refuses a cursor ahead of the feed with invalid_argument naming the field', async () => {
     const { registry, service } = setup();
     const ahead = (await registry.snapshot([])).cursor.replace(/-0$/, '-99');
-    const watch = service.watch({ userIds: [], from: { kind: 'resume', cursor: ahead, name: 'from_cursor' } }, live());
+    const watch = service.watch({ caller: '', userIds: [], from: { kind: 'resume', cursor: ahead, name: 'from_cursor' } }, live());
 
     const err = await refusal(within('a read', watch.next()));
 
@@ -319,7 +331,7 @@ describe('PresenceService snapshot and resume', () => {
     const { registry, service, connect } = setup(100, { retention: 3, retentionMs: 600_000 });
     const start = (await registry.snapshot([])).cursor;
     for (let i = 0; i < 3; i++) await connect('u1', `s${i}`); // events 1..4; 2..4 are kept
-    const watch = service.watch({ userIds: [], from: { kind: 'resume', cursor: start, name: 'resume_after' } }, live());
+    const watch = service.watch({ caller: '', userIds: [], from: { kind: 'resume', cursor: start, name: 'resume_after' } }, live());
 
     const err = await refusal(within('a read', watch.next()));
 
@@ -331,7 +343,7 @@ describe('PresenceService snapshot and resume', () => {
     expect(service.size).toBe(0);
     // The cursor it names works.
     const resumed = service.watch(
-      { userIds: [], from: { kind: 'resume', cursor: err.details.oldest_cursor!, name: 'resume_after' } },
+      { caller: '', userIds: [], from: { kind: 'resume', cursor: err.details.oldest_cursor!, name: 'resume_after' } },
       live(),
     );
     expect((await read(resumed, 3)).map((e) => e.session?.sessionId)).toEqual(['s0', 's1', 's2']);
@@ -340,7 +352,7 @@ describe('PresenceService snapshot and resume', () => {
   it('delivers a snapshot much larger than the buffer whole, one event per read', async () => {
     const { registry, service, connect } = setup(2);
     for (let i = 0; i < 40; i++) for (const user of ['u1', 'u2', 'u3']) await connect(user, `${user}-s${i}`);
-    const watch = service.watch({ userIds: [], from: { kind: 'snapshot' } }, live());
+    const watch = service.watch({ caller: '', userIds: [], from: { kind: 'snapshot' } }, live());
 
     const sessions = await read(watch, 120);
     // Live events while the snapshot is read wait, as long as they fit the buffer.
@@ -363,7 +375,7 @@ describe('PresenceService snapshot and resume', () => {
     for (let i = 0; i < 650; i++) await connect(i % 2 === 0 ? 'u1' : 'u2', `s${i}`);
     const backlog = await registry.readAfter(start, 10_000);
     expect(backlog).toHaveLength(652);
-    const watch = service.watch({ userIds: [], from: { kind: 'resume', cursor: start, name: 'resume_after' } }, live());
+    const watch = service.watch({ caller: '', userIds: [], from: { kind: 'resume', cursor: start, name: 'resume_after' } }, live());
 
     const events = await read(watch, 652);
     await connect('u3', 'live');
@@ -379,7 +391,7 @@ describe('PresenceService snapshot and resume', () => {
 describe('PresenceService overflow', () => {
   it('lets a reader leave bufferSize events unread, and ends the watch at once at one more', async () => {
     const { registry, service, connect } = setup(3);
-    const watch = service.watch({ userIds: [], from: { kind: 'live' } }, live());
+    const watch = service.watch({ caller: '', userIds: [], from: { kind: 'live' } }, live());
     let stoppedEvents = 0;
     watch.stopped.addEventListener('abort', () => stoppedEvents++);
 
@@ -403,7 +415,7 @@ describe('PresenceService overflow', () => {
 
   it('counts only the events the reader has not taken yet', async () => {
     const { registry, service, connect } = setup(3);
-    const watch = service.watch({ userIds: [], from: { kind: 'live' } }, live());
+    const watch = service.watch({ caller: '', userIds: [], from: { kind: 'live' } }, live());
 
     await connect('u1', 's0');
     const events = await read(watch, 2);
@@ -420,7 +432,7 @@ describe('PresenceService overflow', () => {
 
   it('does not count events of users it does not watch', async () => {
     const { registry, service, connect } = setup(2);
-    const watch = service.watch({ userIds: ['u1'], from: { kind: 'live' } }, live());
+    const watch = service.watch({ caller: '', userIds: ['u1'], from: { kind: 'live' } }, live());
 
     for (let i = 0; i < 10; i++) await connect('u2', `x${i}`);
 
@@ -433,7 +445,7 @@ describe('PresenceService overflow', () => {
     const { registry, service, connect } = setup(3);
     await connect('u1', 's1');
     await connect('u1', 's2');
-    const watch = service.watch({ userIds: ['u1'], from: { kind: 'snapshot' } }, live());
+    const watch = service.watch({ caller: '', userIds: ['u1'], from: { kind: 'snapshot' } }, live());
     expect(row(await next(watch))).toEqual(['session_connected', 'u1', 's1', 'snapshot', 2]);
 
     for (let i = 3; i <= 5; i++) await connect('u1', `s${i}`); // three held: at the bound
@@ -450,8 +462,8 @@ describe('PresenceService overflow', () => {
   it('overflows while the feed is slow to answer the snapshot; the waiting read then throws presence_overflow', async () => {
     const registry = new MemorySessionRegistry();
     const { feed, release, snapshotStarted } = slowSnapshot(registry);
-    const service = new PresenceService({ feed, bufferSize: 2 });
-    const watch = service.watch({ userIds: [], from: { kind: 'snapshot' } }, live());
+    const service = new PresenceService(options(feed, { bufferSize: 2 }));
+    const watch = service.watch({ caller: '', userIds: [], from: { kind: 'snapshot' } }, live());
     const pending = watch.next();
     await snapshotStarted;
 
@@ -470,7 +482,7 @@ describe('PresenceService overflow', () => {
   // the page being read, or while the held events drain after catch-up) do not count.
   it('does not count held events the reader already took from the feed page it is reading', async () => {
     const { registry, service, connect } = setup(3);
-    const watch = service.watch({ userIds: ['u1'], from: { kind: 'snapshot' } }, live());
+    const watch = service.watch({ caller: '', userIds: ['u1'], from: { kind: 'snapshot' } }, live());
     expect((await next(watch)).kind).toBe('snapshot_complete');
 
     // Each round one event arrives (two in the first) and one is read: never more than two unread.
@@ -488,7 +500,7 @@ describe('PresenceService overflow', () => {
   it('does not count held events the reader already took while it drains them after catch-up', async () => {
     const { registry, service, connect } = setup(3);
     await connect('u1', 's0');
-    const watch = service.watch({ userIds: ['u1'], from: { kind: 'snapshot' } }, live());
+    const watch = service.watch({ caller: '', userIds: ['u1'], from: { kind: 'snapshot' } }, live());
     expect((await read(watch, 2)).map((e) => e.kind)).toEqual(['session_connected', 'snapshot_complete']);
 
     // Each round one event arrives and one is read: never more than one unread.
@@ -503,11 +515,193 @@ describe('PresenceService overflow', () => {
   });
 });
 
+describe('PresenceService overflow in bytes', () => {
+  /** About 2,100 bytes per event: four fit in 10,000 bytes, five do not. */
+  const LONG_AGENT = 'Mozilla/5.0 '.repeat(170);
+  const bytesBound = { bufferBytes: 10_000 };
+
+  function longAgents(registry: MemorySessionRegistry) {
+    return (userId: string, sessionId: string): Promise<void> =>
+      registry.register(sessionRecord(userId, sessionId, { userAgent: LONG_AGENT }));
+  }
+
+  it('grows its estimate with the event’s strings, from a fixed overhead', () => {
+    const base = {
+      kind: 'session_connected',
+      userId: 'u1',
+      reason: '',
+      atMs: 0,
+      sessionCount: 1,
+      cursor: 'c-1',
+    } as const satisfies Omit<PresenceEvent, 'session'>;
+    const short = approximateEventBytes({ ...base, session: record('u1', 's1') });
+    const long = approximateEventBytes({ ...base, session: sessionRecord('u1', 's1', { userAgent: LONG_AGENT }) });
+
+    expect(approximateEventBytes({ ...base, session: undefined })).toBeGreaterThan(0);
+    expect(long - short).toBe(LONG_AGENT.length - 'agent'.length);
+  });
+
+  it('ends a live watch whose unread events pass bufferBytes, well before bufferSize, naming PUSHGATE_PRESENCE_BUFFER_BYTES', async () => {
+    const { registry, service } = setup(100, undefined, bytesBound);
+    const connect = longAgents(registry);
+    const watch = service.watch({ caller: '', userIds: [], from: { kind: 'live' } }, live());
+
+    await connect('u1', 's1'); // user_online + session_connected
+    await connect('u1', 's2');
+    await connect('u1', 's3'); // four unread, about 8,400 bytes: within the bound
+    expect(registry.subscriberCount()).toBe(1);
+    expect(watch.stopped.aborted).toBe(false);
+
+    await connect('u1', 's4');
+    // Let go at once, as for the event count: subscription, service entry, queue.
+    expect(registry.subscriberCount()).toBe(0);
+    expect(service.size).toBe(0);
+    expect(watch.stopped.aborted).toBe(true);
+
+    const err = await refusal(within('a read', watch.next()));
+    expect(err.code).toBe('presence_overflow');
+    expect(err.message).toContain('10000 bytes');
+    expect(err.message).toContain('PUSHGATE_PRESENCE_BUFFER_BYTES');
+    expect(await end(watch)).toEqual(DONE);
+  });
+
+  it('counts only the bytes the reader has not taken yet', async () => {
+    const { registry, service } = setup(100, undefined, bytesBound);
+    const connect = longAgents(registry);
+    const watch = service.watch({ caller: '', userIds: [], from: { kind: 'live' } }, live());
+
+    await connect('u1', 's0');
+    const events = await read(watch, 2);
+    for (let i = 1; i < 30; i++) {
+      await connect('u1', `s${i}`);
+      await connect('u2', `x${i}`);
+      events.push(...(await read(watch, i === 1 ? 3 : 2)));
+    }
+
+    // About 125,000 bytes went through; never more than three events were unread.
+    expect(events).toHaveLength(61);
+    expect(registry.subscriberCount()).toBe(1);
+    expect(watch.stopped.aborted).toBe(false);
+  });
+
+  it('does not count events of users it does not watch', async () => {
+    const { registry, service } = setup(100, undefined, bytesBound);
+    const connect = longAgents(registry);
+    const watch = service.watch({ caller: '', userIds: ['u1'], from: { kind: 'live' } }, live());
+
+    for (let i = 0; i < 20; i++) await connect('u2', `x${i}`);
+
+    expect(registry.subscriberCount()).toBe(1);
+    await connect('u1', 's1');
+    expect((await read(watch, 2)).map((e) => e.userId)).toEqual(['u1', 'u1']);
+  });
+
+  it('overflows while catching up when the held events pass bufferBytes', async () => {
+    const { registry, service } = setup(100, undefined, bytesBound);
+    const connect = longAgents(registry);
+    await connect('u1', 's1');
+    const watch = service.watch({ caller: '', userIds: ['u1'], from: { kind: 'snapshot' } }, live());
+    expect(row(await next(watch))).toEqual(['session_connected', 'u1', 's1', 'snapshot', 1]);
+
+    for (let i = 2; i <= 5; i++) await connect('u1', `s${i}`); // four held: within the bound
+    expect(registry.subscriberCount()).toBe(1);
+    await connect('u1', 's6');
+
+    expect(registry.subscriberCount()).toBe(0);
+    expect(service.size).toBe(0);
+    const err = await refusal(within('a read', watch.next()));
+    expect(err.code).toBe('presence_overflow');
+    expect(err.message).toContain('PUSHGATE_PRESENCE_BUFFER_BYTES');
+  });
+
+  it('acceptFinalBurst lets the shutdown burst pass bufferBytes too', async () => {
+    const { registry, service } = setup(100, undefined, bytesBound);
+    const connect = longAgents(registry);
+    const watch = service.watch({ caller: '', userIds: [], from: { kind: 'live' } }, live());
+    for (let i = 0; i < 3; i++) {
+      await connect('u1', `s${i}`);
+      await read(watch, i === 0 ? 2 : 1);
+    }
+
+    service.acceptFinalBurst();
+    for (let i = 0; i < 3; i++) await registry.unregister('u1', `s${i}`, 'server_shutdown');
+    await connect('u2', 'x1'); // six unread, about 12,600 bytes
+    expect(watch.stopped.aborted).toBe(false);
+    service.endAll();
+
+    expect(await drain(watch)).toHaveLength(6);
+  });
+});
+
+describe('PresenceService stream bounds', () => {
+  it('refuses a watch over maxStreams with too_many_streams naming PUSHGATE_MAX_WATCH_STREAMS, without subscribing', () => {
+    const { registry, service } = setup(100, undefined, { maxStreams: 2 });
+    service.watch({ caller: '', userIds: [], from: { kind: 'live' } }, live());
+    service.watch({ caller: 'billing', userIds: [], from: { kind: 'live' } }, live());
+
+    for (const caller of ['', 'billing', 'other']) {
+      let err: unknown;
+      try {
+        service.watch({ caller, userIds: [], from: { kind: 'live' } }, live());
+      } catch (thrown) {
+        err = thrown;
+      }
+      expect(err).toMatchObject({ code: 'too_many_streams' });
+      expect((err as Error).message).toContain('2 presence streams');
+      expect((err as Error).message).toContain('PUSHGATE_MAX_WATCH_STREAMS)');
+    }
+    expect(registry.subscriberCount()).toBe(2);
+    expect(service.size).toBe(2);
+  });
+
+  it('refuses a named caller over maxStreamsPerCaller, while other callers and unnamed ones still open watches', () => {
+    const { service } = setup(100, undefined, { maxStreams: 10, maxStreamsPerCaller: 2 });
+    const open = (caller: string): PresenceWatch => service.watch({ caller, userIds: [], from: { kind: 'live' } }, live());
+    open('billing');
+    open('billing');
+
+    expect(() => open('billing')).toThrow(
+      expect.objectContaining({
+        code: 'too_many_streams',
+        message: expect.stringMatching(/caller "billing" already has 2 presence streams open.*PUSHGATE_MAX_WATCH_STREAMS_PER_CALLER/),
+      }),
+    );
+    open('reports');
+    // Unauthenticated callers (loopback, or explicitly allowed) share only the node's bound.
+    for (let i = 0; i < 4; i++) open('');
+    expect(service.size).toBe(7);
+  });
+
+  it('frees a slot whenever a watch ends: abort, return, overflow, endAll', async () => {
+    const { registry, service, connect } = setup(1, undefined, { maxStreams: 1, maxStreamsPerCaller: 1 });
+    const open = (signal = live()): PresenceWatch => service.watch({ caller: 'billing', userIds: [], from: { kind: 'live' } }, signal);
+
+    const controller = new AbortController();
+    open(controller.signal);
+    expect(() => open()).toThrow(expect.objectContaining({ code: 'too_many_streams' }));
+    controller.abort();
+
+    const returned = open();
+    await returned.return();
+
+    const overflowed = open();
+    await connect('u1', 's1'); // two events, one more than bufferSize
+    expect(overflowed.stopped.aborted).toBe(true);
+
+    open();
+    service.endAll();
+
+    open();
+    expect(service.size).toBe(1);
+    expect(registry.subscriberCount()).toBe(1);
+  });
+});
+
 describe('PresenceService ending a watch', () => {
   it('ends on abort: the subscription is released and a waiting read resolves done', async () => {
     const { registry, service, connect } = setup();
     const controller = new AbortController();
-    const watch = service.watch({ userIds: [], from: { kind: 'live' } }, controller.signal);
+    const watch = service.watch({ caller: '', userIds: [], from: { kind: 'live' } }, controller.signal);
     const pending = watch.next();
     await settle();
 
@@ -525,9 +719,9 @@ describe('PresenceService ending a watch', () => {
     const registry = new MemorySessionRegistry();
     await registry.register(record('u1', 's1'));
     const { feed, release, snapshotStarted } = slowSnapshot(registry);
-    const service = new PresenceService({ feed, bufferSize: 10 });
+    const service = new PresenceService(options(feed, { bufferSize: 10 }));
     const controller = new AbortController();
-    const watch = service.watch({ userIds: [], from: { kind: 'snapshot' } }, controller.signal);
+    const watch = service.watch({ caller: '', userIds: [], from: { kind: 'snapshot' } }, controller.signal);
     const pending = watch.next();
     await snapshotStarted;
 
@@ -542,7 +736,7 @@ describe('PresenceService ending a watch', () => {
 
   it('ends when the reader returns, dropping what was queued', async () => {
     const { registry, service, connect } = setup();
-    const watch = service.watch({ userIds: [], from: { kind: 'live' } }, live());
+    const watch = service.watch({ caller: '', userIds: [], from: { kind: 'live' } }, live());
     await connect('u1', 's1');
 
     expect(await watch.return()).toEqual(DONE);
@@ -555,7 +749,7 @@ describe('PresenceService ending a watch', () => {
 
   it('ends when a for-await loop breaks', async () => {
     const { registry, service, connect } = setup();
-    const watch = service.watch({ userIds: [], from: { kind: 'live' } }, live());
+    const watch = service.watch({ caller: '', userIds: [], from: { kind: 'live' } }, live());
     await connect('u1', 's1');
 
     const seen: PresenceEvent[] = [];
@@ -571,8 +765,8 @@ describe('PresenceService ending a watch', () => {
 
   it('endAll lets every reader take what was queued for it, then ends; later events are not delivered', async () => {
     const { registry, service, connect, leave } = setup();
-    const all = service.watch({ userIds: [], from: { kind: 'live' } }, live());
-    const onlyU2 = service.watch({ userIds: ['u2'], from: { kind: 'live' } }, live());
+    const all = service.watch({ caller: '', userIds: [], from: { kind: 'live' } }, live());
+    const onlyU2 = service.watch({ caller: '', userIds: ['u2'], from: { kind: 'live' } }, live());
     await connect('u1', 's1');
     await connect('u2', 'x1');
     expect(service.size).toBe(2);
@@ -594,7 +788,7 @@ describe('PresenceService ending a watch', () => {
 
   it('endAll wakes a reader waiting for an event', async () => {
     const { service } = setup();
-    const watch = service.watch({ userIds: [], from: { kind: 'live' } }, live());
+    const watch = service.watch({ caller: '', userIds: [], from: { kind: 'live' } }, live());
     const pending = watch.next();
     await settle();
 
@@ -605,7 +799,7 @@ describe('PresenceService ending a watch', () => {
 
   it('acceptFinalBurst queues a burst far above bufferSize whole, for the reader to take after endAll', async () => {
     const { registry, service, connect, leave } = setup(3);
-    const watch = service.watch({ userIds: [], from: { kind: 'live' } }, live());
+    const watch = service.watch({ caller: '', userIds: [], from: { kind: 'live' } }, live());
     for (let i = 0; i < 5; i++) {
       await connect('u1', `s${i}`);
       await read(watch, i === 0 ? 2 : 1);
