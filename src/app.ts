@@ -5,6 +5,7 @@ import { ClusterMode } from './cluster/cluster.js';
 import type { Config } from './config/config.js';
 import { PresenceService } from './domain/presence-service.js';
 import { PushService } from './domain/push-service.js';
+import type { RateLimiter } from './domain/rate-limiter.js';
 import type { SessionRegistry } from './domain/session-registry.js';
 import { NO_OTHER_NODES } from './domain/session-transport.js';
 import { LocalSessions } from './edge/local-sessions.js';
@@ -12,12 +13,15 @@ import { SocketEdge } from './edge/socket-edge.js';
 import { TokenVerifier } from './edge/token-verifier.js';
 import { ApiKeys } from './grpc/api-keys.js';
 import { callerAuthInterceptor } from './grpc/caller-auth.js';
+import { certificateSubject, clientCertificateScopes } from './grpc/client-certificates.js';
 import { GrpcServer } from './grpc/grpc-server.js';
 import { pushServiceHandlers } from './grpc/push-service-handlers.js';
 import { grpcServerOptions } from './grpc/server-options.js';
 import { type ApiCredentials, apiCredentials } from './grpc/tls.js';
 import { InFlight } from './grpc/unary.js';
 import { createHttpServer, type NodeStatus } from './http/http-server.js';
+import { MemoryRateLimiter } from './limits/memory-rate-limiter.js';
+import { RedisRateLimiter } from './limits/redis-rate-limiter.js';
 import { MemorySessionRegistry } from './registry/memory-registry.js';
 
 /** The node could not bind its ports; the message names the settings involved. */
@@ -48,6 +52,8 @@ export class App {
   readonly apiKeys: ApiKeys;
   /** Undefined on a single node (no REDIS_URL). */
   readonly cluster: ClusterMode | undefined;
+  /** Per-caller rates of the gRPC API: on this node alone, or (cluster mode) shared by all nodes through Redis. */
+  readonly limiter: RateLimiter;
   private readonly inFlight = new InFlight();
   private draining = false;
   private stopping: Promise<void> | undefined;
@@ -64,6 +70,10 @@ export class App {
       new MemorySessionRegistry({ retention: presence.retention, retentionMs: presence.retentionMs }, (err) =>
         log.error({ err }, 'presence listener failed'),
       );
+    this.limiter =
+      this.cluster === undefined || redis === undefined
+        ? new MemoryRateLimiter()
+        : new RedisRateLimiter({ client: this.cluster.command, keyPrefix: redis.keyPrefix });
     this.verifier = new TokenVerifier(auth);
     this.http = createHttpServer({
       dev: server.dev,
@@ -93,16 +103,28 @@ export class App {
     });
     this.apiKeys = startingWith(() => new ApiKeys({ file: config.api.apiKeysFile, inline: config.api.apiKeys }));
     this.apiCredentials = startingWith(() => apiCredentials(config.api, log));
-    this.presence = new PresenceService({ feed: this.registry, bufferSize: presence.bufferSize });
+    const certificateScopes = startingWith(() => clientCertificateScopes(config.api.clientCertScopes));
+    this.presence = new PresenceService({
+      feed: this.registry,
+      bufferSize: presence.bufferSize,
+      bufferBytes: config.apiLimits.presenceBufferBytes,
+      maxStreams: config.apiLimits.maxWatchStreams,
+      maxStreamsPerCaller: config.apiLimits.maxWatchStreamsPerCaller,
+    });
     this.grpc = new GrpcServer({
       maxPayloadBytes: config.push.maxPayloadBytes,
+      maxDataDepth: config.apiLimits.maxDataDepth,
       serverOptions: grpcServerOptions(config.apiLimits),
       interceptors: [
         callerAuthInterceptor({
           keys: this.apiKeys,
-          mutualTls: false,
-          certificateCaller: () => undefined,
-          limiter: undefined,
+          mutualTls: config.api.tlsClientCa !== undefined,
+          // A verified certificate's CN is the caller; a CN not mapped to scopes may connect but call nothing.
+          certificateCaller: (context) => {
+            const name = certificateSubject(context);
+            return name === undefined ? undefined : { name, scopes: certificateScopes.get(name) ?? new Set() };
+          },
+          limiter: this.limiter,
           rates: config.apiLimits.rate,
           authHealth: config.api.authHealth,
           log,
@@ -113,6 +135,7 @@ export class App {
         push: this.push,
         presence: this.presence,
         limits: { ...config.push, clientTypes: edge.clientTypes },
+        apiLimits: config.apiLimits,
         inFlight: this.inFlight,
         log,
       }),
@@ -206,6 +229,7 @@ export class App {
     await grpcStopped;
     clearTimeout(timer);
     this.apiCredentials.close();
+    await this.limiter.close();
     if (this.cluster !== undefined) await this.cluster.stop();
     else await this.registry.close();
   }

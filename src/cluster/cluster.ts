@@ -24,7 +24,8 @@ export class ClusterMode {
   readonly bus: NodeBus;
   private readonly membership: Membership;
   private readonly clients: RedisClient[] = [];
-  private readonly command: RedisClient;
+  /** The command connection (no offline queue, command timeout), shared with what else the node keeps in Redis (rate limits). */
+  readonly command: RedisClient;
   private readonly subscriber: RedisClient;
   private readonly redis: RedisConfig;
 

@@ -1,11 +1,11 @@
 import { type Metadata, ServerInterceptingCall, type ServerInterceptingCallInterface, type ServerInterceptor } from '@grpc/grpc-js';
-import type { AuthContext } from '@grpc/grpc-js/build/src/auth-context.js';
 import type { Logger } from 'pino';
 import type { ApiLimitsConfig } from '../config/config.js';
 import type { RateLimiter } from '../domain/rate-limiter.js';
 import { PushgateError } from '../errors.js';
 import type { ApiKeys, Caller, Scope } from './api-keys.js';
 import { requestIdOf } from './call-context.js';
+import type { AuthContext } from './client-certificates.js';
 import { toGrpcError } from './status.js';
 
 /** Metadata key under which the handlers find the authenticated caller's name; a client's own value is dropped. */

@@ -1,9 +1,11 @@
 import type { Logger } from 'pino';
+import type { ApiLimitsConfig } from '../config/api-limits.js';
 import type { PresenceService } from '../domain/presence-service.js';
 import type { PushService } from '../domain/push-service.js';
+import { isPushgateError } from '../errors.js';
 import type { PushServiceServer } from '../gen/pushgate/v1/push_service.js';
 import { encodePushResult, encodeSession } from './encode.js';
-import { dataBytesOf } from './payload-size.js';
+import { dataFactsOf } from './payload-size.js';
 import { type InFlight, unary } from './unary.js';
 import { clientTypesOf, type PushLimits, requireId, toPushRequest } from './validate.js';
 import { watchPresence } from './watch-presence.js';
@@ -12,6 +14,8 @@ export interface HandlerDeps {
   readonly push: PushService;
   readonly presence: PresenceService;
   readonly limits: PushLimits;
+  /** The API's own bounds: call duration, presence request size. */
+  readonly apiLimits: ApiLimitsConfig;
   readonly inFlight: InFlight;
   readonly log: Logger;
 }
@@ -20,28 +24,37 @@ const MAX_REASON_LENGTH = 256;
 
 /** The PushService RPCs: validate, call the engine, encode. No logic of their own. */
 export function pushServiceHandlers(deps: HandlerDeps): PushServiceServer {
-  const { push, presence, limits, inFlight, log } = deps;
+  const { push, presence, limits, apiLimits, inFlight, log } = deps;
+  const calls = { inFlight, log, maxCallMs: apiLimits.maxCallMs };
   return {
-    pushToUser: unary('PushToUser', inFlight, log, async (request, { signal }) => {
-      const result = await push.push(toPushRequest(request, dataBytesOf(request), limits), signal);
+    pushToUser: unary('PushToUser', calls, async (request, { signal }) => {
+      const result = await push.push(toPushRequest(request, dataFactsOf(request), limits), signal);
       return encodePushResult(result);
     }),
 
-    listSessions: unary('ListSessions', inFlight, log, async (request, { signal }) => {
+    listSessions: unary('ListSessions', calls, async (request, { signal }) => {
       const userId = requireId(request.userId, 'user_id');
       const sessions = await push.listSessions(userId, { clientTypes: clientTypesOf(request.clientTypes, limits.clientTypes) }, signal);
       return { sessions: sessions.map(encodeSession) };
     }),
 
-    watchPresence: watchPresence(presence, log),
+    watchPresence: watchPresence(presence, { maxUserIds: apiLimits.maxWatchUserIds }, log),
 
-    disconnectSessions: unary('DisconnectSessions', inFlight, log, async (request, { signal }) => {
+    disconnectSessions: unary('DisconnectSessions', calls, async (request, { signal, caller, requestId }) => {
       const userId = requireId(request.userId, 'user_id');
       const sessionIds = request.sessionIds.map((id, i) => requireId(id, `session_ids[${i}]`));
       const clientTypes = clientTypesOf(request.clientTypes, limits.clientTypes);
       const reason = request.reason === '' ? 'kicked' : request.reason.slice(0, MAX_REASON_LENGTH);
-      const closed = await push.disconnect(userId, { clientTypes, sessionIds }, reason, signal);
-      return { disconnected: closed.map(encodeSession) };
+      // State-changing: an audit line whatever the outcome (a refusal is also logged as such by the error mapping).
+      const audit = { audit: true, method: 'DisconnectSessions', caller, userId, requestId };
+      try {
+        const closed = await push.disconnect(userId, { clientTypes, sessionIds }, reason, signal);
+        log.info({ ...audit, outcome: 'ok', closed: closed.length }, 'sessions disconnected');
+        return { disconnected: closed.map(encodeSession) };
+      } catch (err) {
+        log.info({ ...audit, outcome: isPushgateError(err) ? err.code : 'internal' }, 'sessions not disconnected');
+        throw err;
+      }
     }),
   };
 }

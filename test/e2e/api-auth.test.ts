@@ -223,6 +223,16 @@ describe('API keys', () => {
       }),
       expect.objectContaining({ level: 30, caller: '', method: 'PushToUser', code: 'unauthenticated', requestId: 'req-audit-2' }),
     ]);
+    // A state-changing call is audited with its user and outcome.
+    await call(raw, 'DisconnectSessions', auth(KEYS.ops, { 'x-request-id': 'req-audit-3' }));
+    expect(logs.find((line) => line.msg === 'sessions disconnected')).toMatchObject({
+      audit: true,
+      caller: 'ops',
+      method: 'DisconnectSessions',
+      userId: 'u-1',
+      outcome: 'ok',
+      requestId: 'req-audit-3',
+    });
     const text = JSON.stringify(logs);
     for (const secret of Object.values(KEYS)) expect(text).not.toContain(secret);
   });
