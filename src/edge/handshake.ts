@@ -18,6 +18,8 @@ export interface HandshakeOptions {
   /** Refuses new sockets while the session registry (Redis) is unreachable: they could not be registered. */
   readonly isRegistryAvailable: () => boolean;
   readonly onInternalError: (err: unknown) => void;
+  /** Told of every refusal, for the audit log. */
+  readonly onRefused: (refusal: PushgateError, address: string) => void;
 }
 
 /**
@@ -48,6 +50,7 @@ export function handshakeMiddleware(options: HandshakeOptions): Middleware {
       (err: unknown) => {
         if (!isPushgateError(err)) options.onInternalError(err);
         const refusal = isPushgateError(err) ? err : new PushgateError('internal', 'internal error during handshake');
+        options.onRefused(refusal, socket.handshake.address);
         const connectError: ExtendedError = new Error(refusal.message);
         // Socket.IO v2 clients (engine.io protocol 3) receive only `data` when it is set, not the
         // message, so they get the reason inside `data`.

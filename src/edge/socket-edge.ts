@@ -10,6 +10,7 @@ import type { SessionCloser } from '../domain/session-transport.js';
 import { isPushgateError } from '../errors.js';
 import { handshakeMiddleware, type SocketIdentity } from './handshake.js';
 import type { LocalSession, LocalSessions } from './local-sessions.js';
+import { RefusalLog } from './refusal-log.js';
 import type { TokenVerifier } from './token-verifier.js';
 
 export interface SocketEdgeDeps {
@@ -63,6 +64,7 @@ export class SocketEdge implements SessionCloser {
         cors: { origin: config.corsOrigins.includes('*') ? '*' : [...config.corsOrigins] },
       }),
     });
+    const refusals = new RefusalLog(logger);
     this.io.use(
       handshakeMiddleware({
         verifier: deps.verifier,
@@ -71,6 +73,7 @@ export class SocketEdge implements SessionCloser {
         isDraining: () => this.draining,
         isRegistryAvailable: deps.isRegistryAvailable,
         onInternalError: (err) => logger.error({ err }, 'socket handshake failed'),
+        onRefused: (refusal, address) => refusals.refused(refusal.code, address, refusal.message),
       }),
     );
     this.io.on('connection', (socket) => this.onConnection(socket));
