@@ -1,9 +1,18 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
-import { type ClientReadableStream, credentials, loadPackageDefinition, Metadata, type ServiceError, status } from '@grpc/grpc-js';
+import {
+  type ClientDuplexStream,
+  type ClientReadableStream,
+  credentials,
+  loadPackageDefinition,
+  Metadata,
+  type ServiceError,
+  status,
+} from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -241,9 +250,13 @@ describe('API keys', () => {
     const open = await nodeWith(ALL_KEYS);
     expect(await health(open.node, undefined)).toBe('SERVING');
 
+    expect(await listServices(open.node, undefined)).toContain('pushgate.v1.PushService');
+
     const closed = await nodeWith(ALL_KEYS, { PUSHGATE_GRPC_AUTH_HEALTH: '1' });
     expect(await health(closed.node, undefined)).toBe(status.UNAUTHENTICATED);
     expect(await health(closed.node, KEYS.reader)).toBe('SERVING');
+    expect(await listServices(closed.node, undefined)).toBe(status.UNAUTHENTICATED);
+    expect(await listServices(closed.node, KEYS.billing)).toContain('pushgate.v1.PushService');
   });
 
   it('without any key configured, serves callers on loopback as before', async () => {
@@ -283,5 +296,36 @@ async function health(node: TestNode, secret: string | undefined): Promise<strin
     );
   } finally {
     checker.close();
+  }
+}
+
+interface ReflectionClient {
+  ServerReflectionInfo(metadata: Metadata): ClientDuplexStream<object, { list_services_response?: { service: { name: string }[] } }>;
+  close(): void;
+}
+
+/** The services reflection lists, or the status code of its refusal. */
+async function listServices(node: TestNode, secret: string | undefined): Promise<string[] | status> {
+  const dir = join(dirname(createRequire(import.meta.url).resolve('@grpc/reflection')), '..', 'proto', 'grpc', 'reflection', 'v1');
+  const pkg = loadPackageDefinition(loadSync(join(dir, 'reflection.proto'), { keepCase: true })) as unknown as {
+    grpc: {
+      reflection: {
+        v1: { ServerReflection: new (address: string, creds: ReturnType<typeof credentials.createInsecure>) => ReflectionClient };
+      };
+    };
+  };
+  const reflection = new pkg.grpc.reflection.v1.ServerReflection(node.grpcAddress, credentials.createInsecure());
+  try {
+    return await new Promise((resolve) => {
+      const stream = reflection.ServerReflectionInfo(auth(secret));
+      stream.on('data', (response) => {
+        resolve((response.list_services_response?.service ?? []).map((service: { name: string }) => service.name));
+        stream.end();
+      });
+      stream.on('error', (err: ServiceError) => resolve(err.code));
+      stream.write({ list_services: '' });
+    });
+  } finally {
+    reflection.close();
   }
 }

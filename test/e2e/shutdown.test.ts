@@ -1,10 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { type AddressInfo, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type ClientReadableStream, status as GrpcStatus, type StatusObject } from '@grpc/grpc-js';
+import { type ClientReadableStream, status as GrpcStatus, Metadata, type StatusObject } from '@grpc/grpc-js';
 import { io, type Socket } from 'socket.io-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type PresenceEvent, PresenceEventKind } from '../../src/gen/pushgate/v1/presence.js';
@@ -375,6 +377,37 @@ describe('the pushgate process', () => {
     expect(warnings.map((line) => String(line.msg))).toEqual([
       expect.stringMatching(/UNAUTHENTICATED gRPC API \(PUSHGATE_GRPC_ALLOW_UNAUTHENTICATED\)/),
     ]);
+  }, 30_000);
+
+  it('on SIGHUP reloads the API keys: a removed key stops working without a restart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pushgate-sighup-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const [kept, revoked] = [randomBytes(24).toString('base64url'), randomBytes(24).toString('base64url')];
+    const file = join(dir, 'keys');
+    writeFileSync(file, `kept:read:${kept}\nrevoked:read:${revoked}\n`);
+    const proc = runPushgate([], { ...LOOPBACK_NODE, PUSHGATE_JWT_SECRET: TEST_SECRET, PUSHGATE_API_KEYS_FILE: file });
+    await waitFor('the "pushgate started" log line', () => logLines(proc).some((line) => line.msg === 'pushgate started'), {
+      timeoutMs: 20_000,
+    });
+    const grpcPort = Number(logLines(proc).find((line) => line.msg === 'pushgate started')!.grpcPort);
+    const client = new TestPushClient(`127.0.0.1:${grpcPort}`);
+    cleanups.push(() => client.close());
+    const list = (key: string): Promise<unknown> => {
+      const metadata = new Metadata();
+      metadata.set('authorization', `Bearer ${key}`);
+      return new Promise((resolve) =>
+        client.raw.listSessions({ userId: 'u-1', clientTypes: [] }, metadata, (err) => resolve(err?.code ?? 0)),
+      );
+    };
+    expect(await list(revoked)).toBe(0);
+
+    writeFileSync(file, `kept:read:${kept}\n`);
+    proc.child.kill('SIGHUP');
+    await waitFor('the keys to be reloaded', () => logLines(proc).some((line) => line.msg === 'API keys reloaded'), { timeoutMs: 5000 });
+    expect(await list(revoked)).toBe(GrpcStatus.UNAUTHENTICATED);
+    expect(await list(kept)).toBe(0);
+    proc.child.kill('SIGTERM');
+    expect(await exitOf(proc, 10_000)).toEqual({ code: 0, signal: null });
   }, 30_000);
 
   it('refuses to start with the gRPC API open on a public address: exits non-zero naming the settings', async () => {
