@@ -44,9 +44,12 @@ export class ApiKeys {
     this.keys = this.load();
   }
 
-  /** True when any key is configured: callers must then authenticate. */
+  /**
+   * True when keys are configured at all: callers must then authenticate. A keys file that holds
+   * no key (yet) refuses every caller; it never opens the API.
+   */
   get configured(): boolean {
-    return this.keys.length > 0;
+    return this.source.file !== undefined || this.source.inline !== undefined;
   }
 
   get size(): number {

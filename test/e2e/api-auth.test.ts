@@ -259,6 +259,11 @@ describe('API keys', () => {
     expect(await listServices(closed.node, KEYS.billing)).toContain('pushgate.v1.PushService');
   });
 
+  it('refuses every caller when the keys file holds no key, rather than opening the API', async () => {
+    const { node } = await nodeWith(['# no keys yet']);
+    for (const method of METHODS) expect((await call(client(node), method, auth(key()))).code, method).toBe(status.UNAUTHENTICATED);
+  });
+
   it('without any key configured, serves callers on loopback as before', async () => {
     const node = await startNode();
     nodes.push(node);
