@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { status as GrpcStatus, Metadata, type ServiceError, type StatusObject } from '@grpc/grpc-js';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { SessionRecord } from '../../src/domain/session.js';
 import { PushToUserRequest, PushToUserResponse, type WatchPresenceRequest } from '../../src/gen/pushgate/v1/push_service.js';
 import { grpcError, type TestPushClient } from '../support/grpc-client.js';
-import { startNode, type TestNode } from '../support/node.js';
+import type { TestNode } from '../support/node.js';
 import {
   CONNECTED,
   DISCONNECTED,
@@ -19,6 +19,7 @@ import {
   type Watch,
 } from '../support/presence-watch.js';
 import { sessionRecord } from '../support/session-record.js';
+import { testNodes } from '../support/test-nodes.js';
 import { waitFor } from '../support/wait.js';
 
 /**
@@ -28,20 +29,8 @@ import { waitFor } from '../support/wait.js';
  * x-request-id, as any error does.
  */
 
-const cleanups: (() => unknown)[] = [];
-
-afterEach(async () => {
-  // Last registered first: streams and clients before the node they use.
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
+const { cleanups, start } = testNodes();
 const { watch, watchLive } = presenceStreams(cleanups);
-
-async function start(env: Record<string, string> = {}): Promise<TestNode> {
-  const node = await startNode(env);
-  cleanups.push(() => node.stop());
-  return node;
-}
 
 /** Stable code and request id in the trailers: the call ended through the one error mapping. */
 function expectTrailers(metadata: Metadata, code: string): void {

@@ -257,6 +257,21 @@ function logLines(proc: Proc): Record<string, unknown>[] {
     .map((line) => JSON.parse(line) as Record<string, unknown>);
 }
 
+/** Starts a node process, stops it once it has started, and returns the warnings it logged. */
+async function warningsOf(env: Record<string, string>): Promise<string[]> {
+  const proc = runPushgate([], { ...LOOPBACK_NODE, ...env });
+  await waitFor(
+    'the "pushgate started" log line',
+    () => logLines(proc).some((line) => line.msg === 'pushgate started') || proc.child.exitCode !== null,
+    { timeoutMs: 20_000 },
+  );
+  proc.child.kill('SIGTERM');
+  expect(await exitOf(proc, 10_000)).toEqual({ code: 0, signal: null });
+  return logLines(proc)
+    .filter((line) => line.level === 40)
+    .map((line) => String(line.msg));
+}
+
 async function exitOf(proc: Proc, timeoutMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {
@@ -335,22 +350,6 @@ describe('the pushgate process', () => {
   });
 
   it('warns at every start that development mode and insecure query auth are on, and not otherwise', async () => {
-    const warningsOf = async (env: Record<string, string>): Promise<string[]> => {
-      const proc = runPushgate([], { ...LOOPBACK_NODE, ...env });
-      await waitFor(
-        'the "pushgate started" log line',
-        () => logLines(proc).some((line) => line.msg === 'pushgate started') || proc.child.exitCode !== null,
-        {
-          timeoutMs: 20_000,
-        },
-      );
-      proc.child.kill('SIGTERM');
-      expect(await exitOf(proc, 10_000)).toEqual({ code: 0, signal: null });
-      return logLines(proc)
-        .filter((line) => line.level === 40)
-        .map((line) => String(line.msg));
-    };
-
     // Both processes at once: each start compiles the sources, slow on a loaded machine.
     const [unsafe, safe] = await Promise.all([
       warningsOf({ PUSHGATE_DEV: '1', PUSHGATE_INSECURE_QUERY_AUTH: '1' }),
@@ -363,20 +362,8 @@ describe('the pushgate process', () => {
   }, 40_000);
 
   it('warns at every start that the gRPC API is open when PUSHGATE_GRPC_ALLOW_UNAUTHENTICATED is on', async () => {
-    const proc = runPushgate([], { ...LOOPBACK_NODE, PUSHGATE_JWT_SECRET: TEST_SECRET, PUSHGATE_GRPC_ALLOW_UNAUTHENTICATED: '1' });
-    await waitFor(
-      'the "pushgate started" log line',
-      () => logLines(proc).some((line) => line.msg === 'pushgate started') || proc.child.exitCode !== null,
-      {
-        timeoutMs: 20_000,
-      },
-    );
-    proc.child.kill('SIGTERM');
-    expect(await exitOf(proc, 10_000)).toEqual({ code: 0, signal: null });
-    const warnings = logLines(proc).filter((line) => line.level === 40);
-    expect(warnings.map((line) => String(line.msg))).toEqual([
-      expect.stringMatching(/UNAUTHENTICATED gRPC API \(PUSHGATE_GRPC_ALLOW_UNAUTHENTICATED\)/),
-    ]);
+    const warnings = await warningsOf({ PUSHGATE_JWT_SECRET: TEST_SECRET, PUSHGATE_GRPC_ALLOW_UNAUTHENTICATED: '1' });
+    expect(warnings).toEqual([expect.stringMatching(/UNAUTHENTICATED gRPC API \(PUSHGATE_GRPC_ALLOW_UNAUTHENTICATED\)/)]);
   }, 30_000);
 
   it('on SIGHUP reloads the API keys: a removed key stops working without a restart', async () => {

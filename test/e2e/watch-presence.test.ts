@@ -3,10 +3,10 @@ import { type AddressInfo, createServer, type Server as TcpServer, type Socket a
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { status as GrpcStatus, type StatusObject } from '@grpc/grpc-js';
 import type { Socket } from 'socket.io-client';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { SessionRecord } from '../../src/domain/session.js';
 import { TestPushClient } from '../support/grpc-client.js';
-import { startNode, type TestNode } from '../support/node.js';
+import type { TestNode } from '../support/node.js';
 import {
   CONNECTED,
   DISCONNECTED,
@@ -21,23 +21,12 @@ import {
   type Watch,
 } from '../support/presence-watch.js';
 import { sessionRecord } from '../support/session-record.js';
+import { testNodes } from '../support/test-nodes.js';
 import { signToken } from '../support/tokens.js';
 import { waitFor } from '../support/wait.js';
 
-const cleanups: (() => unknown)[] = [];
-
-afterEach(async () => {
-  // Last registered first: streams and clients before the node they use.
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
+const { cleanups, start } = testNodes();
 const { watch, watchLive } = presenceStreams(cleanups);
-
-async function start(env: Record<string, string> = {}): Promise<TestNode> {
-  const node = await startNode(env);
-  cleanups.push(() => node.stop());
-  return node;
-}
 
 /** Waits for a stream to end and returns its status. */
 async function ended(stream: Watch): Promise<StatusObject> {
