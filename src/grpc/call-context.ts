@@ -69,3 +69,13 @@ function msLeft(call: Pick<Call, 'getDeadline'>): number {
 function capped(maxMs: number): PushgateError {
   return new PushgateError('deadline_exceeded', `the call ran for ${maxMs} ms, the longest a call may take (PUSHGATE_GRPC_MAX_CALL_MS)`);
 }
+
+/** The user a request is about (user_id), or the first of the users it names (user_ids), for the audit line. */
+export function usersOf(request: unknown): string | undefined {
+  if (typeof request !== 'object' || request === null) return undefined;
+  const { userId, userIds } = request as { userId?: unknown; userIds?: unknown };
+  if (typeof userId === 'string' && userId !== '') return userId.slice(0, 256);
+  if (Array.isArray(userIds) && userIds.length > 0)
+    return `${String(userIds[0]).slice(0, 256)}${userIds.length > 1 ? ` (+${userIds.length - 1})` : ''}`;
+  return undefined;
+}

@@ -4,7 +4,7 @@ import type { ApiLimitsConfig } from '../config/config.js';
 import type { RateLimiter } from '../domain/rate-limiter.js';
 import { PushgateError } from '../errors.js';
 import type { ApiKeys, Caller, Scope } from './api-keys.js';
-import { requestIdOf } from './call-context.js';
+import { requestIdOf, usersOf } from './call-context.js';
 import type { AuthContext } from './client-certificates.js';
 import { toGrpcError } from './status.js';
 
@@ -45,8 +45,12 @@ export interface CallerAuthDeps {
  */
 export function callerAuthInterceptor(deps: CallerAuthDeps): ServerInterceptor {
   const required = (): boolean => deps.keys.configured || deps.mutualTls;
-  return (method, call) =>
-    new ServerInterceptingCall(call, {
+  return (method, call) => {
+    // A refused PushService call is answered once its request has arrived, so the audit line can
+    // name the user it was about; the request then goes no further (the handler never runs).
+    let refusing = false;
+    let refusedAt: ((request: unknown) => void) | undefined;
+    return new ServerInterceptingCall(call, {
       start: (next) =>
         next({
           onReceiveMetadata: (metadata, proceed) => {
@@ -56,11 +60,26 @@ export function callerAuthInterceptor(deps: CallerAuthDeps): ServerInterceptor {
               proceed(metadata);
               return;
             }
+            const refuseCall = (err: unknown, caller: string): void => {
+              if (METHOD_SCOPES[method.path] === undefined) {
+                refuse(deps.log, call, method.path, metadata, err, caller, undefined);
+                return;
+              }
+              // Answered without the user if the request does not follow promptly.
+              const timer = setTimeout(() => refusedAt?.(undefined), REQUEST_WAIT_MS);
+              refusedAt = (request) => {
+                clearTimeout(timer);
+                refusedAt = undefined;
+                refuse(deps.log, call, method.path, metadata, err, caller, request);
+              };
+              refusing = true;
+              proceed(metadata);
+            };
             let caller: Caller;
             try {
               caller = authenticate(deps, metadata, call);
             } catch (err) {
-              refuse(deps.log, call, method.path, metadata, err, '');
+              refuseCall(err, '');
               return;
             }
             authorize(deps, method.path, caller).then(
@@ -68,12 +87,23 @@ export function callerAuthInterceptor(deps: CallerAuthDeps): ServerInterceptor {
                 metadata.set(CALLER_METADATA, caller.name);
                 proceed(metadata);
               },
-              (err: unknown) => refuse(deps.log, call, method.path, metadata, err, caller.name),
+              (err: unknown) => refuseCall(err, caller.name),
             );
+          },
+          onReceiveMessage: (message, proceed) => {
+            if (!refusing) proceed(message);
+            else refusedAt?.(message);
+          },
+          onReceiveHalfClose: (proceed) => {
+            if (!refusing) proceed();
           },
         }),
     });
+  };
 }
+
+/** How long a refused call's request is waited for, to name its user in the audit line. */
+const REQUEST_WAIT_MS = 1000;
 
 /** Checks the method's scope and the caller's rate; resolves when the call may go ahead. */
 async function authorize(deps: CallerAuthDeps, path: string, caller: Caller): Promise<void> {
@@ -116,9 +146,17 @@ function authenticate(deps: CallerAuthDeps, metadata: Metadata, call: ServerInte
   throw new PushgateError('unauthenticated', 'no credentials: send an API key as "authorization: Bearer <key>" metadata');
 }
 
-/** Answers a refused call; the refusal is logged (info) with the caller's name, as an audit line. */
-function refuse(log: Logger, call: ServerInterceptingCallInterface, path: string, metadata: Metadata, err: unknown, caller: string): void {
-  const status = toGrpcError(err, log, requestIdOf({ metadata }), methodName(path), caller);
+/** Answers a refused call; the refusal is logged (info) with the caller's name and the user(s) the request named, as an audit line. */
+function refuse(
+  log: Logger,
+  call: ServerInterceptingCallInterface,
+  path: string,
+  metadata: Metadata,
+  err: unknown,
+  caller: string,
+  request: unknown,
+): void {
+  const status = toGrpcError(err, log, requestIdOf({ metadata }), methodName(path), caller, usersOf(request));
   // Standard gRPC retry pushback, for clients that honour it, beside pushgate-retry-after-ms.
   const retryAfterMs = status.metadata?.get('pushgate-retry-after-ms')[0];
   if (typeof retryAfterMs === 'string') status.metadata?.set('grpc-retry-pushback-ms', retryAfterMs);

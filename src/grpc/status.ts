@@ -38,7 +38,7 @@ export type GrpcError = Partial<ServiceError> & { code: GrpcStatus; details: str
  * info; anything that is not a PushgateError is a fault: logged at error, reported as INTERNAL
  * without its details, which stay in the log under the request id.
  */
-export function toGrpcError(err: unknown, log: Logger, requestId: string, method: string, caller = ''): GrpcError {
+export function toGrpcError(err: unknown, log: Logger, requestId: string, method: string, caller = '', userId?: string): GrpcError {
   const metadata = new Metadata();
   metadata.set('x-request-id', requestId);
   metadata.set('pushgate-error-code', isPushgateError(err) ? err.code : 'internal');
@@ -46,7 +46,7 @@ export function toGrpcError(err: unknown, log: Logger, requestId: string, method
     for (const [key, value] of Object.entries(err.details)) metadata.set(`pushgate-${key.replaceAll('_', '-')}`, value);
     const code = GRPC_STATUS[err.code];
     if (code === GrpcStatus.INTERNAL) log.error({ err, method, requestId, caller }, 'call failed');
-    else log.info({ method, requestId, caller, code: err.code, reason: err.message }, 'call refused');
+    else log.info({ method, requestId, caller, userId, code: err.code, reason: err.message }, 'call refused');
     return { code, details: err.message, metadata };
   }
   log.error({ err, method, requestId, caller }, 'call failed with an unexpected error');

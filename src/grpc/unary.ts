@@ -1,7 +1,7 @@
 import type { handleUnaryCall } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { untilAborted } from '../domain/abortable.js';
-import { abortSignalOf, callerOf, requestIdOf } from './call-context.js';
+import { abortSignalOf, callerOf, requestIdOf, usersOf } from './call-context.js';
 import { requireDecoded } from './payload-size.js';
 import { toGrpcError } from './status.js';
 
@@ -84,7 +84,7 @@ export function unary<Req extends object, Res>(
           }
           callback(null, response);
         },
-        (err: unknown) => callback(toGrpcError(err, log, requestId, method, caller)),
+        (err: unknown) => callback(toGrpcError(err, log, requestId, method, caller, usersOf(call.request))),
       )
       .catch((err: unknown) => log.error({ err, method }, 'answering a call failed'));
     result

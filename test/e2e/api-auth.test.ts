@@ -227,10 +227,18 @@ describe('API keys', () => {
         level: 30,
         caller: 'billing',
         method: 'DisconnectSessions',
+        userId: 'u-1',
         code: 'permission_denied',
         requestId: 'req-audit-1',
       }),
-      expect.objectContaining({ level: 30, caller: '', method: 'PushToUser', code: 'unauthenticated', requestId: 'req-audit-2' }),
+      expect.objectContaining({
+        level: 30,
+        caller: '',
+        method: 'PushToUser',
+        userId: 'u-1',
+        code: 'unauthenticated',
+        requestId: 'req-audit-2',
+      }),
     ]);
     // A state-changing call is audited with its user and outcome.
     await call(raw, 'DisconnectSessions', auth(KEYS.ops, { 'x-request-id': 'req-audit-3' }));
