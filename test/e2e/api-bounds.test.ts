@@ -1,23 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import { status as GrpcStatus, Metadata, type ServiceError, type StatusObject } from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import type { SessionRecord } from '../../src/domain/session.js';
 import { PushToUserRequest, PushToUserResponse, type WatchPresenceRequest } from '../../src/gen/pushgate/v1/push_service.js';
 import { grpcError, type TestPushClient } from '../support/grpc-client.js';
 import type { TestNode } from '../support/node.js';
-import {
-  CONNECTED,
-  DISCONNECTED,
-  eventsOf,
-  OFFLINE,
-  ONLINE,
-  presenceStreams,
-  SNAPSHOT_COMPLETE,
-  type Summary,
-  summary,
-  type Watch,
-} from '../support/presence-watch.js';
+import { churnPresence, eventsOf, presenceStreams, SNAPSHOT_COMPLETE, summary, type Watch } from '../support/presence-watch.js';
 import { sessionRecord } from '../support/session-record.js';
 import { testNodes } from '../support/test-nodes.js';
 import { waitFor } from '../support/wait.js';
@@ -51,20 +39,7 @@ describe('presence buffer in bytes', () => {
     const userAgent = `Mozilla/5.0 (load) ${'x'.repeat(4000)}`;
     const session = (userId: string, sessionId: string): SessionRecord =>
       sessionRecord(userId, sessionId, { nodeId: 'synthetic', remoteAddress: '203.0.113.9', userAgent });
-    const expected: Summary[] = [];
-    for (let cycle = 0; cycle < 1000 && node.app.registry.subscriberCount() === baseline + 2; cycle++) {
-      const [userId, sessionId] = [`load-${cycle}`, `s-${cycle}`];
-      await node.app.registry.register(session(userId, sessionId));
-      await nextTurn();
-      await node.app.registry.unregister(userId, sessionId, 'client_disconnect');
-      await nextTurn();
-      expected.push(
-        [ONLINE, userId, sessionId, '', 1],
-        [CONNECTED, userId, sessionId, '', 1],
-        [DISCONNECTED, userId, sessionId, 'client_disconnect', 0],
-        [OFFLINE, userId, sessionId, 'client_disconnect', 0],
-      );
-    }
+    const expected = await churnPresence(node, session, () => node.app.registry.subscriberCount() === baseline + 2, 1000);
 
     // The server let go of the stalled stream long before the event count bound.
     expect(node.app.registry.subscriberCount()).toBe(baseline + 1);

@@ -9,6 +9,7 @@ import { TestPushClient } from '../support/grpc-client.js';
 import type { TestNode } from '../support/node.js';
 import {
   CONNECTED,
+  churnPresence,
   DISCONNECTED,
   eventsOf,
   OFFLINE,
@@ -208,21 +209,7 @@ describe('WatchPresence', () => {
     stalled.call.pause();
 
     // Thousands of presence changes, each given an event-loop turn, as sessions come and go on a busy node.
-    const expected: Summary[] = [];
-    let cycles = 0;
-    for (; cycles < 3000 && node.app.registry.subscriberCount() === baseline + 2; cycles++) {
-      const [userId, sessionId] = [`load-${cycles}`, `s-${cycles}`];
-      await node.app.registry.register(syntheticSession(userId, sessionId));
-      await nextTurn();
-      await node.app.registry.unregister(userId, sessionId, 'client_disconnect');
-      await nextTurn();
-      expected.push(
-        [ONLINE, userId, sessionId, '', 1],
-        [CONNECTED, userId, sessionId, '', 1],
-        [DISCONNECTED, userId, sessionId, 'client_disconnect', 0],
-        [OFFLINE, userId, sessionId, 'client_disconnect', 0],
-      );
-    }
+    const expected = await churnPresence(node, syntheticSession, () => node.app.registry.subscriberCount() === baseline + 2, 3000);
 
     // The server let go of the stalled stream: it no longer holds a subscription for it.
     expect(node.app.registry.subscriberCount()).toBe(baseline + 1);

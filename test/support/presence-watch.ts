@@ -1,4 +1,6 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { ClientReadableStream, StatusObject } from '@grpc/grpc-js';
+import type { SessionRecord } from '../../src/domain/session.js';
 import { type PresenceEvent, PresenceEventKind } from '../../src/gen/pushgate/v1/presence.js';
 import type { WatchPresenceRequest, WatchPresenceResponse } from '../../src/gen/pushgate/v1/push_service.js';
 import type { TestPushClient } from './grpc-client.js';
@@ -73,4 +75,32 @@ export async function stopWatching(node: TestNode, stream: Watch): Promise<void>
 export async function eventsOf(stream: Watch, count: number, timeoutMs = 5000): Promise<Summary[]> {
   await waitFor(`${count} presence events (have ${stream.events.length})`, () => stream.events.length >= count, { timeoutMs });
   return summary(stream.events);
+}
+
+/**
+ * Presence churn as on a busy node: sessions registered and unregistered straight through the
+ * registry, each change given an event-loop turn, for as long as `keepGoing()` holds (at most
+ * `maxCycles`). Returns the events every watcher should have seen, in order.
+ */
+export async function churnPresence(
+  node: TestNode,
+  session: (userId: string, sessionId: string) => SessionRecord,
+  keepGoing: () => boolean,
+  maxCycles: number,
+): Promise<Summary[]> {
+  const expected: Summary[] = [];
+  for (let cycle = 0; cycle < maxCycles && keepGoing(); cycle++) {
+    const [userId, sessionId] = [`load-${cycle}`, `s-${cycle}`];
+    await node.app.registry.register(session(userId, sessionId));
+    await nextTurn();
+    await node.app.registry.unregister(userId, sessionId, 'client_disconnect');
+    await nextTurn();
+    expected.push(
+      [ONLINE, userId, sessionId, '', 1],
+      [CONNECTED, userId, sessionId, '', 1],
+      [DISCONNECTED, userId, sessionId, 'client_disconnect', 0],
+      [OFFLINE, userId, sessionId, 'client_disconnect', 0],
+    );
+  }
+  return expected;
 }
