@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { RESERVED_EVENTS } from '../domain/events.js';
+import { isReservedEvent } from '../domain/events.js';
 import type { PushRequest } from '../domain/push.js';
 import { MAX_USER_ID_LENGTH } from '../domain/session.js';
 import { PushgateError } from '../errors.js';
@@ -46,7 +46,9 @@ export function toPushRequest(request: PushToUserRequest, data: DataFacts, limit
   const { event } = request;
   if (event === '') throw invalid('event is required');
   if (event.length > MAX_EVENT_LENGTH) throw invalid(`event must be at most ${MAX_EVENT_LENGTH} characters`);
-  if (RESERVED_EVENTS.has(event)) throw invalid(`event "${event}" is reserved by Socket.IO or pushgate; choose another name`);
+  if (isReservedEvent(event)) {
+    throw invalid(`event "${event}" is reserved by Socket.IO (v4, or v2 clients' lifecycle) or pushgate (pushgate:*); choose another name`);
+  }
   if (data.bytes > limits.maxPayloadBytes) {
     throw new PushgateError(
       'payload_too_large',

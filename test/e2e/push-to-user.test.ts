@@ -247,9 +247,25 @@ describe('PushToUser', () => {
     const cases: [string, Record<string, unknown>, RegExp][] = [
       ['empty user_id', { userId: '' }, /user_id/],
       ['empty event', { event: '' }, /event/],
-      ...['connect', 'connect_error', 'disconnect', 'disconnecting', 'newListener', 'removeListener', 'pushgate:disconnect'].map(
-        (event): [string, Record<string, unknown>, RegExp] => [`reserved event ${event}`, { event }, new RegExp(`event "${event}"`)],
-      ),
+      ...[
+        'connect',
+        'connect_error',
+        'disconnect',
+        'disconnecting',
+        'newListener',
+        'removeListener',
+        'pushgate:disconnect',
+        // Socket.IO v2 clients run their own lifecycle handlers for these; pushgate: is ours whole.
+        'error',
+        'reconnect',
+        'reconnect_failed',
+        'connect_timeout',
+        'reconnecting',
+        'ping',
+        'pong',
+        'pushgate:refresh',
+        'pushgate:anything',
+      ].map((event): [string, Record<string, unknown>, RegExp] => [`reserved event ${event}`, { event }, new RegExp(`event "${event}"`)]),
       ['unknown client type', { clientTypes: ['web', 'tv'] }, /client_types\[1\].*tv/],
       ['ack_timeout_ms above the max', { ackTimeoutMs: 60_001 }, /ack_timeout_ms/],
       ['event name too long', { event: 'e'.repeat(129) }, /event/],
