@@ -127,5 +127,13 @@ export function parseCluster(settings: SettingsReader<ClusterKey>): RedisConfig 
 
 /** A Redis URL as it may appear in an error or a log: without its password. */
 export function redactUrl(url: string): string {
-  return url.replace(/\/\/([^@/]*)@/, '//***@');
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    // What does not parse cannot be told apart from its password: none of it is shown.
+    return '<a URL that does not parse>';
+  }
+  if (parsed.password !== '') parsed.password = '***';
+  return parsed.toString();
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CLUSTER_SETTINGS } from '../../src/config/cluster.js';
-import { type Config, parseConfig } from '../../src/config/config.js';
+import { type Config, parseConfig, redactUrl } from '../../src/config/config.js';
 import { EDGE_SETTINGS } from '../../src/config/edge.js';
 import { PRESENCE_SETTINGS } from '../../src/config/presence.js';
 import { PUSH_SETTINGS } from '../../src/config/push.js';
@@ -366,6 +366,22 @@ describe('cluster mode settings', () => {
     const err = configError({ ...BASE, REDIS_URL: 'http://user:hunter2@redis.internal:6379' });
     expect(err.message).toContain('REDIS_URL');
     expect(err.message).not.toContain('hunter2');
+    // A password with '/' or an unencoded '@' is still a password; an unparseable URL is not echoed at all.
+    for (const url of [
+      'http://user:hun/ter2@redis.internal:6379',
+      'http://user:hun@ter2@redis.internal:6379',
+      'http://user:hunter2@[bad',
+    ]) {
+      const message = configError({ ...BASE, REDIS_URL: url }).message;
+      expect(message, url).toContain('REDIS_URL');
+      expect(message, url).not.toMatch(/hun|ter2/);
+    }
+  });
+
+  it('redacts only the password of a URL it shows', () => {
+    expect(redactUrl('rediss://app:s3cr%2Ft@redis.internal:6380/2')).toBe('rediss://app:***@redis.internal:6380/2');
+    expect(redactUrl('redis://redis.internal:6379')).toBe('redis://redis.internal:6379');
+    expect(redactUrl('redis://app:p/w@host:1')).toBe('<a URL that does not parse>');
   });
 });
 
