@@ -1,6 +1,15 @@
 /** Longest user id pushgate accepts, wherever one comes in (token, query, request). */
 export const MAX_USER_ID_LENGTH = 256;
 
+/**
+ * False for a string with a lone UTF-16 surrogate: it has no UTF-8 form, so it cannot be stored
+ * (the registry's Lua cjson refuses it) or sent on. A JWT's JSON can carry one (`"\ud800"`), from
+ * a login service that signs whatever it is given.
+ */
+export function isWellFormed(value: string): boolean {
+  return (value as string & { isWellFormed(): boolean }).isWellFormed();
+}
+
 /** One live client connection of a user, as the registry stores it. Times are epoch milliseconds. */
 export interface SessionRecord {
   readonly sessionId: string;

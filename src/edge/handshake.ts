@@ -1,5 +1,5 @@
 import type { ExtendedError, Socket } from 'socket.io';
-import { MAX_USER_ID_LENGTH } from '../domain/session.js';
+import { isWellFormed, MAX_USER_ID_LENGTH } from '../domain/session.js';
 import { type ErrorCode, isPushgateError, PushgateError } from '../errors.js';
 import type { TokenVerifier } from './token-verifier.js';
 
@@ -81,6 +81,7 @@ async function identify(socket: Socket, options: HandshakeOptions): Promise<Sock
     if (userId.length > MAX_USER_ID_LENGTH) {
       throw new PushgateError('invalid_argument', `userId must be at most ${MAX_USER_ID_LENGTH} characters`);
     }
+    if (!isWellFormed(userId)) throw new PushgateError('invalid_argument', 'userId is not well-formed Unicode');
   } else {
     throw new PushgateError('token_missing', 'no token: send auth: { token } (Socket.IO v4) or ?token= in the query (Socket.IO v2)');
   }

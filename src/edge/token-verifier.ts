@@ -1,7 +1,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { errors, type JWTVerifyOptions, jwtVerify, SignJWT } from 'jose';
 import type { AuthConfig } from '../config/config.js';
-import { MAX_USER_ID_LENGTH } from '../domain/session.js';
+import { isWellFormed, MAX_USER_ID_LENGTH } from '../domain/session.js';
 import { PushgateError } from '../errors.js';
 
 /** Verifies client tokens: a JWT whose `sub` is the user id and whose `exp` is required. */
@@ -38,6 +38,9 @@ export class TokenVerifier {
     }
     if (typeof sub !== 'string' || sub.length === 0 || sub.length > MAX_USER_ID_LENGTH) {
       throw new PushgateError('token_claims_invalid', `token claim "sub" must be a user id of 1-${MAX_USER_ID_LENGTH} characters`);
+    }
+    if (!isWellFormed(sub)) {
+      throw new PushgateError('token_claims_invalid', 'token claim "sub" is not well-formed Unicode (it holds a lone surrogate)');
     }
     return sub;
   }

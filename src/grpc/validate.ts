@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { isReservedEvent } from '../domain/events.js';
 import type { PushRequest } from '../domain/push.js';
-import { MAX_USER_ID_LENGTH } from '../domain/session.js';
+import { isWellFormed, MAX_USER_ID_LENGTH } from '../domain/session.js';
 import { PushgateError } from '../errors.js';
 import type { PushToUserRequest } from '../gen/pushgate/v1/push_service.js';
 import type { DataFacts } from './payload-size.js';
@@ -26,6 +26,7 @@ function invalid(message: string): PushgateError {
 export function requireId(value: string, field: string): string {
   if (value === '') throw invalid(`${field} is required`);
   if (value.length > MAX_ID_LENGTH) throw invalid(`${field} must be at most ${MAX_ID_LENGTH} characters`);
+  if (!isWellFormed(value)) throw invalid(`${field} is not well-formed Unicode (it holds a lone surrogate)`);
   return value;
 }
 

@@ -119,6 +119,8 @@ describe('handshake token checks', () => {
     ],
     ['a token without exp', () => signToken('61', { expiresIn: null }), 'token_claims_invalid', /"exp"/],
     ['a token without sub', () => signToken(undefined), 'token_claims_invalid', /"sub"/],
+    // A login service that signs whatever it is given; such an id would wedge the Redis registry.
+    ['a token whose sub holds a lone surrogate', () => signToken('61\uD800'), 'token_claims_invalid', /not well-formed Unicode/],
     ['a garbage string', async () => 'not-a-jwt-at-all', 'token_malformed', /not a valid JWT/i],
     ['three garbage segments', async () => 'abc.def.ghi', 'token_malformed', /not a valid JWT/i],
   ];
