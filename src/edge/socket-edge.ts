@@ -26,6 +26,13 @@ export interface SocketEdgeDeps {
   readonly isRegistryAvailable: () => boolean;
 }
 
+/**
+ * A User-Agent is stored with the session and sent with every ListSessions reply and presence
+ * event: an 8 KB header times thousands of sessions made multi-megabyte replies. Real ones are
+ * far shorter than this.
+ */
+const MAX_USER_AGENT_LENGTH = 256;
+
 /** Socket.IO's disconnect reasons, in the vocabulary presence subscribers see. */
 const REASONS: Record<string, DisconnectReason> = {
   'client namespace disconnect': 'client_disconnect',
@@ -91,7 +98,7 @@ export class SocketEdge implements SessionCloser {
       connectedAtMs: now,
       lastSeenAtMs: now,
       remoteAddress: socket.handshake.address,
-      userAgent: String(socket.handshake.headers['user-agent'] ?? ''),
+      userAgent: String(socket.handshake.headers['user-agent'] ?? '').slice(0, MAX_USER_AGENT_LENGTH),
     };
     const entry = local.add(socket, record);
     const registered = registry.register(record).catch((err: unknown) => {

@@ -119,6 +119,11 @@ describe('ListSessions', () => {
     // This client sends no User-Agent header at all.
     expect(second.userAgent).toBe('');
 
+    // A User-Agent is stored cut to 256 characters, so replies stay small whatever clients send.
+    await connectWithUserAgent('43', 'app', `Bloated/1.0 ${'x'.repeat(8000)}`);
+    const bloated = (await node.client.listSessions({ userId: '43', clientTypes: ['app'] })).sessions[0]!;
+    expect(bloated.userAgent).toBe(`Bloated/1.0 ${'x'.repeat(244)}`);
+
     for (const session of sessions) {
       expect(session.nodeId).toBe(NODE_ID);
       expect(session.remoteAddress).toMatch(/^(::ffff:)?127\.0\.0\.1$/);
