@@ -15,6 +15,8 @@ export interface AuthConfig {
   readonly secretGenerated: boolean;
   /** Legacy mode: trust `userId` from the query string when no token is sent. */
   readonly insecureQueryAuth: boolean;
+  /** Longest a token may be valid (exp after iat, or after now without iat), in seconds. */
+  readonly maxTokenTtlSeconds: number;
 }
 
 export const AUTH_SETTINGS = {
@@ -26,6 +28,12 @@ export const AUTH_SETTINGS = {
   },
   jwtIssuer: { flag: '--jwt-issuer <iss>', env: 'PUSHGATE_JWT_ISSUER', help: 'required `iss` claim of client tokens' },
   jwtAudience: { flag: '--jwt-audience <aud>', env: 'PUSHGATE_JWT_AUDIENCE', help: 'required `aud` claim of client tokens' },
+  maxTokenTtl: {
+    flag: '--max-token-ttl <seconds>',
+    env: 'PUSHGATE_MAX_TOKEN_TTL',
+    fallback: '604800',
+    help: 'longest lifetime (exp − iat) a client token may have, in seconds',
+  },
   insecureQueryAuth: {
     flag: '--insecure-query-auth',
     env: 'PUSHGATE_INSECURE_QUERY_AUTH',
@@ -42,7 +50,7 @@ export type AuthKey = keyof typeof AUTH_SETTINGS;
  * generated secret. The reader also reaches the `dev` setting, only to name it in an error.
  */
 export function parseAuth(settings: SettingsReader<AuthKey | 'dev'>, dev: boolean): AuthConfig {
-  const { raw, bool, describe } = settings;
+  const { raw, bool, int, describe } = settings;
   const insecureQueryAuth = bool('insecureQueryAuth');
   const secret = raw('jwtSecret');
   const keyValue = raw('jwtPublicKey');
@@ -74,6 +82,7 @@ export function parseAuth(settings: SettingsReader<AuthKey | 'dev'>, dev: boolea
     jwtAudience: raw('jwtAudience'),
     secretGenerated: generate,
     insecureQueryAuth,
+    maxTokenTtlSeconds: int('maxTokenTtl', 60, 30 * 24 * 3600),
   });
 }
 

@@ -1,8 +1,11 @@
 /** Event a client receives just before the server closes its socket, with `{ reason }`. */
 export const DISCONNECT_NOTICE_EVENT = 'pushgate:disconnect';
 
+/** Event a client sends, with a fresh token and an ack, to stay connected past its token's expiry. */
+export const TOKEN_REFRESH_EVENT = 'pushgate:refresh';
+
 /** Every event under this prefix is pushgate's own (the disconnect notice, and those to come): backends may not push them. */
-export const PUSHGATE_EVENT_PREFIX = 'pushgate:';
+export const OWN_EVENT_PREFIX = 'pushgate:';
 
 /**
  * Event names a push may not use, beside the `pushgate:` prefix: Socket.IO v4 refuses to emit its
@@ -30,7 +33,7 @@ export const RESERVED_EVENTS: ReadonlySet<string> = new Set([
   'pong',
 ]);
 
-/** True for an event name a backend may not push (see RESERVED_EVENTS and PUSHGATE_EVENT_PREFIX). */
+/** True for an event name a backend may not push (see RESERVED_EVENTS and OWN_EVENT_PREFIX). */
 export function isReservedEvent(event: string): boolean {
-  return RESERVED_EVENTS.has(event) || event.startsWith(PUSHGATE_EVENT_PREFIX);
+  return RESERVED_EVENTS.has(event) || event.startsWith(OWN_EVENT_PREFIX);
 }

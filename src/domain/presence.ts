@@ -13,6 +13,7 @@ export type DisconnectReason =
   | 'server_shutdown'
   | 'kicked'
   | 'node_lost'
+  | 'token_expired'
   | (string & {});
 
 export interface PresenceEvent {

@@ -7,6 +7,8 @@ import type { TokenVerifier } from './token-verifier.js';
 export interface SocketIdentity {
   readonly userId: string;
   readonly clientType: string;
+  /** When the token's exp passes; undefined for the legacy query mode, which has no token. */
+  readonly tokenExpiresAtMs: number | undefined;
 }
 
 export interface HandshakeOptions {
@@ -74,8 +76,9 @@ async function identify(socket: Socket, options: HandshakeOptions): Promise<Sock
   const { auth, query } = socket.handshake;
   const token = pick(auth, query, 'token');
   let userId: string;
+  let tokenExpiresAtMs: number | undefined;
   if (token !== undefined) {
-    userId = await options.verifier.verify(token);
+    ({ userId, expiresAtMs: tokenExpiresAtMs } = await options.verifier.verify(token));
   } else if (options.insecureQueryAuth && pick(undefined, query, 'userId') !== undefined) {
     userId = pick(undefined, query, 'userId')!;
     if (userId.length > MAX_USER_ID_LENGTH) {
@@ -85,7 +88,7 @@ async function identify(socket: Socket, options: HandshakeOptions): Promise<Sock
   } else {
     throw new PushgateError('token_missing', 'no token: send auth: { token } (Socket.IO v4) or ?token= in the query (Socket.IO v2)');
   }
-  return { userId, clientType: clientTypeOf(pick(auth, query, 'clientType'), options.clientTypes) };
+  return { userId, clientType: clientTypeOf(pick(auth, query, 'clientType'), options.clientTypes), tokenExpiresAtMs };
 }
 
 function clientTypeOf(raw: string | undefined, allowed: readonly string[]): string {

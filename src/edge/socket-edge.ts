@@ -11,6 +11,7 @@ import { isPushgateError } from '../errors.js';
 import { handshakeMiddleware, type SocketIdentity } from './handshake.js';
 import type { LocalSession, LocalSessions } from './local-sessions.js';
 import { RefusalLog } from './refusal-log.js';
+import { watchTokenExpiry } from './token-expiry.js';
 import type { TokenVerifier } from './token-verifier.js';
 
 export interface SocketEdgeDeps {
@@ -88,7 +89,7 @@ export class SocketEdge implements SessionCloser {
 
   private onConnection(socket: Socket): void {
     const { registry, local, config, logger, nodeId } = this.deps;
-    const { userId, clientType } = socket.data.identity as SocketIdentity;
+    const { userId, clientType, tokenExpiresAtMs } = socket.data.identity as SocketIdentity;
     const now = Date.now();
     const record: SessionRecord = {
       sessionId: socket.id,
@@ -106,7 +107,23 @@ export class SocketEdge implements SessionCloser {
       socket.disconnect(true);
     });
 
+    // A socket lives no longer than its token, unless the client refreshes it (token-expiry.ts).
+    const stopExpiry =
+      tokenExpiresAtMs === undefined
+        ? undefined
+        : watchTokenExpiry(socket, {
+            userId,
+            expiresAtMs: tokenExpiresAtMs,
+            verifier: this.deps.verifier,
+            onExpired: () => {
+              announceClose(entry, 'token_expired', 'token_expired');
+              socket.disconnect(true);
+            },
+            log: logger,
+          });
+
     socket.on('disconnect', (socketReason) => {
+      stopExpiry?.();
       local.remove(socket.id);
       const reason = entry.closeReason ?? REASONS[socketReason] ?? 'client_disconnect';
       entry.unregistered = registered

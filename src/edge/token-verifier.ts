@@ -4,6 +4,15 @@ import type { AuthConfig } from '../config/config.js';
 import { isWellFormed, MAX_USER_ID_LENGTH } from '../domain/session.js';
 import { PushgateError } from '../errors.js';
 
+/** Tokens issued this far in the future are still accepted: servers' clocks are never exactly in step. */
+const CLOCK_SKEW_SECONDS = 60;
+
+export interface VerifiedToken {
+  readonly userId: string;
+  /** When the token's exp passes: a socket it opened is closed then, unless refreshed. */
+  readonly expiresAtMs: number;
+}
+
 /** Verifies client tokens: a JWT whose `sub` is the user id and whose `exp` is required. */
 export class TokenVerifier {
   private readonly key: Uint8Array | KeyObject;
@@ -26,15 +35,32 @@ export class TokenVerifier {
     };
   }
 
-  /** Resolves to the verified user id, or throws a PushgateError whose code says what was wrong. */
-  async verify(token: string): Promise<string> {
+  /** Resolves to the verified user id and the token's expiry, or throws a PushgateError whose code says what was wrong. */
+  async verify(token: string): Promise<VerifiedToken> {
     let sub: unknown;
+    let exp: number | undefined;
+    let iat: number | undefined;
     try {
       ({
-        payload: { sub },
+        payload: { sub, exp, iat },
       } = await jwtVerify(token, this.key, this.options));
     } catch (err) {
       throw tokenError(err);
+    }
+    const nowS = Date.now() / 1000;
+    if (iat !== undefined && iat > nowS + CLOCK_SKEW_SECONDS) {
+      throw new PushgateError(
+        'token_claims_invalid',
+        `token claim "iat" is in the future (more than ${CLOCK_SKEW_SECONDS} s of clock skew)`,
+      );
+    }
+    // exp is required (requiredClaims): a token valid for years is a stolen token that never dies.
+    const lifetimeS = exp! - (iat ?? nowS);
+    if (lifetimeS > this.auth.maxTokenTtlSeconds) {
+      throw new PushgateError(
+        'token_claims_invalid',
+        `token claim "exp" is ${Math.round(lifetimeS)} s after "iat", longer than the ${this.auth.maxTokenTtlSeconds} s allowed (PUSHGATE_MAX_TOKEN_TTL)`,
+      );
     }
     if (typeof sub !== 'string' || sub.length === 0 || sub.length > MAX_USER_ID_LENGTH) {
       throw new PushgateError('token_claims_invalid', `token claim "sub" must be a user id of 1-${MAX_USER_ID_LENGTH} characters`);
@@ -42,7 +68,7 @@ export class TokenVerifier {
     if (!isWellFormed(sub)) {
       throw new PushgateError('token_claims_invalid', 'token claim "sub" is not well-formed Unicode (it holds a lone surrogate)');
     }
-    return sub;
+    return { userId: sub, expiresAtMs: exp! * 1000 };
   }
 
   /** Development tokens, signed with the configured or generated HS256 secret. */

@@ -408,3 +408,71 @@ describe('secrets stay out of the logs', () => {
     }
   });
 });
+
+describe('token lifetime', () => {
+  /** An HS256 token with exactly these claims (seconds since the epoch). */
+  function tokenWith(claims: { sub: string; iat?: number; exp: number }): Promise<string> {
+    let jwt = new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(claims.sub).setExpirationTime(claims.exp);
+    if (claims.iat !== undefined) jwt = jwt.setIssuedAt(claims.iat);
+    return jwt.sign(new TextEncoder().encode(TEST_SECRET));
+  }
+  const nowS = (): number => Math.floor(Date.now() / 1000);
+
+  it('refuses a token valid for longer than PUSHGATE_MAX_TOKEN_TTL, with or without iat', async () => {
+    const n = await node();
+    for (const token of [
+      await tokenWith({ sub: '61', iat: nowS(), exp: nowS() + 100 * 365 * 86400 }),
+      await tokenWith({ sub: '61', exp: nowS() + 8 * 86400 }),
+    ]) {
+      const refused = await connectError(n.httpUrl, { token, clientType: 'app' });
+      expect(refused.code).toBe('token_claims_invalid');
+      expect(refused.message).toContain('PUSHGATE_MAX_TOKEN_TTL');
+    }
+    // Within the limit (7 days by default) is fine.
+    await connect(n, { token: await tokenWith({ sub: '61', iat: nowS(), exp: nowS() + 6 * 86400 }), clientType: 'app' });
+  });
+
+  it('refuses a token issued in the future beyond the clock skew', async () => {
+    const n = await node();
+    const refused = await connectError(n.httpUrl, {
+      token: await tokenWith({ sub: '61', iat: nowS() + 365 * 86400, exp: nowS() + 3600 }),
+      clientType: 'app',
+    });
+    expect(refused).toMatchObject({ code: 'token_claims_invalid', message: expect.stringContaining('"iat" is in the future') });
+    await connect(n, { token: await tokenWith({ sub: '61', iat: nowS() + 30, exp: nowS() + 3600 }), clientType: 'app' });
+  });
+
+  it('closes a socket when its token expires, telling the client why', async () => {
+    const n = await node();
+    const socket = await connect(n, { token: await signToken('61', { expiresIn: 2 }), clientType: 'app' });
+    const notices: unknown[] = [];
+    socket.on('pushgate:disconnect', (notice: unknown) => notices.push(notice));
+    const closed = new Promise<string>((resolve) => socket.once('disconnect', resolve));
+    expect(await sessionsOf(n, '61')).toHaveLength(1);
+
+    expect(await closed).toBe('io server disconnect');
+    expect(notices).toEqual([{ reason: 'token_expired' }]);
+    await waitFor('the expired session to be gone', async () => (await sessionsOf(n, '61')).length === 0);
+  });
+
+  it('keeps a socket past its first token when the client refreshes it, and refuses a refresh for another user', async () => {
+    const n = await node();
+    const socket = await connect(n, { token: await signToken('61', { expiresIn: 2 }), clientType: 'app' });
+
+    expect(await socket.emitWithAck('pushgate:refresh', await signToken('someone-else'))).toMatchObject({
+      ok: false,
+      code: 'token_claims_invalid',
+    });
+    expect(await socket.emitWithAck('pushgate:refresh', 'garbage')).toMatchObject({ ok: false, code: 'token_malformed' });
+    const answer = (await socket.emitWithAck('pushgate:refresh', await signToken('61', { expiresIn: 3600 }))) as {
+      ok: boolean;
+      expiresAt: string;
+    };
+    expect(answer.ok).toBe(true);
+    expect(new Date(answer.expiresAt).getTime()).toBeGreaterThan(Date.now() + 3_500_000);
+
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    expect(socket.connected).toBe(true);
+    expect(await sessionsOf(n, '61')).toHaveLength(1);
+  });
+});
