@@ -1,8 +1,7 @@
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Rate, RateLimiter } from '../domain/rate-limiter.js';
-import { PushgateError } from '../errors.js';
 import type { RedisClient } from '../redis/client.js';
-import { describeRedisError } from '../redis/errors.js';
+import { callRedis } from '../redis/errors.js';
 import { TOKEN_BUCKET_EPSILON_MS, tokenBucket } from './memory-rate-limiter.js';
 
 /**
@@ -35,9 +34,6 @@ end
 redis.call('SET', KEYS[1], string.format('%.3f', now + full_after), 'PX', math.ceil(full_after))
 return {math.min(burst, math.ceil(full_after / interval - ${TOKEN_BUCKET_EPSILON_MS})), math.ceil(full_after)}
 `;
-
-/** What the library rejects with when `rejectIfRedisNotReady` finds the client not connected. */
-const NOT_READY_MESSAGE = 'Redis connection is not ready';
 
 export interface RedisRateLimiterOptions {
   /** A command connection: no offline queue and a command timeout (as src/redis/connection.ts opens it). */
@@ -76,13 +72,18 @@ export class RedisRateLimiter implements RateLimiter {
 
   async consume(key: string, rate: Rate): Promise<number> {
     const { limiter, keyLifetimeS } = this.limiterFor(rate);
-    try {
-      await limiter.consume(`{${key}}`, 1, { customDuration: keyLifetimeS });
-      return 0;
-    } catch (err) {
-      if (err instanceof RateLimiterRes) return Math.max(1, err.msBeforeNext);
-      throw unavailable(err);
-    }
+    // The library rejects with a RateLimiterRes for a refused call: that is an answer, not a failure.
+    return callRedis(
+      () =>
+        limiter.consume(`{${key}}`, 1, { customDuration: keyLifetimeS }).then(
+          () => 0,
+          (err: unknown) => {
+            if (err instanceof RateLimiterRes) return Math.max(1, err.msBeforeNext);
+            throw err;
+          },
+        ),
+      'rate limits',
+    );
   }
 
   /** Forgets the limiters; the client belongs to the caller, who closes it. */
@@ -110,10 +111,4 @@ export class RedisRateLimiter implements RateLimiter {
     }
     return entry;
   }
-}
-
-function unavailable(err: unknown): PushgateError {
-  const cause = err instanceof Error ? err : new Error(String(err));
-  const why = cause.message === NOT_READY_MESSAGE ? 'not connected to Redis (REDIS_URL); reconnecting' : describeRedisError(cause);
-  return new PushgateError('registry_unavailable', `rate limits unavailable: ${why}`, { cause: err });
 }
