@@ -19,11 +19,6 @@ async function main(): Promise<void> {
   warnAboutUnsafeModes(config, log);
   const app = new App(config, log);
   const ports = await app.start();
-  log.info(
-    { nodeId: config.server.nodeId, host: config.server.host, grpcHost: config.api.host, ...ports, clientTypes: config.edge.clientTypes },
-    'pushgate started',
-  );
-
   let signalled = false;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (signalled) {
@@ -49,6 +44,11 @@ async function main(): Promise<void> {
   });
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // Announced only once the handlers are in place: whoever sees this line may signal at once.
+  log.info(
+    { nodeId: config.server.nodeId, host: config.server.host, grpcHost: config.api.host, ...ports, clientTypes: config.edge.clientTypes },
+    'pushgate started',
+  );
 }
 
 function warnAboutUnsafeModes(config: Config, log: ReturnType<typeof createLogger>): void {
