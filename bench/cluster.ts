@@ -250,7 +250,7 @@ async function awaitRegistered(via: Node, userId: string, expected: Map<string, 
   const deadline = Date.now() + 10_000;
   let seen = '';
   for (;;) {
-    const sessions = await via.app.push.listSessions(userId, {}, AbortSignal.timeout(5000));
+    const sessions = await via.app.registry.lookup(userId);
     const counts = new Map<string, number>();
     for (const s of sessions) counts.set(s.nodeId, (counts.get(s.nodeId) ?? 0) + 1);
     seen = [...counts]

@@ -22,6 +22,8 @@ export interface ApiLimitsConfig {
   readonly maxCallMs: number;
   /** Deepest nesting of a pushed `data` value. */
   readonly maxDataDepth: number;
+  /** Sessions in one ListSessions page (and the page size when a request names none). */
+  readonly maxListPageSize: number;
 }
 
 export const API_LIMIT_SETTINGS = {
@@ -121,6 +123,12 @@ export const API_LIMIT_SETTINGS = {
     fallback: '32',
     help: 'deepest nesting of a pushed data value',
   },
+  maxListPageSize: {
+    flag: '--max-list-page-size <n>',
+    env: 'PUSHGATE_MAX_LIST_PAGE_SIZE',
+    fallback: '1000',
+    help: 'sessions in one ListSessions page (also the size when a request sets no page_size)',
+  },
 } as const satisfies Record<string, Spec>;
 
 export type ApiLimitKey = keyof typeof API_LIMIT_SETTINGS;
@@ -143,5 +151,6 @@ export function parseApiLimits(settings: SettingsReader<ApiLimitKey>): ApiLimits
     maxReceiveBytes: int('maxReceiveBytes', 65_536, 1 << 30),
     maxCallMs: int('maxCallMs', 1000, 86_400_000),
     maxDataDepth: int('maxDataDepth', 1, 100),
+    maxListPageSize: int('maxListPageSize', 1, 100_000),
   });
 }

@@ -2,6 +2,7 @@ import { PushgateError } from '../errors.js';
 import { untilAborted } from './abortable.js';
 import { type Delivery, type Outcome, type PushMessage, type PushRequest, type PushResult, summarize } from './push.js';
 import type { SessionFilter, SessionRecord } from './session.js';
+import { type PageRequest, pageOf, type SessionPage } from './session-page.js';
 import type { SessionRegistry } from './session-registry.js';
 import type { RemoteNodes, SessionCloser, SessionTransport } from './session-transport.js';
 
@@ -52,8 +53,11 @@ export class PushService {
     );
   }
 
-  listSessions(userId: string, filter: SessionFilter, signal: AbortSignal): Promise<SessionRecord[]> {
-    return untilAborted(this.deps.registry.lookup(userId, filter), signal);
+  /** One page of a user's sessions matching the filter, oldest connection first. */
+  async listSessions(userId: string, filter: SessionFilter, page: PageRequest, signal: AbortSignal): Promise<SessionPage> {
+    const sessions = await untilAborted(this.deps.registry.lookup(userId, filter), signal);
+    const listing = [userId, ...[...(filter.clientTypes ?? [])].sort()].join('\n');
+    return pageOf(sessions, listing, page);
   }
 
   /**
@@ -62,7 +66,7 @@ export class PushService {
    * `node_unreachable` naming it: a retry closes what is left (closed sessions are gone).
    */
   async disconnect(userId: string, filter: SessionFilter, notice: string, signal: AbortSignal): Promise<SessionRecord[]> {
-    const sessions = await this.listSessions(userId, filter, signal);
+    const sessions = await untilAborted(this.deps.registry.lookup(userId, filter), signal);
     const { nodeId, closer, remote } = this.deps;
     const groups = [...byNode(sessions)];
     const parts = await Promise.allSettled(

@@ -7,7 +7,7 @@ import type { PushServiceServer } from '../gen/pushgate/v1/push_service.js';
 import { encodePushResult, encodeSession } from './encode.js';
 import { dataFactsOf } from './payload-size.js';
 import { type InFlight, unary } from './unary.js';
-import { clientTypesOf, type PushLimits, requireId, toPushRequest } from './validate.js';
+import { clientTypesOf, type PushLimits, pageSizeOf, requireId, toPushRequest } from './validate.js';
 import { watchPresence } from './watch-presence.js';
 
 export interface HandlerDeps {
@@ -34,8 +34,10 @@ export function pushServiceHandlers(deps: HandlerDeps): PushServiceServer {
 
     listSessions: unary('ListSessions', calls, async (request, { signal }) => {
       const userId = requireId(request.userId, 'user_id');
-      const sessions = await push.listSessions(userId, { clientTypes: clientTypesOf(request.clientTypes, limits.clientTypes) }, signal);
-      return { sessions: sessions.map(encodeSession) };
+      const clientTypes = clientTypesOf(request.clientTypes, limits.clientTypes);
+      const page = { size: pageSizeOf(request.pageSize, apiLimits.maxListPageSize), token: request.pageToken };
+      const { sessions, nextPageToken } = await push.listSessions(userId, { clientTypes }, page, signal);
+      return { sessions: sessions.map(encodeSession), nextPageToken };
     }),
 
     watchPresence: watchPresence(presence, { maxUserIds: apiLimits.maxWatchUserIds }, log),

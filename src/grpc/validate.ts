@@ -41,6 +41,12 @@ export function clientTypesOf(values: readonly string[], allowed: readonly strin
   });
 }
 
+/** A request's page_size: 0 means the server's maximum, and a larger value is lowered to it. */
+export function pageSizeOf(pageSize: number, max: number): number {
+  if (pageSize < 0) throw invalid(`page_size must not be negative, got ${pageSize}`);
+  return pageSize === 0 ? max : Math.min(pageSize, max);
+}
+
 /** `data` is what the deserializer found in the request's `data` bytes (see pushToUserDecoder). */
 export function toPushRequest(request: PushToUserRequest, data: DataFacts, limits: PushLimits): PushRequest {
   const userId = requireId(request.userId, 'user_id');

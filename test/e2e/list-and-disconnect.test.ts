@@ -80,7 +80,7 @@ describe('ListSessions', () => {
     app.close();
     web.close();
     await waitFor('no sessions left', async () => (await sessionIds('41')).length === 0);
-    expect(await node.client.listSessions({ userId: '41' })).toEqual({ sessions: [] });
+    expect(await node.client.listSessions({ userId: '41' })).toEqual({ sessions: [], nextPageToken: '' });
   });
 
   it('lists only the given user, and only the given client types (case-insensitive)', async () => {
@@ -135,6 +135,55 @@ describe('ListSessions', () => {
       expect(session.lastSeenAt!.getTime()).toBeLessThanOrEqual(Date.now());
     }
     expect(first.connectedAt!.getTime()).toBeLessThanOrEqual(second.connectedAt!.getTime());
+  });
+
+  it('pages a big user: page_size, next_page_token, and the server maximum when page_size is 0 or larger', async () => {
+    const sockets = [];
+    for (let i = 0; i < 5; i++) sockets.push(await node.connect('44', 'web'));
+    const expected = sockets.map((s) => s.id);
+
+    const seen: string[] = [];
+    let pageToken = '';
+    const sizes: number[] = [];
+    do {
+      const page = await node.client.listSessions({ userId: '44', pageSize: 2, pageToken });
+      sizes.push(page.sessions.length);
+      seen.push(...page.sessions.map((s) => s.sessionId));
+      pageToken = page.nextPageToken;
+    } while (pageToken !== '');
+    expect(sizes).toEqual([2, 2, 1]);
+    // Each session exactly once (two connecting in the same millisecond may swap places).
+    expect([...seen].sort()).toEqual([...expected].sort());
+
+    // No page_size: everything up to the server maximum, in one page.
+    expect(await node.client.listSessions({ userId: '44' })).toMatchObject({ nextPageToken: '' });
+    const capped = await startNode({ PUSHGATE_MAX_LIST_PAGE_SIZE: '3' });
+    try {
+      for (let i = 0; i < 4; i++) await capped.connect('45', 'app');
+      for (const pageSize of [0, 500]) {
+        const page = await capped.client.listSessions({ userId: '45', pageSize });
+        expect(page.sessions).toHaveLength(3);
+        expect(page.nextPageToken).not.toBe('');
+      }
+    } finally {
+      await capped.stop();
+    }
+  });
+
+  it('refuses a negative page_size and a foreign page_token with INVALID_ARGUMENT naming the field', async () => {
+    await node.connect('46', 'web');
+    await node.connect('46', 'web');
+    const { nextPageToken } = await node.client.listSessions({ userId: '46', pageSize: 1 });
+
+    const negative = await grpcError(node.client.listSessions({ userId: '46', pageSize: -1 }));
+    expect([negative.code, negative.details]).toEqual([status.INVALID_ARGUMENT, expect.stringContaining('page_size')]);
+    for (const [userId, pageToken] of [
+      ['46', 'garbage'],
+      ['47', nextPageToken],
+    ]) {
+      const err = await grpcError(node.client.listSessions({ userId, pageToken }));
+      expect([err.code, err.details]).toEqual([status.INVALID_ARGUMENT, expect.stringContaining('page_token')]);
+    }
   });
 
   it('refuses an empty user_id with INVALID_ARGUMENT naming user_id', async () => {

@@ -10,7 +10,7 @@ import { type ClientReadableStream, status as GrpcStatus, Metadata, type StatusO
 import { io, type Socket } from 'socket.io-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type PresenceEvent, PresenceEventKind } from '../../src/gen/pushgate/v1/presence.js';
-import { DeliveryStatus, type WatchPresenceResponse } from '../../src/gen/pushgate/v1/push_service.js';
+import { DeliveryStatus, ListSessionsRequest, type WatchPresenceResponse } from '../../src/gen/pushgate/v1/push_service.js';
 import { grpcError, TestPushClient } from '../support/grpc-client.js';
 import { startNode, type TestNode } from '../support/node.js';
 import { connectClient, connectError } from '../support/socket-client.js';
@@ -383,7 +383,7 @@ describe('the pushgate process', () => {
       const metadata = new Metadata();
       metadata.set('authorization', `Bearer ${key}`);
       return new Promise((resolve) =>
-        client.raw.listSessions({ userId: 'u-1', clientTypes: [] }, metadata, (err) => resolve(err?.code ?? 0)),
+        client.raw.listSessions(ListSessionsRequest.fromPartial({ userId: 'u-1' }), metadata, (err) => resolve(err?.code ?? 0)),
       );
     };
     expect(await list(revoked)).toBe(0);

@@ -298,13 +298,53 @@ describe('PushService.push', () => {
 });
 
 describe('PushService.listSessions', () => {
+  const ALL = { size: 100, token: '' };
+
   it('returns the matching sessions in lookup order', async () => {
     const { registry, service } = setup();
     await spreadUser(registry);
 
-    const sessions = await service.listSessions('u1', { sessionIds: ['s4', 's2'] }, live());
+    const { sessions, nextPageToken } = await service.listSessions('u1', { sessionIds: ['s4', 's2'] }, ALL, live());
 
     expect(sessions.map((s) => s.sessionId)).toEqual(['s2', 's4']);
+    expect(nextPageToken).toBe('');
+  });
+
+  it('pages through every session once, even when one leaves and one connects between pages', async () => {
+    const { registry, service } = setup();
+    await spreadUser(registry);
+
+    const first = await service.listSessions('u1', {}, { size: 2, token: '' }, live());
+    expect(first.sessions.map((s) => s.sessionId)).toEqual(['s1', 's2']);
+    expect(first.nextPageToken).not.toBe('');
+    // s2 (already listed) and s3 (not yet) leave; s6 connects after everyone else.
+    await registry.unregister('u1', 's2', 'client_disconnect');
+    await registry.unregister('u1', 's3', 'client_disconnect');
+    await registry.register(record('u1', 's6', 'node-a'));
+
+    const second = await service.listSessions('u1', {}, { size: 2, token: first.nextPageToken }, live());
+    const third = await service.listSessions('u1', {}, { size: 2, token: second.nextPageToken }, live());
+
+    expect(second.sessions.map((s) => s.sessionId)).toEqual(['s4', 's5']);
+    expect(third.sessions.map((s) => s.sessionId)).toEqual(['s6']);
+    expect(third.nextPageToken).toBe('');
+  });
+
+  it('refuses a token that is not its own or belongs to another user or filter, naming page_token', async () => {
+    const { registry, service } = setup();
+    await spreadUser(registry);
+    const { nextPageToken } = await service.listSessions('u1', {}, { size: 1, token: '' }, live());
+
+    for (const [userId, filter, token] of [
+      ['u1', {}, 'not-a-token'],
+      ['u1', {}, Buffer.from('[1,2]').toString('base64url')],
+      ['someone-else', {}, nextPageToken],
+      ['u1', { clientTypes: ['web'] }, nextPageToken],
+    ] as const) {
+      const err = await service.listSessions(userId, filter, { size: 1, token }, live()).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PushgateError);
+      expect(err).toMatchObject({ code: 'invalid_argument', message: expect.stringContaining('page_token') });
+    }
   });
 
   it('rejects with the signal’s reason when it aborted', async () => {
@@ -314,7 +354,7 @@ describe('PushService.listSessions', () => {
     const reason = new PushgateError('deadline_exceeded', 'deadline passed');
     controller.abort(reason);
 
-    await expect(service.listSessions('u1', {}, controller.signal)).rejects.toBe(reason);
+    await expect(service.listSessions('u1', {}, ALL, controller.signal)).rejects.toBe(reason);
   });
 });
 

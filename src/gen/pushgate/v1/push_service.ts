@@ -163,12 +163,27 @@ export interface ListSessionsRequest {
   userId: string;
   /** Only sessions of these client types (case-insensitive). Empty means every session. */
   clientTypes: string[];
+  /**
+   * Most sessions to return in this page. 0 means the server's maximum (PUSHGATE_MAX_LIST_PAGE_SIZE,
+   * 1000 by default); a larger value is lowered to it.
+   */
+  pageSize: number;
+  /**
+   * `next_page_token` of the previous page, to continue the listing; empty for the first page. The
+   * other fields must be the same as in the request that returned the token.
+   */
+  pageToken: string;
 }
 
-/** ListSessionsResponse holds the user's live sessions. */
+/** ListSessionsResponse holds one page of the user's live sessions. */
 export interface ListSessionsResponse {
   /** The live sessions, oldest connection first. */
   sessions: Session[];
+  /**
+   * Pass as `page_token` to get the next page; empty when this is the last page. Sessions that
+   * connect while a listing is paged appear on a later page; those that leave are not repeated.
+   */
+  nextPageToken: string;
 }
 
 /** WatchPresenceRequest selects which presence changes to stream. */
@@ -684,7 +699,7 @@ export const SessionDelivery: MessageFns<SessionDelivery> = {
 };
 
 function createBaseListSessionsRequest(): ListSessionsRequest {
-  return { userId: "", clientTypes: [] };
+  return { userId: "", clientTypes: [], pageSize: 0, pageToken: "" };
 }
 
 export const ListSessionsRequest: MessageFns<ListSessionsRequest> = {
@@ -694,6 +709,12 @@ export const ListSessionsRequest: MessageFns<ListSessionsRequest> = {
     }
     for (const v of message.clientTypes) {
       writer.uint32(18).string(v!);
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(24).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(34).string(message.pageToken);
     }
     return writer;
   },
@@ -727,6 +748,22 @@ export const ListSessionsRequest: MessageFns<ListSessionsRequest> = {
             message.clientTypes.push(reader.string());
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -751,6 +788,16 @@ export const ListSessionsRequest: MessageFns<ListSessionsRequest> = {
         : globalThis.Array.isArray(object?.client_types)
         ? object.client_types.map((e: any) => globalThis.String(e))
         : [],
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
     };
   },
 
@@ -762,6 +809,12 @@ export const ListSessionsRequest: MessageFns<ListSessionsRequest> = {
     if (message.clientTypes?.length) {
       obj.clientTypes = message.clientTypes;
     }
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
     return obj;
   },
 
@@ -772,18 +825,23 @@ export const ListSessionsRequest: MessageFns<ListSessionsRequest> = {
     const message = createBaseListSessionsRequest();
     message.userId = object.userId ?? "";
     message.clientTypes = object.clientTypes?.map((e) => e) || [];
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
     return message;
   },
 };
 
 function createBaseListSessionsResponse(): ListSessionsResponse {
-  return { sessions: [] };
+  return { sessions: [], nextPageToken: "" };
 }
 
 export const ListSessionsResponse: MessageFns<ListSessionsResponse> = {
   encode(message: ListSessionsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.sessions) {
       Session.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
     }
     return writer;
   },
@@ -809,6 +867,14 @@ export const ListSessionsResponse: MessageFns<ListSessionsResponse> = {
             message.sessions.push(Session.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -824,6 +890,11 @@ export const ListSessionsResponse: MessageFns<ListSessionsResponse> = {
   fromJSON(object: any): ListSessionsResponse {
     return {
       sessions: globalThis.Array.isArray(object?.sessions) ? object.sessions.map((e: any) => Session.fromJSON(e)) : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
     };
   },
 
@@ -831,6 +902,9 @@ export const ListSessionsResponse: MessageFns<ListSessionsResponse> = {
     const obj: any = {};
     if (message.sessions?.length) {
       obj.sessions = message.sessions.map((e) => Session.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
     }
     return obj;
   },
@@ -841,6 +915,7 @@ export const ListSessionsResponse: MessageFns<ListSessionsResponse> = {
   fromPartial<I extends Exact<DeepPartial<ListSessionsResponse>, I>>(object: I): ListSessionsResponse {
     const message = createBaseListSessionsResponse();
     message.sessions = object.sessions?.map((e) => Session.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
     return message;
   },
 };
