@@ -56,15 +56,31 @@ export async function connectRedis(client: RedisClient, config: RedisConfig, tim
   const late = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
   });
+  // ioredis rejects connect() with a bare "Connection is closed." and reports why (WRONGPASS,
+  // NOAUTH, ECONNREFUSED…) only as an 'error' event: keep the last one for the message.
+  let lastError: Error | undefined;
+  const onError = (err: Error): void => {
+    lastError = err;
+  };
+  client.on('error', onError);
   try {
     await Promise.race([client.connect(), late]);
   } catch (err) {
     client.disconnect();
     const where = config.urls.map(redactUrl).join(', ');
-    throw new Error(`cannot reach Redis at ${where} (REDIS_URL): ${(err as Error).message}`);
+    throw new Error(`cannot reach Redis at ${where} (REDIS_URL): ${connectFailure(err as Error, lastError)}`);
   } finally {
     clearTimeout(timer);
+    client.off('error', onError);
   }
+}
+
+function connectFailure(err: Error, lastError: Error | undefined): string {
+  const reason = lastError?.message ?? err.message;
+  if (/^(WRONGPASS|NOAUTH)/.test(reason)) {
+    return `Redis refused the credentials (${reason.split(' ')[0]}): check the user and password in REDIS_URL`;
+  }
+  return lastError === undefined ? err.message : `${err.message} (${reason})`;
 }
 
 /** How long a stopping node lets a connection say goodbye to Redis before dropping it. */

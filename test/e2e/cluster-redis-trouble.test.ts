@@ -20,6 +20,7 @@ import {
   summary,
   type Watch,
 } from '../support/presence-watch.js';
+import { startRedis } from '../support/redis-server.js';
 import { connectError } from '../support/socket-client.js';
 import { signToken } from '../support/tokens.js';
 import { waitFor } from '../support/wait.js';
@@ -509,6 +510,33 @@ describe('start-up', () => {
     expect(failure!.message).toContain('REDIS_URL');
     expect(failure!.message).toContain(`127.0.0.1:${port}`);
     expect(ms).toBeLessThan(5000);
+  });
+});
+
+describe('start-up with the wrong Redis credentials', () => {
+  it('says the credentials in REDIS_URL were refused (WRONGPASS, NOAUTH), not "Connection is closed", and never prints the password', async () => {
+    const locked = await startRedis();
+    cleanups.push(() => locked.stop());
+    await locked.client().config('SET', 'requirepass', 'right-password');
+    const withPassword = (password: string): string => locked.url.replace('redis://', `redis://:${password}@`);
+
+    for (const [url, code] of [
+      [withPassword('not-the-password'), 'WRONGPASS'],
+      [locked.url, 'NOAUTH'],
+    ] as const) {
+      const failure = await startNode({ ...FAST_CLUSTER_ENV, REDIS_URL: url, PUSHGATE_REDIS_PREFIX: uniquePrefix() }).then(
+        (node) => {
+          cleanups.push(() => node.stop());
+          return undefined;
+        },
+        (err: unknown) => err as Error,
+      );
+      expect(failure?.name).toBe('StartError');
+      expect(failure!.message).toContain(`Redis refused the credentials (${code})`);
+      expect(failure!.message).toContain('REDIS_URL');
+      expect(failure!.message).not.toContain('Connection is closed');
+      expect(failure!.message).not.toContain('not-the-password');
+    }
   });
 });
 
