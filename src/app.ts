@@ -179,7 +179,13 @@ export class App {
     await this.cluster?.start(this.local, this.edge).catch((err: unknown) => {
       throw new StartError((err as Error).message);
     });
-    const boundGrpc = await this.grpc.listen(grpcHost, grpcPort).catch((err: unknown) => {
+    // A node that cannot bind its ports gives its lease back: otherwise other nodes would count it
+    // alive (and route to it) until the lease lapsed.
+    const leave = async (): Promise<void> => {
+      await this.cluster?.stop().catch((err: unknown) => this.log.warn({ err }, 'could not give up the lease after a failed start'));
+    };
+    const boundGrpc = await this.grpc.listen(grpcHost, grpcPort).catch(async (err: unknown) => {
+      await leave();
       throw new StartError(
         `cannot serve gRPC on ${grpcHost}:${grpcPort} (PUSHGATE_GRPC_HOST, PUSHGATE_GRPC_PORT): ${(err as Error).message}`,
       );
@@ -190,8 +196,9 @@ export class App {
         this.http.off('error', reject);
         resolve();
       });
-    }).catch((err: unknown) => {
+    }).catch(async (err: unknown) => {
       this.grpc.forceShutdown();
+      await leave();
       throw new StartError(`cannot serve HTTP on ${host}:${httpPort} (PUSHGATE_HOST, PUSHGATE_HTTP_PORT): ${(err as Error).message}`);
     });
     this.ports = { grpcPort: boundGrpc, httpPort: (this.http.address() as AddressInfo).port };

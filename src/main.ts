@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { App, StartError } from './app.js';
 import { buildCommand, type Config, HelpRequested, parseConfig } from './config/config.js';
+import { routeGrpcLogs } from './grpc/grpc-logs.js';
 import { createLogger } from './logger.js';
 
 /** Composition root: config → logger → app → start; SIGTERM/SIGINT → graceful stop → exit 0. */
@@ -16,6 +17,7 @@ async function main(): Promise<void> {
   }
 
   const log = createLogger(config.server.logLevel);
+  routeGrpcLogs(log);
   warnAboutUnsafeModes(config, log);
   const app = new App(config, log);
   const ports = await app.start();

@@ -28,6 +28,8 @@ export class ClusterMode {
   readonly command: RedisClient;
   private readonly subscriber: RedisClient;
   private readonly redis: RedisConfig;
+  /** Set by stop(): the lease is given up on purpose. */
+  private leaving = false;
 
   constructor(
     config: Pick<Config, 'server' | 'presence'> & { readonly redis: RedisConfig },
@@ -68,6 +70,8 @@ export class ClusterMode {
       log,
       onHealthChange: (healthy) => {
         if (healthy) log.info('cluster mode: Redis reachable and lease held; serving');
+        // Giving up the lease on the way out is not trouble: no warning for an operator to chase.
+        else if (this.leaving) log.info('cluster mode: lease given up; leaving the cluster');
         else log.warn('cluster mode: Redis unreachable or lease not renewed; reporting NOT_SERVING');
         onHealthChange(healthy);
       },
@@ -106,6 +110,7 @@ export class ClusterMode {
 
   /** After the node's sessions were closed (and unregistered): give up the lease, then disconnect. */
   async stop(): Promise<void> {
+    this.leaving = true;
     this.bus.close();
     await this.membership.stop();
     await this.registry.close();

@@ -630,7 +630,35 @@ describe('pushgate cluster as separate processes sharing one Redis', () => {
     expect(sortedRows(watcher.live)).toEqual(sortedRows(shutdown.map(toSeen)));
     expect(byUser(watcher.live).get('u-2')).toEqual(shutdown.slice(1));
     expect(a!.logLines().filter((line) => line.msg === 'reaped the sessions of a node whose lease lapsed')).toEqual([]);
+    // Leaving on purpose is not trouble: nothing at warn level about Redis or the lease.
+    expect(b!.logLines().filter((line) => (line.level as number) >= 40)).toEqual([]);
   }, 40_000);
+
+  it('a node that cannot bind its gRPC port exits non-zero, gives its lease back, and logs only JSON', async () => {
+    testNumber++;
+    prefix = `t${testNumber}:`;
+    const taken: TcpServer = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => closeServer(taken, []));
+    const node = spawnNode({
+      REDIS_URL: redis.url,
+      PUSHGATE_REDIS_PREFIX: prefix,
+      PUSHGATE_NODE_ID: 'busy-port',
+      PUSHGATE_GRPC_PORT: String((taken.address() as AddressInfo).port),
+    });
+    const exit = await node.waitForExit(15_000);
+
+    expect(exit.code, node.stderr).toBe(1);
+    expect(node.stderr).toMatch(
+      /^pushgate: failed to start: cannot serve gRPC on 127\.0\.0\.1:\d+ \(PUSHGATE_GRPC_HOST, PUSHGATE_GRPC_PORT\)/,
+    );
+    // grpc-js's own diagnostics ("E No address added…") go through the JSON log, not stderr.
+    expect(node.stderr.trim().split('\n')).toHaveLength(1);
+    for (const line of node.stdout.trim().split('\n')) expect(() => JSON.parse(line), line).not.toThrow();
+    const leases = redis.client();
+    cleanups.push(() => leases.disconnect());
+    expect(await leases.zscore(`${prefix}{nodes}:leases`, 'busy-port')).toBeNull();
+  }, 30_000);
 });
 
 function toSeen([kind, userId, sessionId, reason, sessionCount]: Row): Seen {
