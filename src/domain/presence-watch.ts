@@ -20,6 +20,8 @@ export interface WatchOptions {
 
 /** Events read from the feed per call while catching up. */
 const PAGE_SIZE = 500;
+/** Sessions read per snapshot page (at most MAX_SESSIONS_PAGE). */
+const SNAPSHOT_PAGE_SIZE = 500;
 
 const RESUME_HINT = 'resume with resume_after set to the last cursor received, or resubscribe with include_snapshot';
 
@@ -122,14 +124,22 @@ export class PresenceWatch implements AsyncIterableIterator<PresenceEvent> {
 
   private async *catchUpEvents(from: Exclude<WatchStart, { kind: 'live' }>): AsyncGenerator<PresenceEvent> {
     if (from.kind === 'snapshot') {
-      const { sessions, cursor } = await this.options.feed.snapshot([...this.users]);
-      const counts = new Map<string, number>();
-      for (const session of sessions) counts.set(session.userId, (counts.get(session.userId) ?? 0) + 1);
+      // The position first, then the pages: a page may already hold changes the catch-up below
+      // yields again; applied as set updates (see PresenceFeed.sessionsPage) they converge. One
+      // page is held at a time, so a snapshot of any size takes bounded memory.
+      const { feed } = this.options;
+      const cursor = await feed.position();
+      const userIds = [...this.users];
       const atMs = Date.now();
-      for (const session of sessions) {
+      for (let token: string | undefined, first = true; first || token !== undefined; first = false) {
+        const page = await feed.sessionsPage(userIds, token, SNAPSHOT_PAGE_SIZE);
+        for (const [i, session] of page.sessions.entries()) {
+          if (this.isEnding()) return;
+          const sessionCount = page.sessionCounts[i]!;
+          yield { kind: 'session_connected', userId: session.userId, session, reason: 'snapshot', atMs, sessionCount, cursor };
+        }
         if (this.isEnding()) return;
-        const sessionCount = counts.get(session.userId)!;
-        yield { kind: 'session_connected', userId: session.userId, session, reason: 'snapshot', atMs, sessionCount, cursor };
+        token = page.next;
       }
       yield { kind: 'snapshot_complete', userId: '', session: undefined, reason: '', atMs, sessionCount: 0, cursor };
       this.position = cursor;

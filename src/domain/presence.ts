@@ -1,3 +1,4 @@
+import { PushgateError } from '../errors.js';
 import type { SessionRecord } from './session.js';
 
 export type PresenceKind = 'session_connected' | 'session_disconnected' | 'user_online' | 'user_offline' | 'snapshot_complete';
@@ -14,6 +15,8 @@ export type DisconnectReason =
   | 'kicked'
   | 'node_lost'
   | 'token_expired'
+  | 'slow_consumer'
+  | 'too_many_sessions'
   | (string & {});
 
 export interface PresenceEvent {
@@ -34,11 +37,27 @@ export interface PresenceEvent {
 
 export type PresenceListener = (event: PresenceEvent) => void;
 
-/** Sessions as of one position in the presence feed. */
-export interface RegistrySnapshot {
+/** Most sessions one `sessionsPage` call returns. */
+export const MAX_SESSIONS_PAGE = 1000;
+
+/** Refuses a `sessionsPage` limit out of 1…MAX_SESSIONS_PAGE, naming it; both adapters check alike. */
+export function checkPageLimit(limit: number): number {
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_SESSIONS_PAGE) {
+    throw new PushgateError('invalid_argument', `sessions page limit must be an integer from 1 to ${MAX_SESSIONS_PAGE}, got ${limit}`);
+  }
+  return limit;
+}
+
+/** One page of a snapshot's sessions (see PresenceFeed.sessionsPage). */
+export interface SessionsPage {
   readonly sessions: SessionRecord[];
-  /** `readAfter(cursor)` yields exactly the changes the snapshot does not contain. */
-  readonly cursor: string;
+  /**
+   * `sessionCounts[i]` is how many sessions the user of `sessions[i]` had when that page was read:
+   * the user's total, even when its sessions span several pages.
+   */
+  readonly sessionCounts: number[];
+  /** Token of the next page; undefined when no session can follow. A page may be empty and still have a next one. */
+  readonly next: string | undefined;
 }
 
 /**
@@ -47,8 +66,27 @@ export interface RegistrySnapshot {
  * cursor and then follow the live events.
  */
 export interface PresenceFeed {
-  /** Every session of the given users (every user when the list is empty), and the feed position it reflects. */
-  snapshot(userIds: readonly string[]): Promise<RegistrySnapshot>;
+  /**
+   * The feed's newest position: `readAfter` of it yields every change from now on. A snapshot is
+   * this position followed by the pages of `sessionsPage`.
+   */
+  position(): Promise<string>;
+  /**
+   * One page of the sessions of the given users (every user when the list is empty): at most
+   * `limit` (1…MAX_SESSIONS_PAGE) records, each user's sessions consecutive and in session id
+   * order, users in an order of the registry's own that does not change between pages. Pass
+   * `pageToken` undefined for the first page, then each page's `next` with the same `userIds`
+   * until `next` is undefined. Rejects with PushgateError `invalid_argument` for a token that is
+   * not one, or a limit out of range.
+   *
+   * Pages are read one after another, not atomically: a page read after `position()` was taken may
+   * already reflect changes that `readAfter(position)` also yields, and a session may be missing
+   * from every page if it left while they were read. Applied as set updates (snapshot and
+   * session_connected add a session, session_disconnected removes it), the pages followed by the
+   * events after the position converge on the registry's state; each page's counts are true when
+   * that page was read.
+   */
+  sessionsPage(userIds: readonly string[], pageToken: string | undefined, limit: number): Promise<SessionsPage>;
   /**
    * Up to `limit` retained events after `cursor`, oldest first (an empty array once caught up).
    * Rejects with PushgateError `invalid_argument` for a string that is not a cursor, and with

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { PresenceEvent, PresenceKind, PresenceListener, RegistrySnapshot } from '../domain/presence.js';
+import { checkPageLimit, type PresenceEvent, type PresenceKind, type PresenceListener, type SessionsPage } from '../domain/presence.js';
 import { matchesFilter, type SessionFilter, type SessionRecord } from '../domain/session.js';
 import type { SessionRegistry } from '../domain/session-registry.js';
 import { PushgateError } from '../errors.js';
@@ -20,7 +20,8 @@ const CURSOR = /^([0-9a-f]{16})-(0|[1-9][0-9]{0,14})$/;
 
 /**
  * The embedded single-node registry. Every operation completes synchronously inside the returned
- * promise, so a `subscribe` followed by a `snapshot` in the same tick sees no change in between.
+ * promise, so a `subscribe` followed by `position` and a first `sessionsPage` in the same tick sees
+ * no change in between.
  *
  * Presence events are numbered 1, 2, 3… and kept in a ring of `retention` slots (event `seq` lives
  * in slot `seq % retention`); events older than `retentionMs` are dropped whenever the ring is
@@ -31,6 +32,8 @@ const CURSOR = /^([0-9a-f]{16})-(0|[1-9][0-9]{0,14})$/;
 export class MemorySessionRegistry implements SessionRegistry {
   /** userId → sessionId → record; Map iteration order is insertion (connect) order. */
   private readonly users = new Map<string, Map<string, SessionRecord>>();
+  /** User ids in order, for snapshot pages; rebuilt on the next page after a user came or went. */
+  private sortedUsers: string[] | undefined;
   private readonly listeners = new Set<PresenceListener>();
   private readonly epoch = randomBytes(8).toString('hex');
   private readonly ring: (PresenceEvent | undefined)[] = [];
@@ -54,6 +57,7 @@ export class MemorySessionRegistry implements SessionRegistry {
     if (sessions === undefined) {
       sessions = new Map();
       this.users.set(session.userId, sessions);
+      this.sortedUsers = undefined;
     }
     const known = sessions.has(session.sessionId);
     sessions.set(session.sessionId, session);
@@ -67,7 +71,10 @@ export class MemorySessionRegistry implements SessionRegistry {
     const session = sessions?.get(sessionId);
     if (sessions === undefined || session === undefined) return undefined;
     sessions.delete(sessionId);
-    if (sessions.size === 0) this.users.delete(userId);
+    if (sessions.size === 0) {
+      this.users.delete(userId);
+      this.sortedUsers = undefined;
+    }
     this.emit('session_disconnected', session, reason, sessions.size);
     if (sessions.size === 0) this.emit('user_offline', session, reason, 0);
     return session;
@@ -88,14 +95,40 @@ export class MemorySessionRegistry implements SessionRegistry {
     return found;
   }
 
-  async snapshot(userIds: readonly string[]): Promise<RegistrySnapshot> {
-    const ids = userIds.length > 0 ? userIds : this.users.keys();
+  async position(): Promise<string> {
+    return this.cursorAt(this.newestSeq);
+  }
+
+  /**
+   * Users in code unit order, each user's sessions in session id order; the token is the last
+   * session returned (`[user id, session id]` as JSON), so a page resumes after it whatever
+   * changed meanwhile.
+   */
+  async sessionsPage(userIds: readonly string[], pageToken: string | undefined, limit: number): Promise<SessionsPage> {
+    const max = checkPageLimit(limit);
+    const after = pageToken === undefined ? undefined : parsePageToken(pageToken);
+    if (userIds.length === 0 && this.sortedUsers === undefined) this.sortedUsers = [...this.users.keys()].sort();
+    const users = userIds.length > 0 ? [...new Set(userIds)].sort() : this.sortedUsers!;
     const sessions: SessionRecord[] = [];
-    for (const userId of ids) {
-      const found = this.users.get(userId);
-      if (found !== undefined) sessions.push(...found.values());
+    const sessionCounts: number[] = [];
+    let more = false;
+    for (let i = after === undefined ? 0 : firstAtOrAfter(users, after[0]); i < users.length && !more; i++) {
+      const found = this.users.get(users[i]!);
+      if (found === undefined) continue;
+      let ids = [...found.keys()].sort();
+      if (after !== undefined && users[i] === after[0]) ids = ids.filter((id) => id > after[1]);
+      for (const id of ids) {
+        if (sessions.length === max) {
+          more = true;
+          break;
+        }
+        sessions.push(found.get(id)!);
+        sessionCounts.push(found.size);
+      }
+      if (sessions.length === max && i + 1 < users.length) more = true;
     }
-    return { sessions, cursor: this.cursorAt(this.newestSeq) };
+    const last = sessions.at(-1);
+    return { sessions, sessionCounts, next: more && last !== undefined ? JSON.stringify([last.userId, last.sessionId]) : undefined };
   }
 
   async readAfter(cursor: string, limit: number): Promise<PresenceEvent[]> {
@@ -185,4 +218,26 @@ export class MemorySessionRegistry implements SessionRegistry {
     if (match === null) throw new PushgateError('invalid_argument', `"${cursor.slice(0, 64)}" is not a presence cursor`);
     return { epoch: match[1]!, seq: Number(match[2]) };
   }
+}
+
+function parsePageToken(token: string): [string, string] {
+  try {
+    const parsed: unknown = JSON.parse(token);
+    if (Array.isArray(parsed) && parsed.length === 2 && parsed.every((part) => typeof part === 'string')) return parsed as [string, string];
+  } catch {
+    // refused below
+  }
+  throw new PushgateError('invalid_argument', `"${token.slice(0, 64)}" is not a sessions page token`);
+}
+
+/** Index of the first of the sorted `values` not before `value`. */
+function firstAtOrAfter(values: readonly string[], value: string): number {
+  let low = 0;
+  let high = values.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (values[mid]! < value) low = mid + 1;
+    else high = mid;
+  }
+  return low;
 }

@@ -3,10 +3,12 @@
  * in src/cluster/cluster-keys.ts). Layout (P = key prefix, S = shard number; README "Redis key
  * layout" describes each key):
  *
- *   P{sS}:sessions         HASH   session id → session record JSON (without last_seen_at)
+ *   P{sS}:sessions         HASH   session id → session record JSON (without last_seen_at); opaque to Lua
  *   P{sS}:seen             HASH   session id → last_seen_at, epoch ms (written in batches)
- *   P{sS}:users            HASH   user id → JSON array of the user's session ids
- *   P{sS}:node:<node id>   SET    session ids held by that node (what a reaper removes)
+ *   P{sS}:by-user          ZSET   every session of the shard, score 0, member `<user key>\0\0<session id>`
+ *                                 (see userKey): one user's sessions are one lexicographic range
+ *   P{sS}:owner            HASH   session id → id of the node holding it
+ *   P{sS}:node:<node id>   SET    index members (as in by-user) of the sessions that node holds
  *   P{sS}:reaped:<node id> STRING set when a node's sessions were reaped; tells a node that comes
  *                                 back whether its sessions' departure was announced (TTL 1 day)
  *   P{sS}:events           STREAM presence events, trimmed by count and age
@@ -16,7 +18,8 @@
  * The `{…}` hash tag puts a shard's keys in one Redis Cluster slot, so each Lua script touches one
  * slot. A user always maps to the same shard, so one user's keys share a slot. Every script names
  * all the keys it touches up front (no key is built inside a script): per-user data lives in
- * fields of shard-wide hashes, so reaping a node needs no knowledge of its users beforehand.
+ * shard-wide keys, so reaping a node needs no knowledge of its users beforehand. No script decodes
+ * JSON: what Lua needs (a session's user, its node) is in index members and the owner hash.
  */
 export class RegistryKeys {
   /** Built once: every push looks up its user's shard keys. */
@@ -48,9 +51,10 @@ export class RegistryKeys {
 export interface ShardKeys {
   readonly sessions: string;
   readonly seen: string;
+  readonly byUser: string;
+  readonly owner: string;
   readonly events: string;
   readonly epoch: string;
-  readonly users: string;
   node(nodeId: string): string;
   reaped(nodeId: string): string;
 }
@@ -59,10 +63,40 @@ function shardKeys(tag: string): ShardKeys {
   return {
     sessions: `${tag}sessions`,
     seen: `${tag}seen`,
+    byUser: `${tag}by-user`,
+    owner: `${tag}owner`,
     events: `${tag}events`,
     epoch: `${tag}epoch`,
-    users: `${tag}users`,
     node: (nodeId) => `${tag}node:${nodeId}`,
     reaped: (nodeId) => `${tag}reaped:${nodeId}`,
   };
+}
+
+/** Ends the user key in an index member; `\0\1` stands for a NUL inside the user id, so `\0\0` never appears in a user key. */
+const USER_END = '\0\0';
+
+/**
+ * A user id as it leads its sessions' index members: every NUL written as NUL + \x01. A user key
+ * then never holds `\0\0` nor ends in NUL, so `<user key>\0\0` begins exactly one user's members
+ * whatever the id holds, and byte order of keys is byte order of ids (`\0\0` < `\0\1`).
+ */
+export function userKey(userId: string): string {
+  return userId.includes('\0') ? userId.replaceAll('\0', '\0\x01') : userId;
+}
+
+/** The index member of one session (the by-user ZSET and node SETs hold these). */
+export function indexMember(userId: string, sessionId: string): string {
+  return `${userKey(userId)}${USER_END}${sessionId}`;
+}
+
+/** The user key and session id an index member is made of; undefined for a string that is not one (written by hand). */
+export function splitMember(member: string): { userKey: string; sessionId: string } | undefined {
+  const end = member.indexOf(USER_END);
+  if (end < 0) return undefined;
+  return { userKey: member.slice(0, end), sessionId: member.slice(end + USER_END.length) };
+}
+
+/** The user id a user key stands for. */
+export function userIdOf(key: string): string {
+  return key.includes('\0') ? key.replaceAll('\0\x01', '\0') : key;
 }

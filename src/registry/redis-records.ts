@@ -29,12 +29,23 @@ export function parseRecord(json: string, lastSeen: string | null | undefined): 
   };
 }
 
+/** A stored record, or undefined when what is stored is not one (written by hand): a read skips it rather than failing. */
+export function readRecord(json: Reply, lastSeen: Reply): SessionRecord | undefined {
+  if (typeof json !== 'string') return undefined;
+  try {
+    const record = parseRecord(json, lastSeen as string | null);
+    return typeof record === 'object' && record !== null && typeof record.sessionId === 'string' ? record : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export function parseRecords(records: readonly Reply[], seen: readonly Reply[]): SessionRecord[] {
   const found: SessionRecord[] = [];
   records.forEach((json, i) => {
-    // A session removed between the two reads of one script cannot happen; a null here is a set
-    // member without a record, left by an interrupted write: skip it.
-    if (typeof json === 'string') found.push(parseRecord(json, seen[i] as string | null));
+    // A null here is an index entry without a record, left by an interrupted or hand-made write: skip it.
+    const record = readRecord(json, seen[i]!);
+    if (record !== undefined) found.push(record);
   });
   return found;
 }
@@ -50,7 +61,8 @@ export function parseEvent(entry: StreamEntry, cursor: string): PresenceEvent {
   return {
     kind: value('k') as PresenceKind,
     userId: value('u'),
-    session: parseRecord(value('s'), value('l')),
+    // A record that does not parse (written into Redis by hand) is announced without its details.
+    session: readRecord(value('s'), value('l')) ?? unreadableRecord(value('u')),
     reason: value('r'),
     atMs: Number(value('t')),
     sessionCount: Number(value('c')),
@@ -61,4 +73,8 @@ export function parseEvent(entry: StreamEntry, cursor: string): PresenceEvent {
 /** Oldest connection first; ties broken by session id so every node orders alike. */
 export function byConnection(a: SessionRecord, b: SessionRecord): number {
   return a.connectedAtMs - b.connectedAtMs || (a.sessionId < b.sessionId ? -1 : a.sessionId > b.sessionId ? 1 : 0);
+}
+
+function unreadableRecord(userId: string): SessionRecord {
+  return { sessionId: '', userId, clientType: '', nodeId: '', connectedAtMs: 0, lastSeenAtMs: 0, remoteAddress: '', userAgent: '' };
 }

@@ -1,14 +1,15 @@
 import type { Logger } from 'pino';
-import type { PresenceEvent, PresenceListener, RegistrySnapshot } from '../domain/presence.js';
+import { checkPageLimit, type PresenceEvent, type PresenceListener, type SessionsPage } from '../domain/presence.js';
 import { matchesFilter, type SessionFilter, type SessionRecord } from '../domain/session.js';
 import type { SessionRegistry } from '../domain/session-registry.js';
+import { PushgateError } from '../errors.js';
 import type { RedisClient, Reply } from '../redis/client.js';
 import { callRedis } from '../redis/errors.js';
 import { LastSeenBatcher } from './last-seen-batcher.js';
-import { encodeCursor, type ShardPosition } from './redis-cursor.js';
+import { encodeCursor } from './redis-cursor.js';
 import { RedisFeedReader } from './redis-feed-reader.js';
-import type { RegistryKeys, ShardKeys } from './redis-keys.js';
-import { byConnection, parseRecord, parseRecords, recordJson } from './redis-records.js';
+import { type RegistryKeys, type ShardKeys, splitMember, userKey } from './redis-keys.js';
+import { byConnection, parseRecords, readRecord, recordJson } from './redis-records.js';
 import { RedisRecovery, type RegistryRecovery } from './registry-recovery.js';
 import { defineRegistryScripts, type RegistryScripts } from './registry-scripts.js';
 
@@ -46,7 +47,7 @@ export class RedisSessionRegistry implements SessionRegistry {
     this.scripts = defineRegistryScripts(client);
     this.feed = new RedisFeedReader({ client, scripts: this.scripts, openReader, keys, log });
     this.lastSeen = new LastSeenBatcher({ scripts: this.scripts, keys, flushMs: touchFlushMs, log });
-    this.nodeRecovery = new RedisRecovery({ client, scripts: this.scripts, feed: this.feed, keys, nodeId, retention, retentionMs });
+    this.nodeRecovery = new RedisRecovery({ client, scripts: this.scripts, feed: this.feed, keys, nodeId, retention, retentionMs, log });
   }
 
   /** What membership needs to keep Redis in agreement with this node. */
@@ -65,8 +66,17 @@ export class RedisSessionRegistry implements SessionRegistry {
     const lastEvent = await callRedis(() =>
       this.scripts.run(
         'pgRegister',
-        [keys.sessions, keys.seen, keys.users, keys.node(session.nodeId), keys.events, keys.epoch],
-        [session.sessionId, session.userId, recordJson(session), session.lastSeenAtMs, Date.now(), this.options.retention],
+        [keys.sessions, keys.seen, keys.byUser, keys.owner, keys.node(session.nodeId), keys.events, keys.epoch],
+        [
+          session.sessionId,
+          session.userId,
+          userKey(session.userId),
+          recordJson(session),
+          session.lastSeenAtMs,
+          Date.now(),
+          this.options.retention,
+          session.nodeId,
+        ],
       ),
     ).catch((err: unknown) => {
       this.nodeRecovery.writeFailed();
@@ -84,8 +94,8 @@ export class RedisSessionRegistry implements SessionRegistry {
       reply = await callRedis(() =>
         this.scripts.run(
           'pgUnregister',
-          [keys.sessions, keys.seen, keys.users, keys.node(this.options.nodeId), keys.events, keys.epoch],
-          [sessionId, userId, reason, Date.now(), this.options.retention],
+          [keys.sessions, keys.seen, keys.byUser, keys.owner, keys.node(this.options.nodeId), keys.events, keys.epoch],
+          [sessionId, userId, userKey(userId), reason, Date.now(), this.options.retention],
         ),
       );
     } catch (err) {
@@ -94,7 +104,7 @@ export class RedisSessionRegistry implements SessionRegistry {
     }
     if (!Array.isArray(reply)) return undefined;
     this.wrote(userId, reply[2] as string);
-    return parseRecord(reply[0] as string, reply[1] as string);
+    return readRecord(reply[0]!, reply[1]!);
   }
 
   async touch(userId: string, sessionId: string, atMs: number): Promise<void> {
@@ -104,33 +114,60 @@ export class RedisSessionRegistry implements SessionRegistry {
   async lookup(userId: string, filter?: SessionFilter): Promise<SessionRecord[]> {
     const keys = this.keysOf(userId);
     const withTouches = this.lastSeen.overlay();
-    const reply = (await callRedis(() => this.scripts.run('pgLookup', [keys.users, keys.sessions, keys.seen], [userId]))) as Reply[][];
+    const reply = (await callRedis(() =>
+      this.scripts.run('pgLookup', [keys.byUser, keys.sessions, keys.seen], [userKey(userId)]),
+    )) as Reply[][];
     const found = parseRecords(reply[0]!, reply[1]!).filter((session) => matchesFilter(session, filter));
     return withTouches(found).sort(byConnection);
   }
 
-  async snapshot(userIds: readonly string[]): Promise<RegistrySnapshot> {
+  async position(): Promise<string> {
+    const { shards } = this.options.keys;
+    return encodeCursor(await Promise.all(Array.from({ length: shards }, (_, shard) => this.feed.position(shard))));
+  }
+
+  /**
+   * Pages in index order: shard by shard, then by user key and session id (see page-3.lua); a
+   * user-filtered page reads only the given users of each shard, in code unit order. One page may
+   * take several short scripts (one per shard it crosses, and per USERS_PER_SCRIPT users).
+   */
+  async sessionsPage(userIds: readonly string[], pageToken: string | undefined, limit: number): Promise<SessionsPage> {
+    const max = checkPageLimit(limit);
     const { keys } = this.options;
+    const byShard = userIds.length > 0 ? usersByShard(keys, userIds) : undefined;
+    let at = pageToken === undefined ? { shard: 0, user: 0, after: '' } : parsePageToken(pageToken, keys.shards);
     const withTouches = this.lastSeen.overlay();
-    const usersByShard = new Map<number, string[]>();
-    for (const userId of new Set(userIds)) {
-      const shard = keys.shardOf(userId);
-      const users = usersByShard.get(shard);
-      if (users === undefined) usersByShard.set(shard, [userId]);
-      else users.push(userId);
+    const sessions: SessionRecord[] = [];
+    const sessionCounts: number[] = [];
+    while (at.shard < keys.shards && sessions.length < max) {
+      const users = byShard?.[at.shard];
+      if (users !== undefined && at.user >= users.length) {
+        at = { shard: at.shard + 1, user: 0, after: '' };
+        continue;
+      }
+      const wanted = max - sessions.length;
+      const slice = users?.slice(at.user, at.user + USERS_PER_SCRIPT);
+      const k = keys.shard(at.shard);
+      const args = slice === undefined ? [wanted, 'all', at.after] : [wanted, 'users', at.after, ...slice.map(userKey)];
+      const [members, records, seen, firstCount, lastCount, lastUser] = (await callRedis(() =>
+        this.scripts.run('pgPage', [k.byUser, k.sessions, k.seen], args),
+      )) as [string[], Reply[], Reply[], number, number, number];
+      collectPage(members, records, seen, firstCount, lastCount, sessions, sessionCounts);
+      if (members.length === wanted) {
+        // Full: the next page resumes after the last member read.
+        const last = members.at(-1)!;
+        at =
+          slice === undefined
+            ? { shard: at.shard, user: 0, after: last }
+            : { shard: at.shard, user: at.user + lastUser - 1, after: splitMember(last)?.sessionId ?? '' };
+      } else if (slice !== undefined && at.user + slice.length < users!.length) {
+        at = { shard: at.shard, user: at.user + slice.length, after: '' };
+      } else {
+        at = { shard: at.shard + 1, user: 0, after: '' };
+      }
     }
-    const parts = await Promise.all(
-      Array.from({ length: keys.shards }, (_, shard) => {
-        const users = usersByShard.get(shard);
-        // A filtered snapshot still needs every shard's position for its cursor; a position is cheap.
-        if (userIds.length > 0 && users === undefined) return this.feed.position(shard).then((position) => ({ position, sessions: [] }));
-        return this.snapshotShard(shard, users ?? []);
-      }),
-    );
-    const sessions = withTouches(parts.flatMap((part) => part.sessions));
-    // Grouped by user, oldest connection first within each.
-    sessions.sort((a, b) => (a.userId === b.userId ? byConnection(a, b) : a.userId < b.userId ? -1 : 1));
-    return { sessions, cursor: encodeCursor(parts.map((part) => part.position)) };
+    withTouches(sessions);
+    return { sessions, sessionCounts, next: at.shard < keys.shards ? JSON.stringify([at.shard, at.user, at.after]) : undefined };
   }
 
   readAfter(cursor: string, limit: number): Promise<PresenceEvent[]> {
@@ -154,17 +191,6 @@ export class RedisSessionRegistry implements SessionRegistry {
     await this.feed.close();
   }
 
-  private async snapshotShard(shard: number, userIds: readonly string[]): Promise<{ position: ShardPosition; sessions: SessionRecord[] }> {
-    const keys = this.options.keys.shard(shard);
-    const reply = (await callRedis(() =>
-      this.scripts.run('pgSnapshot', [keys.sessions, keys.seen, keys.users, keys.events, keys.epoch], userIds),
-    )) as Reply[];
-    return {
-      position: { epoch: reply[0] as string, id: reply[1] as string, n: reply[2] as number },
-      sessions: parseRecords(reply[3] as Reply[], reply[4] as Reply[]),
-    };
-  }
-
   private wrote(userId: string, eventId: string): void {
     this.feed.wrote(this.options.keys.shardOf(userId), eventId);
   }
@@ -172,4 +198,72 @@ export class RedisSessionRegistry implements SessionRegistry {
   private keysOf(userId: string): ShardKeys {
     return this.options.keys.shard(this.options.keys.shardOf(userId));
   }
+}
+
+/** Users passed to one page script at most: a watch of many users pages through them in slices. */
+const USERS_PER_SCRIPT = 1000;
+
+/** Per shard, the distinct given users that live there, in code unit order (the order pages take them in). */
+function usersByShard(keys: RegistryKeys, userIds: readonly string[]): string[][] {
+  const byShard: string[][] = Array.from({ length: keys.shards }, () => []);
+  for (const userId of new Set(userIds)) byShard[keys.shardOf(userId)]!.push(userId);
+  for (const users of byShard) users.sort();
+  return byShard;
+}
+
+/**
+ * Adds one script's page to the result. Each record gets its user's total: the script counted the
+ * first and last users of its page (their sessions may run over into other pages); every user in
+ * between has all its sessions in this page, so counting them here is exact.
+ */
+function collectPage(
+  members: readonly string[],
+  records: readonly Reply[],
+  seen: readonly Reply[],
+  firstCount: number,
+  lastCount: number,
+  sessions: SessionRecord[],
+  sessionCounts: number[],
+): void {
+  if (members.length === 0) return;
+  const users = members.map((member) => splitMember(member)?.userKey ?? '');
+  const counts = new Map<string, number>();
+  for (const user of users) counts.set(user, (counts.get(user) ?? 0) + 1);
+  counts.set(users[0]!, firstCount);
+  counts.set(users.at(-1)!, lastCount);
+  members.forEach((_, i) => {
+    const record = readRecord(records[i]!, seen[i]!);
+    if (record === undefined) return;
+    sessions.push(record);
+    sessionCounts.push(counts.get(users[i]!)!);
+  });
+}
+
+interface PagePosition {
+  readonly shard: number;
+  /** 'users' pages: index of the user to resume with in the shard's sorted list. */
+  readonly user: number;
+  /** The index member (whole-shard pages) or session id of that user ('users' pages) to read after; '' from the start. */
+  readonly after: string;
+}
+
+function parsePageToken(token: string, shards: number): PagePosition {
+  try {
+    const parsed: unknown = JSON.parse(token);
+    if (Array.isArray(parsed) && parsed.length === 3) {
+      const [shard, user, after] = parsed as unknown[];
+      if (
+        Number.isSafeInteger(shard) &&
+        Number.isSafeInteger(user) &&
+        typeof after === 'string' &&
+        (shard as number) >= 0 &&
+        (shard as number) < shards &&
+        (user as number) >= 0
+      )
+        return { shard: shard as number, user: user as number, after };
+    }
+  } catch {
+    // refused below
+  }
+  throw new PushgateError('invalid_argument', `"${token.slice(0, 64)}" is not a sessions page token of this deployment`);
 }

@@ -1,8 +1,10 @@
+import type { Logger } from 'pino';
 import type { SessionRecord } from '../domain/session.js';
+import { isPushgateError } from '../errors.js';
 import type { RedisClient } from '../redis/client.js';
 import { callRedis } from '../redis/errors.js';
 import type { RedisFeedReader } from './redis-feed-reader.js';
-import type { RegistryKeys, ShardKeys } from './redis-keys.js';
+import { type RegistryKeys, type ShardKeys, splitMember, userIdOf, userKey } from './redis-keys.js';
 import { recordJson } from './redis-records.js';
 import type { RegistryScripts } from './registry-scripts.js';
 
@@ -24,9 +26,13 @@ export interface RegistryRecovery {
   trim(): Promise<void>;
 }
 
-/** A session this node closed while Redis could not be told; announced at the next sync. */
+/** A session this node closed while Redis could not be told (or left over in its set); announced at the next sync. */
 interface Departure {
-  readonly record: SessionRecord;
+  readonly sessionId: string;
+  readonly userId: string;
+  readonly userKey: string;
+  /** Announced only if Redis no longer has the session's own record; '' for leftovers (Redis has it). */
+  readonly recordJson: string;
   readonly reason: string;
   /** The shard's stream epoch the node knew then: a different one later means Redis lost its data. */
   readonly epoch: string;
@@ -45,6 +51,11 @@ export class RedisRecovery implements RegistryRecovery {
   /** Sessions registered through this node and not yet unregistered: what it holds. */
   private readonly own = new Map<string, SessionRecord>();
   private readonly departures = new Map<string, Departure>();
+  /**
+   * Session ids whose sync failed on their own data (see syncBatch): no longer retried, so one bad
+   * record cannot keep this node unsynced (and unhealthy) for ever. An id leaves with its session.
+   */
+  private readonly setAside = new Set<string>();
   /** A write failed since the last sync, so Redis may disagree with what this node holds. */
   private dirty = false;
 
@@ -57,6 +68,7 @@ export class RedisRecovery implements RegistryRecovery {
       readonly nodeId: string;
       readonly retention: number;
       readonly retentionMs: number;
+      readonly log: Logger;
     },
   ) {}
 
@@ -77,20 +89,28 @@ export class RedisRecovery implements RegistryRecovery {
   releasing(sessionId: string): SessionRecord | undefined {
     const mine = this.own.get(sessionId);
     this.own.delete(sessionId);
+    this.setAside.delete(sessionId);
     return mine;
   }
 
   /** A session of ours left while Redis could not be told: the next sync announces it. */
   departedUnannounced(record: SessionRecord, reason: string): void {
     const epoch = this.deps.feed.epochOf(this.deps.keys.shardOf(record.userId));
-    this.departures.set(record.sessionId, { record, reason, epoch });
+    let json: string;
+    try {
+      json = recordJson(record);
+    } catch {
+      json = '';
+    }
+    const { sessionId, userId } = record;
+    this.departures.set(sessionId, { sessionId, userId, userKey: userKey(userId), recordJson: json, reason, epoch });
   }
 
   async sync(): Promise<{ restored: number; departed: number }> {
     const { keys, nodeId, client, feed } = this.deps;
     this.dirty = false;
     const departures = new Map(this.departures);
-    const live = [...this.own.values()];
+    const live = [...this.own.values()].filter((s) => !this.setAside.has(s.sessionId));
     let restored = 0;
     let departed = 0;
     try {
@@ -101,19 +121,17 @@ export class RedisRecovery implements RegistryRecovery {
         const [members, reaped] = await callRedis(() =>
           Promise.all([client.smembers(shardKeys.node(nodeId)), client.get(shardKeys.reaped(nodeId))]),
         );
-        const gone: Departure[] = [...departures.values()].filter((d) => keys.shardOf(d.record.userId) === shard);
-        const leftovers = members.filter((id) => !liveIds.has(id) && !departures.has(id));
-        gone.push(...(await this.leftoverDepartures(shardKeys, leftovers, feed.epochOf(shard))));
+        const gone: Departure[] = [...departures.values()].filter((d) => keys.shardOf(d.userId) === shard);
+        gone.push(...(await this.leftoverDepartures(shardKeys, members, liveIds, departures, feed.epochOf(shard))));
         for (let i = 0; i < Math.max(inShard.length, gone.length); i += SCRIPT_BATCH) {
-          const [batchRestored, batchDeparted, lastEvent] = await this.syncBatch(
-            shardKeys,
+          const [batchRestored, batchDeparted] = await this.syncBatch(
+            shard,
             reaped !== null,
             inShard.slice(i, i + SCRIPT_BATCH),
             gone.slice(i, i + SCRIPT_BATCH),
           );
           restored += batchRestored;
           departed += batchDeparted;
-          feed.wrote(shard, lastEvent);
         }
         if (reaped !== null) await callRedis(() => client.del(shardKeys.reaped(nodeId)));
       }
@@ -135,7 +153,7 @@ export class RedisRecovery implements RegistryRecovery {
         const reply = (await callRedis(() =>
           scripts.run(
             'pgReap',
-            [k.sessions, k.seen, k.users, k.node(deadNodeId), k.events, k.epoch, k.reaped(deadNodeId)],
+            [k.sessions, k.seen, k.byUser, k.owner, k.node(deadNodeId), k.events, k.epoch, k.reaped(deadNodeId)],
             [deadNodeId, Date.now(), retention, REAPED_MARKER_TTL_MS, SCRIPT_BATCH],
           ),
         )) as [number, string, number];
@@ -155,38 +173,118 @@ export class RedisRecovery implements RegistryRecovery {
     }
   }
 
-  private syncBatch(
-    k: ShardKeys,
+  /**
+   * One sync script for a batch. If it fails on data rather than on the connection, each of its
+   * sessions is synced alone, and one that still fails is set aside with a warning naming it: a
+   * bad record must not keep this node unsynced for ever. (No script decodes a record any more,
+   * so this is a guard for what cannot be foreseen, such as a record that cannot be serialized.)
+   */
+  private async syncBatch(
+    shard: number,
     reaped: boolean,
     live: readonly SessionRecord[],
     gone: readonly Departure[],
-  ): Promise<[number, number, string]> {
-    const { scripts, nodeId, retention } = this.deps;
-    return callRedis(() =>
-      scripts.run(
-        'pgSync',
-        [k.sessions, k.seen, k.users, k.node(nodeId), k.events, k.epoch],
-        [
-          nodeId,
-          Date.now(),
-          retention,
-          reaped ? '1' : '0',
-          live.length,
-          ...live.flatMap((s) => [s.sessionId, s.userId, recordJson(s), s.lastSeenAtMs]),
-          ...gone.flatMap((d) => [d.record.sessionId, d.record.userId, recordJson(d.record), d.reason, d.epoch]),
-        ],
-      ),
-    ) as Promise<[number, number, string]>;
+  ): Promise<[number, number]> {
+    try {
+      return await this.runSync(shard, reaped, live, gone);
+    } catch (err) {
+      if (!isDataError(err)) throw err;
+      if (live.length + gone.length === 1) {
+        this.putAside(live[0]?.sessionId ?? gone[0]!.sessionId, err);
+        return [0, 0];
+      }
+    }
+    let restored = 0;
+    let departed = 0;
+    for (const [one, alone] of [...live.map((s) => [[s], []] as const), ...gone.map((d) => [[], [d]] as const)]) {
+      const [r, d] = await this.syncBatch(shard, reaped, one, alone);
+      restored += r;
+      departed += d;
+    }
+    return [restored, departed];
   }
 
-  private async leftoverDepartures(keys: ShardKeys, sessionIds: readonly string[], epoch: string): Promise<Departure[]> {
-    if (sessionIds.length === 0) return [];
-    const records = await callRedis(() => this.deps.client.hmget(keys.sessions, ...sessionIds));
+  private putAside(sessionId: string, err: unknown): void {
+    this.setAside.add(sessionId);
+    this.departures.delete(sessionId);
+    this.deps.log.warn(
+      { sessionId, err: err instanceof Error ? err.message : String(err) },
+      'session set aside: its record fails to sync into Redis; it stays connected here but is not retried',
+    );
+  }
+
+  private async runSync(
+    shard: number,
+    reaped: boolean,
+    live: readonly SessionRecord[],
+    gone: readonly Departure[],
+  ): Promise<[number, number]> {
+    const { scripts, nodeId, retention, keys, feed } = this.deps;
+    const k = keys.shard(shard);
+    // Built before the call: an error here is the data's, not the connection's.
+    const args = [
+      nodeId,
+      Date.now(),
+      retention,
+      reaped ? '1' : '0',
+      live.length,
+      ...live.flatMap((s) => [s.sessionId, s.userId, userKey(s.userId), recordJson(s), s.lastSeenAtMs]),
+      ...gone.flatMap((d) => [d.sessionId, d.userId, d.userKey, d.recordJson, d.reason, d.epoch]),
+    ];
+    const [restored, departed, lastEvent] = (await callRedis(() =>
+      scripts.run('pgSync', [k.sessions, k.seen, k.byUser, k.owner, k.node(nodeId), k.events, k.epoch], args),
+    )) as [number, number, string];
+    feed.wrote(shard, lastEvent);
+    return [restored, departed];
+  }
+
+  /**
+   * Sessions in this node's set that it no longer holds (closed while Redis could not be told and
+   * not known as departed, e.g. after a restart): removed and announced with client_disconnect.
+   * The set's members name each session's user, so no record needs reading; a member that is not
+   * an index member (written by hand) is dropped from the set.
+   */
+  private async leftoverDepartures(
+    keys: ShardKeys,
+    members: readonly string[],
+    liveIds: ReadonlySet<string>,
+    departures: ReadonlyMap<string, Departure>,
+    epoch: string,
+  ): Promise<Departure[]> {
     const found: Departure[] = [];
-    records.forEach((json) => {
-      if (json !== null && json !== undefined)
-        found.push({ record: JSON.parse(json) as SessionRecord, reason: 'client_disconnect', epoch });
-    });
+    const malformed: string[] = [];
+    for (const member of members) {
+      const parts = splitMember(member);
+      if (parts === undefined) {
+        malformed.push(member);
+        continue;
+      }
+      const { userKey: key, sessionId } = parts;
+      if (liveIds.has(sessionId) || departures.has(sessionId) || this.setAside.has(sessionId)) continue;
+      found.push({ sessionId, userId: userIdOf(key), userKey: key, recordJson: '', reason: 'client_disconnect', epoch });
+    }
+    if (malformed.length > 0) {
+      this.deps.log.warn(
+        { members: malformed.slice(0, 10), count: malformed.length },
+        'dropped malformed members from this node’s session set',
+      );
+      await callRedis(() => this.deps.client.srem(keys.node(this.deps.nodeId), ...malformed));
+    }
     return found;
   }
+}
+
+/** Redis errors that say nothing about the data sent: the call may succeed later as it is. */
+const TRANSIENT = /^(OOM|BUSY|LOADING|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|NOSCRIPT|MOVED|ASK|NOREPLICAS)\b/;
+
+/**
+ * True when a sync call failed on what it sent: an error building the call, or a script error
+ * Redis replied with. A lost connection, a timeout or a busy server is not (the batch is retried
+ * whole at the next sync).
+ */
+function isDataError(err: unknown): boolean {
+  if (!isPushgateError(err)) return true;
+  if (err.code !== 'registry_unavailable') return false;
+  const cause = err.cause;
+  return cause instanceof Error && cause.name === 'ReplyError' && !TRANSIENT.test(cause.message);
 }

@@ -3,15 +3,15 @@ import { defineScripts, type Scripts } from '../redis/scripts.js';
 
 /** The registry's Lua scripts (src/registry/lua), by the command name each is defined under. */
 const FILES = {
-  pgRegister: 'register-6',
-  pgUnregister: 'unregister-6',
+  pgRegister: 'register-7',
+  pgUnregister: 'unregister-7',
   pgLookup: 'lookup-3',
   pgTouch: 'touch-2',
-  pgSnapshot: 'snapshot-5',
+  pgPage: 'page-3',
   pgReadAfter: 'read-after-2',
   pgPosition: 'position-2',
-  pgReap: 'reap-7',
-  pgSync: 'sync-6',
+  pgReap: 'reap-8',
+  pgSync: 'sync-7',
 } as const;
 
 export type RegistryScripts = Scripts<keyof typeof FILES>;

@@ -1,11 +1,9 @@
-import type { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { PresenceEvent } from '../../src/domain/presence.js';
 import type { SessionRecord } from '../../src/domain/session.js';
-import { createLogger } from '../../src/logger.js';
-import { RegistryKeys } from '../../src/registry/redis-keys.js';
-import { RedisSessionRegistry } from '../../src/registry/redis-registry.js';
-import { startRedis, type TestRedis } from '../support/redis-server.js';
+import type { RedisSessionRegistry } from '../../src/registry/redis-registry.js';
+import { redisRegistryHarness } from '../support/redis-registries.js';
+import type { TestRedis } from '../support/redis-server.js';
 import { sessionRecord } from '../support/session-record.js';
 import { waitFor } from '../support/wait.js';
 
@@ -15,53 +13,13 @@ import { waitFor } from '../support/wait.js';
  * after its sessions were reaped, and noticing events trimmed before they were read.
  */
 
-let redis: TestRedis;
-const clients: Redis[] = [];
-const registries: RedisSessionRegistry[] = [];
-let prefixes = 0;
-
-beforeAll(async () => {
-  redis = await startRedis();
-});
-
-afterEach(async () => {
-  for (const registry of registries.splice(0)) await registry.close();
-  for (const client of clients.splice(0)) client.disconnect();
-});
-
-afterAll(async () => {
-  await redis?.stop();
-});
-
-/** As cluster mode connects: commands fail fast (no queue, a timeout); stream readers block. */
-function connect(role: 'command' | 'reader' = 'command'): Redis {
-  const client = redis.client(role === 'command' ? { maxRetriesPerRequest: 0, commandTimeout: 200, enableOfflineQueue: false } : {});
-  clients.push(client);
-  return client;
-}
+const harness = redisRegistryHarness('maint', 200);
+const { connect } = harness;
+const redis = (): TestRedis => harness.redis();
 
 /** Several registries (nodes) sharing one key prefix, as nodes of one deployment do. */
 async function nodes(count: number, { retention = 1000, shards = 2 } = {}): Promise<RedisSessionRegistry[]> {
-  const keys = new RegistryKeys(`maint${++prefixes}:`, shards);
-  const started: RedisSessionRegistry[] = [];
-  for (let i = 0; i < count; i++) {
-    const client = connect();
-    await waitFor('the command connection', () => client.status === 'ready');
-    const registry = new RedisSessionRegistry({
-      client,
-      openReader: () => connect('reader'),
-      keys,
-      nodeId: `node-${String.fromCharCode(97 + i)}`,
-      retention,
-      retentionMs: 600_000,
-      touchFlushMs: 20,
-      log: createLogger('silent'),
-    });
-    await registry.start();
-    registries.push(registry);
-    started.push(registry);
-  }
-  return started;
+  return (await harness.nodes(count, { retention, shards })).registries;
 }
 
 function session(userId: string, sessionId: string, nodeId: string): SessionRecord {
@@ -177,7 +135,7 @@ describe('sync', () => {
     await waitFor('the registrations', () => seen.length >= 3);
     seen.splice(0);
 
-    await redis.pause(600);
+    await redis().pause(600);
     await expect(a!.unregister('u1', 'a-1', 'client_disconnect')).rejects.toMatchObject({ code: 'registry_unavailable' });
     expect(a!.recovery.needsSync).toBe(true);
     await waitFor(
@@ -209,7 +167,7 @@ describe('feed gaps', () => {
       (reason) => gaps.push(reason),
     );
     // Hold b's reader back: a paused Redis serves nobody, so write through a's queue-less client after it.
-    await redis.pause(300);
+    await redis().pause(300);
     const writes = Array.from({ length: 8 }, (_, i) => a!.register(session(`u${i}`, `s-${i}`, 'node-a')).catch(() => undefined));
     await Promise.all(writes);
     for (let i = 0; i < 8; i++) await a!.register(session(`v${i}`, `t-${i}`, 'node-a'));

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { PresenceEvent, PresenceKind } from '../../src/domain/presence.js';
+import { MAX_SESSIONS_PAGE, type PresenceEvent, type PresenceKind } from '../../src/domain/presence.js';
 import type { SessionRecord } from '../../src/domain/session.js';
 import type { SessionRegistry } from '../../src/domain/session-registry.js';
 import { refusal } from '../support/refusal.js';
@@ -95,6 +95,28 @@ export function describeSessionRegistry(name: string, factory: (options: Retenti
       return sessions.map((session) => session.sessionId);
     }
 
+    /** A whole snapshot read page by page as a watcher reads it: sessions and their users' counts in page order. */
+    async function snapshotOf(
+      userIds: readonly string[],
+      limit = MAX_SESSIONS_PAGE,
+      from: SessionRegistry = registry,
+    ): Promise<{ sessions: SessionRecord[]; counts: number[]; pages: number[] }> {
+      const sessions: SessionRecord[] = [];
+      const counts: number[] = [];
+      const pages: number[] = [];
+      let token: string | undefined;
+      do {
+        const page = await from.sessionsPage(userIds, token, limit);
+        expect(page.sessions.length).toBeLessThanOrEqual(limit);
+        expect(page.sessionCounts).toHaveLength(page.sessions.length);
+        sessions.push(...page.sessions);
+        counts.push(...page.sessionCounts);
+        pages.push(page.sessions.length);
+        token = page.next;
+      } while (token !== undefined);
+      return { sessions, counts, pages };
+    }
+
     describe('register and lookup', () => {
       it('returns every session of a user, oldest connection first, with all fields as registered', async () => {
         const first = record('u1', 's-1', 'app', 1);
@@ -149,11 +171,11 @@ export function describeSessionRegistry(name: string, factory: (options: Retenti
 
         expect(await registry.unregister('u1', 's-gone', 'client_disconnect')).toEqual(gone);
         expect(await registry.lookup('u1')).toEqual([keep]);
-        expect(ids((await registry.snapshot([])).sessions)).toEqual(['s-keep']);
+        expect(ids((await snapshotOf([])).sessions)).toEqual(['s-keep']);
 
         expect(await registry.unregister('u1', 's-keep', 'kicked')).toEqual(keep);
         expect(await registry.lookup('u1')).toEqual([]);
-        expect((await registry.snapshot([])).sessions).toEqual([]);
+        expect((await snapshotOf([])).sessions).toEqual([]);
       });
 
       it('is a no-op for unknown ids: resolves to undefined, changes nothing and emits nothing', async () => {
@@ -204,7 +226,7 @@ export function describeSessionRegistry(name: string, factory: (options: Retenti
         expect(sessions).toHaveLength(2);
         expect(sessions.find((s) => s.sessionId === 's-1')).toEqual(replacement);
         expect(sessions.find((s) => s.sessionId === 's-2')).toEqual(record('u1', 's-2', 'app', 2));
-        expect((await registry.snapshot(['u1'])).sessions).toHaveLength(2);
+        expect((await snapshotOf(['u1'])).sessions).toHaveLength(2);
 
         // The next real change is the first event, and its count shows the replacement added nothing.
         await register(record('u1', 's-3', 'pc', 3));
@@ -224,7 +246,7 @@ export function describeSessionRegistry(name: string, factory: (options: Retenti
         const [touched, other] = await registry.lookup('u1');
         expect(touched).toEqual({ ...session, lastSeenAtMs: later });
         expect(other).toEqual(record('u1', 's-2', 'web', 2));
-        expect((await registry.snapshot(['u1'])).sessions[0]!.lastSeenAtMs).toBe(later);
+        expect((await snapshotOf(['u1'])).sessions[0]!.lastSeenAtMs).toBe(later);
       });
 
       it('never moves last_seen_at back', async () => {
@@ -245,7 +267,7 @@ export function describeSessionRegistry(name: string, factory: (options: Retenti
         expect(ids(await registry.lookup('u1'))).toEqual(['s-1']);
         expect((await registry.lookup('u1'))[0]!.lastSeenAtMs).toBe(base + 60_000);
         expect(await registry.lookup('nobody')).toEqual([]);
-        expect((await registry.snapshot([])).sessions).toHaveLength(1);
+        expect((await snapshotOf([])).sessions).toHaveLength(1);
 
         await register(record('nobody', 's-marker', 'web', 2));
         expect(summary(await waitForEvents(events, 'nobody', 2))).toEqual([
@@ -284,21 +306,21 @@ export function describeSessionRegistry(name: string, factory: (options: Retenti
       it('returns every session of the given users, grouped by user, and nothing of others', async () => {
         await registerPopulation();
 
-        const { sessions } = await registry.snapshot(['a', 'c', 'nobody']);
+        const { sessions } = await snapshotOf(['a', 'c', 'nobody']);
         const byUser = grouped(sessions);
         expect([...byUser.keys()].sort()).toEqual(['a', 'c']);
         expect(byUser.get('a')!.sort()).toEqual(['a-1', 'a-2', 'a-3']);
         expect(byUser.get('c')).toEqual(['c-1']);
         expect(sessions.find((s) => s.sessionId === 'a-2')).toEqual(record('a', 'a-2', 'pc', 3));
 
-        expect((await registry.snapshot(['nobody'])).sessions).toEqual([]);
+        expect((await snapshotOf(['nobody'])).sessions).toEqual([]);
       });
 
       it('returns every session of every user when no user is given', async () => {
         await registerPopulation();
         await registry.unregister('b', 'b-1', 'client_disconnect');
 
-        const { sessions } = await registry.snapshot([]);
+        const { sessions } = await snapshotOf([]);
         const byUser = grouped(sessions);
         expect([...byUser.keys()].sort()).toEqual(['a', 'b', 'c']);
         expect(byUser.get('a')!.sort()).toEqual(['a-1', 'a-2', 'a-3']);
@@ -308,8 +330,101 @@ export function describeSessionRegistry(name: string, factory: (options: Retenti
       });
 
       it('is empty for an empty registry', async () => {
-        expect((await registry.snapshot([])).sessions).toEqual([]);
-        expect((await registry.snapshot(['a'])).sessions).toEqual([]);
+        expect((await snapshotOf([])).sessions).toEqual([]);
+        expect((await snapshotOf(['a'])).sessions).toEqual([]);
+      });
+
+      it('pages: at most limit sessions a page, each user’s in session id order, every session once, with its user’s total count', async () => {
+        await registerPopulation();
+        const whole = await snapshotOf([]);
+        for (const limit of [1, 2, 4]) {
+          const paged = await snapshotOf([], limit);
+          expect(ids(paged.sessions), `limit ${limit}`).toEqual(ids(whole.sessions));
+          expect(paged.counts, `limit ${limit}`).toEqual(whole.counts);
+          expect(paged.pages.filter((n) => n > 0).length).toBeGreaterThanOrEqual(Math.ceil(6 / limit));
+        }
+        const byUser = grouped(whole.sessions);
+        expect(byUser.get('a')).toEqual(['a-1', 'a-2', 'a-3']);
+        expect(byUser.get('b')).toEqual(['b-1', 'b-2']);
+        // a's three sessions span pages of two, yet each says a has three.
+        const total: Record<string, number> = { a: 3, b: 2, c: 1 };
+        expect(whole.counts).toEqual(whole.sessions.map((session) => total[session.userId]));
+        const filtered = await snapshotOf(['c', 'a', 'a', 'nobody'], 2);
+        expect(ids(filtered.sessions).sort()).toEqual(['a-1', 'a-2', 'a-3', 'c-1']);
+        expect(filtered.counts).toEqual(filtered.sessions.map((session) => total[session.userId]));
+      });
+
+      it('resumes after the last session of a page even when that session left in between', async () => {
+        await registerPopulation();
+        const first = await registry.sessionsPage([], undefined, 2);
+        expect(first.sessions).toHaveLength(2);
+        const lastSeen = first.sessions[1]!;
+        await registry.unregister(lastSeen.userId, lastSeen.sessionId, 'client_disconnect');
+        const rest: SessionRecord[] = [];
+        for (let token = first.next; token !== undefined; ) {
+          const page = await registry.sessionsPage([], token, 2);
+          rest.push(...page.sessions);
+          token = page.next;
+        }
+        const all = ids([...first.sessions, ...rest]);
+        expect(new Set(all).size).toBe(6);
+        expect(all.sort()).toEqual(['a-1', 'a-2', 'a-3', 'b-1', 'b-2', 'c-1']);
+      });
+
+      it('converges with the feed after its position when changes land while pages are read', async () => {
+        await registerPopulation();
+        const cursor = await registry.position();
+        const first = await registry.sessionsPage([], undefined, 3);
+        await register(record('d', 'd-1', 'web', 7));
+        await registry.unregister('a', 'a-1', 'kicked');
+        await registry.unregister('c', 'c-1', 'kicked');
+        const state = new Set(ids(first.sessions));
+        for (let token = first.next; token !== undefined; ) {
+          const page = await registry.sessionsPage([], token, 3);
+          for (const session of page.sessions) state.add(session.sessionId);
+          token = page.next;
+        }
+        const feed = await waitFor('the feed to hold the three changes', async () => {
+          const events = await registry.readAfter(cursor, 100);
+          return events.filter((event) => event.kind.startsWith('session_')).length >= 3 && events;
+        });
+        for (const event of feed) {
+          if (event.kind === 'session_connected') state.add(event.session!.sessionId);
+          if (event.kind === 'session_disconnected') state.delete(event.session!.sessionId);
+        }
+        expect([...state].sort()).toEqual(['a-2', 'a-3', 'b-1', 'b-2', 'd-1']);
+      });
+
+      it('refuses a limit out of 1…1000 and a token that is not one with invalid_argument', async () => {
+        await registerPopulation();
+        for (const limit of [0, -1, 1.5, MAX_SESSIONS_PAGE + 1, Number.NaN]) {
+          expect((await refusal(registry.sessionsPage([], undefined, limit))).code, `limit ${limit}`).toBe('invalid_argument');
+        }
+        for (const token of ['', 'garbage', '[1]', '{"a":1}', '[99,0,""]']) {
+          expect((await refusal(registry.sessionsPage([], token, 10))).code, `token ${token}`).toBe('invalid_argument');
+        }
+      });
+
+      it('keeps users apart whose ids share a prefix or hold NUL and other control characters', async () => {
+        const users = ['a', 'a\0', 'a\0b', 'a\0\0', 'ab', 'a\x01', '\0', 'a\u00e9'];
+        for (const [i, userId] of users.entries()) {
+          await register(record(userId, `s-${i}-1`, 'web', i));
+          await register(record(userId, `s-${i}-2`, 'app', i));
+        }
+        for (const [i, userId] of users.entries()) {
+          expect(ids(await registry.lookup(userId)).sort(), JSON.stringify(userId)).toEqual([`s-${i}-1`, `s-${i}-2`]);
+        }
+        // A session id under a user that merely shares a prefix is not that session.
+        expect(await registry.unregister('a', 's-2-1', 'kicked')).toBeUndefined();
+        expect(await registry.unregister('a\0', 's-2-1', 'kicked')).toBeUndefined();
+        expect((await registry.unregister('a\0b', 's-2-1', 'kicked'))?.userId).toBe('a\0b');
+        expect(ids(await registry.lookup('a\0b'))).toEqual(['s-2-2']);
+        const { sessions, counts } = await snapshotOf([], 3);
+        expect(sessions).toHaveLength(users.length * 2 - 1);
+        grouped(sessions);
+        expect(counts).toEqual(sessions.map((session) => (session.userId === 'a\0b' ? 1 : 2)));
+        const some = await snapshotOf(['a\0', 'a'], 1);
+        expect(ids(some.sessions).sort()).toEqual(['s-0-1', 's-0-2', 's-1-1', 's-1-2']);
       });
     });
 
@@ -454,7 +569,7 @@ export function describeSessionRegistry(name: string, factory: (options: Retenti
         await register(record('a', 'a-1', 'app', 1));
         await register(record('b', 'b-1', 'web', 2));
         const live = collect();
-        const snapshot = await registry.snapshot([]);
+        const snapshot = { cursor: await registry.position() };
         await register(record('a', 'a-2', 'pc', 3));
         await registry.unregister('b', 'b-1', 'client_disconnect');
         await register(record('c', 'c-1', 'web', 4));
@@ -483,7 +598,7 @@ export function describeSessionRegistry(name: string, factory: (options: Retenti
       });
 
       it('reads nothing after the newest position, then the next change once it happens', async () => {
-        const empty = await registry.snapshot([]);
+        const empty = { cursor: await registry.position() };
         expect(await registry.readAfter(empty.cursor, 10)).toEqual([]);
 
         await register(record('u1', 's-1', 'web', 1));
@@ -493,7 +608,7 @@ export function describeSessionRegistry(name: string, factory: (options: Retenti
           ['session_connected', 's-1', 1, ''],
         ]);
         expect(await registry.readAfter(read[1]!.cursor, 10)).toEqual([]);
-        expect(await registry.readAfter((await registry.snapshot(['u1'])).cursor, 10)).toEqual([]);
+        expect(await registry.readAfter(await registry.position(), 10)).toEqual([]);
       });
 
       it('resumes from a middle event’s cursor with every later event, in order', async () => {
@@ -513,7 +628,7 @@ export function describeSessionRegistry(name: string, factory: (options: Retenti
       });
 
       it('pages through the feed with limit', async () => {
-        const start = (await registry.snapshot([])).cursor;
+        const start = await registry.position();
         for (let i = 0; i < 3; i++) await register(record(`u${i}`, `s-${i}`, 'web', i));
         await registry.unregister('u0', 's-0', 'client_disconnect');
         const all = await readAtLeast(registry, start, 8);
@@ -531,13 +646,13 @@ export function describeSessionRegistry(name: string, factory: (options: Retenti
       });
 
       it('says an event follows a cursor exactly when it came after it', async () => {
-        const before = (await registry.snapshot([])).cursor;
+        const before = await registry.position();
         const live = collect();
         await register(record('u1', 's-1', 'app', 1));
         await register(record('u2', 's-2', 'web', 2));
         await registry.unregister('u1', 's-1', 'client_disconnect');
         await waitFor('6 live events', () => live.length >= 6);
-        const after = (await registry.snapshot([])).cursor;
+        const after = await registry.position();
 
         for (const [i, earlier] of live.entries()) {
           for (const [j, event] of live.entries()) {
@@ -559,7 +674,7 @@ export function describeSessionRegistry(name: string, factory: (options: Retenti
 
       it('refuses a cursor older than the retention window with cursor_expired, naming the oldest cursor still held, which it reads from', async () => {
         const small = await registryWith({ retention: 3, retentionMs: 600_000 });
-        const start = (await small.snapshot([])).cursor;
+        const start = await small.position();
         await small.register(record('u1', 's-0', 'web', 0));
         // Read while still retained: the cursors of the first two events.
         const early = await readAtLeast(small, start, 2);

@@ -43,7 +43,10 @@ describe('churn', () => {
     }
 
     const app = node.app;
-    await waitFor('every session to be gone', async () => app.local.size === 0 && (await app.registry.snapshot([])).sessions.length === 0);
+    await waitFor(
+      'every session to be gone',
+      async () => app.local.size === 0 && (await app.registry.sessionsPage([], undefined, 1)).sessions.length === 0,
+    );
     expect(app.local.pendingWaits()).toBe(0);
     await waitFor(
       'presence to balance',

@@ -437,7 +437,7 @@ describe('a registry split into shards', () => {
         [clients.get(user)![1]!.id, 'node-c', ACKED, { user, data: 'hi' }],
       ]);
       // The user's sessions are listed in the shard every node computes for it.
-      expect(JSON.parse((await admin.hget(keys.shard(keys.shardOf(user)).users, user))!)).toHaveLength(2);
+      expect(await admin.zlexcount(keys.shard(keys.shardOf(user)).byUser, `[${user}\0\0`, `(${user}\0\x01`)).toBe(2);
     }
     // Per user, in order, whichever shard the user lives in.
     const expectedLive: Record<string, Summary[]> = {};
@@ -531,7 +531,8 @@ describe('on a Redis Cluster', () => {
         shardKeys.seen,
         shardKeys.events,
         shardKeys.epoch,
-        shardKeys.users,
+        shardKeys.byUser,
+        shardKeys.owner,
         shardKeys.node('node-a'),
         shardKeys.node('node-b'),
       ].sort(),

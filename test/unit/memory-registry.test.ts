@@ -20,18 +20,18 @@ describe('MemorySessionRegistry presence feed', () => {
 
   it('numbers positions <epoch>-<seq>, from <epoch>-0 before any event', async () => {
     const registry = new MemorySessionRegistry();
-    const start = (await registry.snapshot([])).cursor;
+    const start = await registry.position();
     expect(start).toMatch(/^[0-9a-f]{16}-0$/);
     const epoch = start.slice(0, -2);
 
     await registry.register(session('u1', 's-1'));
     expect((await registry.readAfter(start, 10)).map((event) => event.cursor)).toEqual([`${epoch}-1`, `${epoch}-2`]);
-    expect((await registry.snapshot([])).cursor).toBe(`${epoch}-2`);
+    expect(await registry.position()).toBe(`${epoch}-2`);
   });
 
   it('keeps the newest `retention` events and names the position before them as the oldest cursor', async () => {
     const registry = new MemorySessionRegistry({ retention: 3, retentionMs: 600_000 });
-    const start = (await registry.snapshot([])).cursor;
+    const start = await registry.position();
     for (let i = 0; i < 6; i++) await registry.register(session('u1', `s-${i}`)); // events 1..7
 
     const err = await refusal(registry.readAfter(start, 10));
@@ -47,7 +47,7 @@ describe('MemorySessionRegistry presence feed', () => {
   it('drops events older than retentionMs when the feed is read, with no write and no timer', async () => {
     vi.useFakeTimers({ toFake: ['Date'], now: Date.UTC(2024, 0, 1) });
     const registry = new MemorySessionRegistry({ retention: 100, retentionMs: 60_000 });
-    const start = (await registry.snapshot([])).cursor;
+    const start = await registry.position();
     await registry.register(session('early', 's-early'));
     vi.advanceTimersByTime(30_000);
     await registry.register(session('late', 's-late'));
@@ -60,16 +60,16 @@ describe('MemorySessionRegistry presence feed', () => {
 
     vi.advanceTimersByTime(30_000);
     const later = await refusal(registry.readAfter(start, 10));
-    expect(later.details.oldest_cursor).toBe((await registry.snapshot([])).cursor);
+    expect(later.details.oldest_cursor).toBe(await registry.position());
     expect(await registry.readAfter(later.details.oldest_cursor!, 10)).toEqual([]);
   });
 
   it('refuses a cursor from another instance, as after a restart, naming its own start', async () => {
     const before = new MemorySessionRegistry();
     await before.register(session('u1', 's-1'));
-    const old = (await before.snapshot([])).cursor;
+    const old = await before.position();
     const restarted = new MemorySessionRegistry();
-    const start = (await restarted.snapshot([])).cursor;
+    const start = await restarted.position();
     await restarted.register(session('u2', 's-2'));
 
     const err = await refusal(restarted.readAfter(old, 10));
@@ -81,7 +81,7 @@ describe('MemorySessionRegistry presence feed', () => {
   it('refuses a cursor ahead of the newest event with invalid_argument', async () => {
     const registry = new MemorySessionRegistry();
     await registry.register(session('u1', 's-1'));
-    const newest = (await registry.snapshot([])).cursor;
+    const newest = await registry.position();
     expect(await registry.readAfter(newest, 10)).toEqual([]);
 
     const ahead = newest.replace(/-2$/, '-3');

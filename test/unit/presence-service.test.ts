@@ -85,11 +85,12 @@ function slowSnapshot(registry: MemorySessionRegistry) {
   let started!: () => void;
   const snapshotStarted = new Promise<void>((resolve) => (started = resolve));
   const feed: PresenceFeed = {
-    snapshot: async (userIds) => {
+    position: async () => {
       started();
       await gate;
-      return registry.snapshot(userIds);
+      return registry.position();
     },
+    sessionsPage: (userIds, token, limit) => registry.sessionsPage(userIds, token, limit),
     readAfter: (cursor, limit) => registry.readAfter(cursor, limit),
     follows: (event, cursor) => registry.follows(event, cursor),
     subscribe: (listener) => registry.subscribe(listener),
@@ -102,7 +103,8 @@ function slowSnapshot(registry: MemorySessionRegistry) {
 function lateDelivery(registry: MemorySessionRegistry) {
   const subscriptions = new Set<{ listener: PresenceListener; queue: PresenceEvent[] }>();
   const feed: PresenceFeed = {
-    snapshot: (userIds) => registry.snapshot(userIds),
+    position: () => registry.position(),
+    sessionsPage: (userIds, token, limit) => registry.sessionsPage(userIds, token, limit),
     readAfter: (cursor, limit) => registry.readAfter(cursor, limit),
     follows: (event, cursor) => registry.follows(event, cursor),
     subscribe: (listener) => {
@@ -182,7 +184,7 @@ describe('PresenceService snapshot and resume', () => {
     const watch = service.watch({ caller: '', userIds: ['u1'], from: { kind: 'snapshot' } }, live());
     // After the subscription but before the snapshot is read: in the snapshot, and delivered live too.
     await connect('u1', 's2');
-    const snapshotCursor = (await registry.snapshot([])).cursor;
+    const snapshotCursor = await registry.position();
 
     const events = [await next(watch)];
     // While the snapshot is being read: after its cursor, so from the feed, and delivered live too.
@@ -241,7 +243,7 @@ describe('PresenceService snapshot and resume', () => {
     const { feed, flush } = lateDelivery(registry);
     const service = new PresenceService(options(feed, { bufferSize: 10 }));
     await registry.register(record('u1', 's0'));
-    const cursor = (await registry.snapshot([])).cursor;
+    const cursor = await registry.position();
     const watch = service.watch({ caller: '', userIds: [], from: { kind: 'resume', cursor, name: 'resume_after' } }, live());
     await registry.register(record('u1', 's1')); // read from the feed; its live delivery comes later
 
@@ -272,7 +274,7 @@ describe('PresenceService snapshot and resume', () => {
 
   it('resumes after a cursor with exactly the events missed since, then live events', async () => {
     const { registry, service, connect, leave } = setup();
-    const start = (await registry.snapshot([])).cursor;
+    const start = await registry.position();
     await connect('u1', 's1');
     const [, seen] = await registry.readAfter(start, 10);
     await connect('u1', 's2');
@@ -318,7 +320,7 @@ describe('PresenceService snapshot and resume', () => {
 
   it('refuses a cursor ahead of the feed with invalid_argument naming the field', async () => {
     const { registry, service } = setup();
-    const ahead = (await registry.snapshot([])).cursor.replace(/-0$/, '-99');
+    const ahead = (await registry.position()).replace(/-0$/, '-99');
     const watch = service.watch({ caller: '', userIds: [], from: { kind: 'resume', cursor: ahead, name: 'from_cursor' } }, live());
 
     const err = await refusal(within('a read', watch.next()));
@@ -329,7 +331,7 @@ describe('PresenceService snapshot and resume', () => {
 
   it('refuses an expired cursor with cursor_expired and the oldest cursor still held', async () => {
     const { registry, service, connect } = setup(100, { retention: 3, retentionMs: 600_000 });
-    const start = (await registry.snapshot([])).cursor;
+    const start = await registry.position();
     for (let i = 0; i < 3; i++) await connect('u1', `s${i}`); // events 1..4; 2..4 are kept
     const watch = service.watch({ caller: '', userIds: [], from: { kind: 'resume', cursor: start, name: 'resume_after' } }, live());
 
@@ -347,6 +349,43 @@ describe('PresenceService snapshot and resume', () => {
       live(),
     );
     expect((await read(resumed, 3)).map((e) => e.session?.sessionId)).toEqual(['s0', 's1', 's2']);
+  });
+
+  it('streams a snapshot of several pages, reading a page only when the reader reaches it, each session with its user’s total', async () => {
+    const registry = new MemorySessionRegistry();
+    for (let i = 0; i < 700; i++) await registry.register(record('u1', `a${String(i).padStart(4, '0')}`));
+    for (let i = 0; i < 400; i++) await registry.register(record('u2', `b${String(i).padStart(4, '0')}`));
+    const pages: number[] = [];
+    const feed: PresenceFeed = {
+      position: () => registry.position(),
+      sessionsPage: async (userIds, token, limit) => {
+        const page = await registry.sessionsPage(userIds, token, limit);
+        pages.push(page.sessions.length);
+        return page;
+      },
+      readAfter: (cursor, limit) => registry.readAfter(cursor, limit),
+      follows: (event, cursor) => registry.follows(event, cursor),
+      subscribe: (listener) => registry.subscribe(listener),
+      subscriberCount: () => registry.subscriberCount(),
+    };
+    const service = new PresenceService(options(feed, { bufferSize: 10 }));
+    const watch = service.watch({ caller: '', userIds: [], from: { kind: 'snapshot' } }, live());
+
+    const first = await read(watch, 500);
+    expect(pages).toHaveLength(1);
+    expect(pages[0]).toBeLessThanOrEqual(1000);
+    const rest = await read(watch, 600);
+    const complete = await next(watch);
+
+    expect(pages.length).toBeGreaterThan(1);
+    expect(complete.kind).toBe('snapshot_complete');
+    const sessions = [...first, ...rest];
+    expect(new Set(sessions.map((e) => e.session!.sessionId)).size).toBe(1100);
+    // u1's sessions span pages; every one of them says u1 has 700.
+    expect(sessions.filter((e) => e.userId === 'u1').every((e) => e.sessionCount === 700)).toBe(true);
+    expect(sessions.filter((e) => e.userId === 'u2').every((e) => e.sessionCount === 400)).toBe(true);
+    service.endAll();
+    expect(await end(watch)).toEqual(DONE);
   });
 
   it('delivers a snapshot much larger than the buffer whole, one event per read', async () => {
@@ -371,7 +410,7 @@ describe('PresenceService snapshot and resume', () => {
 
   it('resumes over a backlog of several feed pages and many times the buffer, whole and in order', async () => {
     const { registry, service, connect } = setup(2);
-    const start = (await registry.snapshot([])).cursor;
+    const start = await registry.position();
     for (let i = 0; i < 650; i++) await connect(i % 2 === 0 ? 'u1' : 'u2', `s${i}`);
     const backlog = await registry.readAfter(start, 10_000);
     expect(backlog).toHaveLength(652);

@@ -1,5 +1,5 @@
 --[[
-sync-6: makes the registry agree with what a node really holds, after Redis was unreachable or
+sync-7: makes the registry agree with what a node really holds, after Redis was unreachable or
 lost its data, or after the node's sessions were reaped while it was alive but silent.
 - Live sessions missing from the registry are put back. They are announced (user_online,
   session_connected) only if their departure was announced, i.e. a reaper removed them (the caller
@@ -10,37 +10,38 @@ lost its data, or after the node's sessions were reaped while it was alive but s
   that ran after all (its caller had given up on it) or by a reaper, which announced it, unless
   the stream's epoch changed since the node saw it: then Redis lost its data and nobody was told.
 The caller batches large nodes and clears the reaped marker after the last batch.
-KEYS[1] sessions HASH   KEYS[2] seen HASH   KEYS[3] users HASH   KEYS[4] node SET (this node's)
-KEYS[5] events STREAM   KEYS[6] epoch HASH
+KEYS[1] sessions HASH   KEYS[2] seen HASH   KEYS[3] by-user ZSET   KEYS[4] owner HASH
+KEYS[5] node SET (this node's)   KEYS[6] events STREAM   KEYS[7] epoch HASH
 ARGV[1] node id   ARGV[2] event time ms   ARGV[3] events to retain   ARGV[4] '1' if reaped, else '0'
 ARGV[5] number of live sessions L
-then L × (session id, user id, record JSON, last_seen_at ms)
-then departed × (session id, user id, record JSON, reason, epoch the node knew when it closed)
+then L × (session id, user id, user key, record JSON, last_seen_at ms)
+then departed × (session id, user id, user key, record JSON, reason, epoch the node knew when it closed)
 Returns { sessions restored, departures announced, id of the last event appended ('' if none) }.
 ]]
-local epoch = ensure_epoch(KEYS[6])
+local epoch = ensure_epoch(KEYS[7])
 local announce = ARGV[4] == '1'
-local keys = { sessions = KEYS[1], seen = KEYS[2], users = KEYS[3], events = KEYS[5], epoch = KEYS[6] }
+local keys = { sessions = KEYS[1], seen = KEYS[2], by_user = KEYS[3], owner = KEYS[4], events = KEYS[6], epoch = KEYS[7] }
 local live = tonumber(ARGV[5])
 local restored, departed = 0, 0
 local at, retention = ARGV[2], ARGV[3]
 for i = 0, live - 1 do
-  local a = 6 + i * 4
-  if add_session(keys, KEYS[4], ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], at, retention, not announce) then
+  local a = 6 + i * 5
+  if add_session(keys, KEYS[5], ARGV[1], ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], at, retention, not announce) then
     restored = restored + 1
   end
 end
-local first_departed = 6 + live * 4
-for j = 0, (#ARGV - first_departed + 1) / 5 - 1 do
-  local a = first_departed + j * 5
-  local sid, user_id, record, reason, known_epoch = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
-  redis.call('SREM', KEYS[4], sid)
-  local current = redis.call('HGET', KEYS[1], sid)
-  if current and cjson.decode(current).nodeId == ARGV[1] then
-    remove_session(keys, sid, current, reason, at, retention)
+local first_departed = 6 + live * 5
+for j = 0, (#ARGV - first_departed + 1) / 6 - 1 do
+  local a = first_departed + j * 6
+  local sid, user_id, user_key, record, reason, known_epoch = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
+  local member = member_of(user_key, sid)
+  redis.call('SREM', KEYS[5], member)
+  local registered = redis.call('ZSCORE', KEYS[3], member)
+  if registered and redis.call('HGET', KEYS[4], sid) == ARGV[1] then
+    remove_session(keys, sid, user_id, user_key, redis.call('HGET', KEYS[1], sid) or record, reason, at, retention)
     departed = departed + 1
-  elseif not current and known_epoch ~= epoch then
-    local count = #user_sessions(keys, user_id)
+  elseif not registered and known_epoch ~= epoch then
+    local count = user_count(keys, user_key)
     emit(keys, retention, 'session_disconnected', user_id, record, '', reason, count, at)
     if count == 0 then emit(keys, retention, 'user_offline', user_id, record, '', reason, 0, at) end
     departed = departed + 1
