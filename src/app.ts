@@ -40,7 +40,7 @@ export interface BoundPorts {
  */
 export class App {
   readonly registry: SessionRegistry;
-  readonly local = new LocalSessions();
+  readonly local: LocalSessions;
   readonly push: PushService;
   readonly presence: PresenceService;
   readonly edge: SocketEdge;
@@ -64,6 +64,7 @@ export class App {
     private readonly log: Logger,
   ) {
     const { redis, server, edge, presence, auth } = config;
+    this.local = new LocalSessions(config.edgeLimits);
     this.cluster = redis === undefined ? undefined : new ClusterMode({ ...config, redis }, log, () => this.updateServing());
     this.registry =
       this.cluster?.registry ??
@@ -77,6 +78,7 @@ export class App {
     this.verifier = new TokenVerifier(auth);
     this.http = createHttpServer({
       dev: server.dev,
+      demoPage: server.demoPage,
       nodeId: server.nodeId,
       clientTypes: edge.clientTypes,
       tokens: this.verifier,
@@ -93,6 +95,13 @@ export class App {
       verifier: this.verifier,
       logger: log,
       isRegistryAvailable: () => this.cluster?.healthy ?? true,
+      limits: config.edgeLimits,
+      dev: server.dev,
+      // Per node, as the per-address limits are: no Redis round trip on every handshake.
+      handshakeLimiter: new MemoryRateLimiter(),
+      // The per-user cap's evict_oldest reaches the sessions other nodes hold.
+      evictRemote: (userId, sessionIds, notice) =>
+        this.push.disconnect(userId, { sessionIds }, notice, AbortSignal.timeout(config.push.maxAckTimeoutMs), 'too_many_sessions'),
     });
     this.push = new PushService({
       nodeId: server.nodeId,

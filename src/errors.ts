@@ -27,6 +27,14 @@ export const ERROR_CODES = {
   permission_denied: 'The caller’s key or certificate does not grant the scope this call needs.',
   rate_limited: 'The caller made more calls than its rate allows; retry after the time in the retry hint.',
   too_many_streams: 'The node or the caller already has as many presence streams open as allowed.',
+  slow_consumer:
+    'The client read too slowly: more than PUSHGATE_MAX_CLIENT_BUFFER_BYTES were queued for it; the push to it failed and its socket was closed.',
+  ack_too_large: 'The client acked with a value larger than PUSHGATE_MAX_ACK_BYTES; that delivery failed.',
+  ack_too_deep: 'The client acked with a value nested deeper than PUSHGATE_MAX_ACK_DEPTH; that delivery failed.',
+  ack_binary: 'The client acked with binary data, which an ack may not carry; that delivery failed.',
+  too_many_sessions: 'The user already holds PUSHGATE_MAX_SESSIONS_PER_USER sessions (with the refuse policy).',
+  too_many_connections: 'The client address already holds PUSHGATE_MAX_CONNECTIONS_PER_IP connections on this node.',
+  origin_not_allowed: 'The browser Origin is not in PUSHGATE_ALLOWED_ORIGINS (or, with none configured, is another site).',
   not_found: 'No such HTTP route.',
   method_not_allowed: 'The HTTP route does not take that method.',
 } as const;

@@ -1,12 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { PushMessage } from '../domain/push.js';
+import type { CloseReason } from '../domain/session-transport.js';
 import type { BusTransport } from './bus-transport.js';
 
 /** A request one node sends another. */
 export type BusRequest =
   | { readonly type: 'push'; readonly sessionIds: readonly string[]; readonly push: PushMessage }
-  | { readonly type: 'disconnect'; readonly sessionIds: readonly string[]; readonly notice: string };
+  | {
+      readonly type: 'disconnect';
+      readonly sessionIds: readonly string[];
+      /** Absent from nodes older than the per-user cap: they only kicked. */
+      readonly reason?: CloseReason;
+      readonly notice: string;
+    };
 
 /** Everything on a node's channel: requests (and their cancellation) from others, replies to its own. */
 type Envelope =

@@ -1,5 +1,5 @@
 import type { DeliveryStatus, Outcome, PushMessage } from '../domain/push.js';
-import type { RemoteNodes, SessionCloser, SessionTransport } from '../domain/session-transport.js';
+import type { CloseReason, RemoteNodes, SessionCloser, SessionTransport } from '../domain/session-transport.js';
 import type { BusHandler, NodeBus } from './node-bus.js';
 
 /** One session's outcome as a node reports it to the requester. */
@@ -53,10 +53,16 @@ export class BusRemoteNodes implements RemoteNodes {
     });
   }
 
-  async disconnect(nodeId: string, sessionIds: readonly string[], notice: string, signal: AbortSignal): Promise<string[]> {
+  async disconnect(
+    nodeId: string,
+    sessionIds: readonly string[],
+    reason: CloseReason,
+    notice: string,
+    signal: AbortSignal,
+  ): Promise<string[]> {
     const reply = (await this.bus.request(
       nodeId,
-      { type: 'disconnect', sessionIds, notice },
+      { type: 'disconnect', sessionIds, reason, notice },
       DISCONNECT_TIMEOUT_MS,
       signal,
     )) as DisconnectReply;
@@ -86,7 +92,7 @@ export function serveRemoteRequests(deps: {
         return { deliveries: outcomes.map((o, i) => toWire(sessionIds[i]!, o)) } satisfies PushReply;
       }
       case 'disconnect': {
-        const closed = await deps.closer.disconnect(request.sessionIds, 'kicked', request.notice);
+        const closed = await deps.closer.disconnect(request.sessionIds, request.reason ?? 'kicked', request.notice);
         return { closed } satisfies DisconnectReply;
       }
     }

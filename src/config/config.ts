@@ -5,13 +5,14 @@ import { API_LIMIT_SETTINGS, type ApiLimitsConfig, parseApiLimits } from './api-
 import { AUTH_SETTINGS, type AuthConfig, parseAuth } from './auth.js';
 import { CLUSTER_SETTINGS, parseCluster, type RedisConfig } from './cluster.js';
 import { EDGE_SETTINGS, type EdgeConfig, parseEdge } from './edge.js';
+import { EDGE_LIMIT_SETTINGS, type EdgeLimitsConfig, parseEdgeLimits } from './edge-limits.js';
 import { PRESENCE_SETTINGS, type PresenceConfig, parsePresence } from './presence.js';
 import { PUSH_SETTINGS, type PushConfig, parsePush } from './push.js';
-import { parseServer, SERVER_SETTINGS, type ServerConfig } from './server.js';
+import { isLoopbackHost, parseServer, SERVER_SETTINGS, type ServerConfig } from './server.js';
 import { addOptions, createReader, type Env, envOnlyHelp } from './settings.js';
 
 export { redactUrl } from './cluster.js';
-export type { ApiConfig, ApiLimitsConfig, AuthConfig, EdgeConfig, PresenceConfig, PushConfig, RedisConfig, ServerConfig };
+export type { ApiConfig, ApiLimitsConfig, AuthConfig, EdgeConfig, EdgeLimitsConfig, PresenceConfig, PushConfig, RedisConfig, ServerConfig };
 
 /**
  * The only reader of process.env: main.ts passes argv and env in, everything else receives the
@@ -25,6 +26,8 @@ export interface Config {
   /** What one caller, stream or request of the gRPC API may take. */
   readonly apiLimits: ApiLimitsConfig;
   readonly edge: EdgeConfig;
+  /** What one client, user or client address may take from the Socket.IO edge. */
+  readonly edgeLimits: EdgeLimitsConfig;
   readonly push: PushConfig;
   readonly presence: PresenceConfig;
   /** Undefined: one node with the in-memory registry. */
@@ -43,6 +46,7 @@ const GROUPS = [
   ['gRPC API access:', API_SETTINGS],
   ['gRPC API limits:', API_LIMIT_SETTINGS],
   ['Socket.IO edge:', EDGE_SETTINGS],
+  ['Socket.IO edge limits:', EDGE_LIMIT_SETTINGS],
   ['Push:', PUSH_SETTINGS],
   ['Presence:', PRESENCE_SETTINGS],
   ['Cluster mode (Redis):', CLUSTER_SETTINGS],
@@ -55,6 +59,7 @@ const SETTINGS = {
   ...API_SETTINGS,
   ...API_LIMIT_SETTINGS,
   ...EDGE_SETTINGS,
+  ...EDGE_LIMIT_SETTINGS,
   ...PUSH_SETTINGS,
   ...PRESENCE_SETTINGS,
   ...CLUSTER_SETTINGS,
@@ -82,6 +87,7 @@ export function parseConfig(argv: readonly string[], env: Env, command = buildCo
   // Each slice validates its own settings, in this order; the first bad one is reported.
   const server = parseServer(settings);
   const edge = parseEdge(settings);
+  const edgeLimits = parseEdgeLimits(settings);
   const push = parsePush(settings);
   const presence = parsePresence(settings);
   const redis = parseCluster(settings);
@@ -89,7 +95,27 @@ export function parseConfig(argv: readonly string[], env: Env, command = buildCo
   const api = parseApi(settings);
   const apiLimits = parseApiLimits(settings);
   checkApiAgainstPush(settings.describe, apiLimits, push);
-  return Object.freeze({ server, auth, api, apiLimits, edge, push, presence, redis });
+  if (server.dev) checkDevOnLoopback(settings.describe, server, api);
+  return Object.freeze({ server, auth, api, apiLimits, edge, edgeLimits, push, presence, redis });
+}
+
+/**
+ * Development mode mints a token for any user at GET /dev/token, signed with the configured secret
+ * when there is one, which production nodes sharing that secret accept. So it listens on loopback
+ * only, where it may keep a configured secret (several local nodes need one between them).
+ */
+function checkDevOnLoopback(describe: (key: keyof typeof SETTINGS) => string, server: ServerConfig, api: ApiConfig): void {
+  const exposed = [
+    { key: 'host', host: server.host },
+    { key: 'grpcHost', host: api.host },
+  ] as const;
+  for (const { key, host } of exposed) {
+    if (isLoopbackHost(host)) continue;
+    throw new ConfigError(
+      `development mode (${describe('dev')}) listens on loopback only, because GET /dev/token mints a token for any user; ` +
+        `${describe(key)} is ${host}: use 127.0.0.1, ::1 or localhost, or turn development mode off`,
+    );
+  }
 }
 
 /** Limits of the API that must leave room for what a push may legitimately be. */

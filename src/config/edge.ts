@@ -6,7 +6,11 @@ export interface EdgeConfig {
   readonly clientTypes: readonly string[];
   /** Application event that refreshes a session's last_seen_at; undefined: off. */
   readonly heartbeatEvent: string | undefined;
-  /** Browser origins allowed to use Socket.IO's HTTP long-polling from another site; empty = same origin only. */
+  /**
+   * Browser origins (PUSHGATE_ALLOWED_ORIGINS) allowed to open a socket, over websocket or
+   * long-polling alike; `*` allows any. Empty: the same site only, or any origin in dev mode.
+   * Requests without an Origin header (native apps, backends) are not affected.
+   */
   readonly corsOrigins: readonly string[];
   readonly pingIntervalMs: number;
   readonly pingTimeoutMs: number;
@@ -25,10 +29,11 @@ export const EDGE_SETTINGS = {
     help: 'application heartbeat event that refreshes last_seen_at (off when unset)',
   },
   corsOrigins: {
-    flag: '--cors-origins <list>',
-    env: 'PUSHGATE_CORS_ORIGINS',
-    fallback: 'none (same origin only)',
-    help: 'comma-separated browser origins (https://app.example.com) allowed cross-site, or *',
+    flag: '--allowed-origins <list>',
+    env: 'PUSHGATE_ALLOWED_ORIGINS',
+    aliasEnv: 'PUSHGATE_CORS_ORIGINS',
+    fallback: 'none: same site only (any origin in dev mode)',
+    help: 'comma-separated browser origins (https://app.example.com) that may open sockets (websocket and polling), or *',
   },
   pingIntervalMs: { flag: '--ping-interval-ms <ms>', env: 'PUSHGATE_PING_INTERVAL_MS', fallback: '25000', help: 'Socket.IO ping interval' },
   pingTimeoutMs: {

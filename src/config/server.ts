@@ -11,8 +11,10 @@ export interface ServerConfig {
   readonly host: string;
   /** This node's id in session records. */
   readonly nodeId: string;
-  /** UNSAFE development mode: a token endpoint, a generated secret, loopback by default. */
+  /** UNSAFE development mode: a token endpoint, a generated secret; loopback hosts only (checked in config.ts). */
   readonly dev: boolean;
+  /** Serve the demo page at `/`: always in development mode, otherwise only when enabled. */
+  readonly demoPage: boolean;
   readonly logLevel: string;
   /** How long shutdown waits for in-flight calls. */
   readonly shutdownGraceMs: number;
@@ -38,7 +40,14 @@ export const SERVER_SETTINGS = {
     env: 'PUSHGATE_DEV',
     boolean: true,
     fallback: 'off',
-    help: 'UNSAFE: development token endpoint and a generated secret',
+    help: 'UNSAFE: development token endpoint and a generated secret; loopback hosts only',
+  },
+  demoPage: {
+    flag: '--demo-page',
+    env: 'PUSHGATE_DEMO_PAGE',
+    boolean: true,
+    fallback: 'off (on in dev mode)',
+    help: 'serve the demo page at / outside development mode',
   },
   shutdownGraceMs: {
     flag: '--shutdown-grace-ms <ms>',
@@ -74,7 +83,18 @@ export function parseServer(settings: SettingsReader<ServerKey>): ServerConfig {
     host: raw('host') ?? (dev ? '127.0.0.1' : '0.0.0.0'),
     nodeId,
     dev,
+    // Off in production by default: it advertises the node and its gRPC address to anyone who asks.
+    demoPage: dev || bool('demoPage'),
     logLevel,
     shutdownGraceMs: int('shutdownGraceMs', 0, 600_000),
   });
+}
+
+/**
+ * True for an address nothing off this machine can reach: 127.0.0.0/8 (also IPv4-mapped), ::1 and
+ * the name localhost. Any other name counts as reachable: what it resolves to is not ours to know.
+ */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase();
+  return h === 'localhost' || h === '::1' || /^(::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
 }

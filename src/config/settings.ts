@@ -21,6 +21,8 @@ export interface Spec {
   /** No flag: secrets belong in the environment, not in `ps` output. */
   readonly envOnly?: boolean;
   readonly boolean?: boolean;
+  /** An older name of `env`, still read when `env` is unset (kept so existing deployments keep working). */
+  readonly aliasEnv?: string;
 }
 
 /**
@@ -43,7 +45,8 @@ export function createReader<K extends string>(specs: Readonly<Record<K, Spec>>,
   const describe = (key: K): string => {
     const spec = specs[key];
     const flag = spec.envOnly ? '' : `${spec.flag.split(' ')[0]} / `;
-    return `${flag}${spec.env}`;
+    const alias = spec.aliasEnv === undefined ? '' : ` (or its old name ${spec.aliasEnv})`;
+    return `${flag}${spec.env}${alias}`;
   };
   const raw = (key: K): string | undefined => {
     const spec = specs[key];
@@ -51,8 +54,11 @@ export function createReader<K extends string>(specs: Readonly<Record<K, Spec>>,
       const flagValue = flags[attribute(spec)];
       if (flagValue !== undefined) return String(flagValue);
     }
-    const envValue = env[spec.env];
-    return envValue === undefined || envValue === '' ? undefined : envValue;
+    for (const name of [spec.env, spec.aliasEnv]) {
+      const envValue = name === undefined ? undefined : env[name];
+      if (envValue !== undefined && envValue !== '') return envValue;
+    }
+    return undefined;
   };
   const int = (key: K, min: number, max: number): number => {
     const value = raw(key) ?? specs[key].fallback!;
@@ -76,7 +82,8 @@ export function addOptions(command: Command, heading: string, specs: Readonly<Re
   for (const spec of Object.values(specs)) {
     if (spec.envOnly) continue;
     const fallback = spec.fallback === undefined ? '' : `; default ${spec.fallback}`;
-    command.addOption(new Option(spec.flag, `${spec.help} (env ${spec.env}${fallback})`).helpGroup(heading));
+    const alias = spec.aliasEnv === undefined ? '' : ` or its old name ${spec.aliasEnv}`;
+    command.addOption(new Option(spec.flag, `${spec.help} (env ${spec.env}${alias}${fallback})`).helpGroup(heading));
   }
 }
 

@@ -4,7 +4,7 @@ import { type Delivery, type Outcome, type PushMessage, type PushRequest, type P
 import type { SessionFilter, SessionRecord } from './session.js';
 import { type PageRequest, pageOf, type SessionPage } from './session-page.js';
 import type { SessionRegistry } from './session-registry.js';
-import type { RemoteNodes, SessionCloser, SessionTransport } from './session-transport.js';
+import type { CloseReason, RemoteNodes, SessionCloser, SessionTransport } from './session-transport.js';
 
 export interface PushServiceDeps {
   readonly nodeId: string;
@@ -65,13 +65,19 @@ export class PushService {
    * node holding some of them does not answer, the others are still closed and the call fails with
    * `node_unreachable` naming it: a retry closes what is left (closed sessions are gone).
    */
-  async disconnect(userId: string, filter: SessionFilter, notice: string, signal: AbortSignal): Promise<SessionRecord[]> {
+  async disconnect(
+    userId: string,
+    filter: SessionFilter,
+    notice: string,
+    signal: AbortSignal,
+    reason: CloseReason = 'kicked',
+  ): Promise<SessionRecord[]> {
     const sessions = await untilAborted(this.deps.registry.lookup(userId, filter), signal);
     const { nodeId, closer, remote } = this.deps;
     const groups = [...byNode(sessions)];
     const parts = await Promise.allSettled(
       groups.map(([owner, owned]) =>
-        owner === nodeId ? closer.disconnect(idsOf(owned), 'kicked', notice) : remote.disconnect(owner, idsOf(owned), notice, signal),
+        owner === nodeId ? closer.disconnect(idsOf(owned), reason, notice) : remote.disconnect(owner, idsOf(owned), reason, notice, signal),
       ),
     );
     const closed = new Set<string>();

@@ -1,3 +1,4 @@
+import type { DisconnectReason } from './presence.js';
 import type { Outcome, PushMessage } from './push.js';
 
 /**
@@ -12,12 +13,15 @@ export interface SessionTransport {
   deliver(sessionIds: readonly string[], message: PushMessage, signal: AbortSignal): Promise<Outcome[]>;
 }
 
+/** Why a caller closes sessions, as presence reports it: a backend's kick, or the per-user session cap. */
+export type CloseReason = Extract<DisconnectReason, 'kicked' | 'too_many_sessions'>;
+
 /**
  * Closes sessions this node holds; each client is told `notice` first. Resolves, once they are out
  * of the registry, with the ids of those it closed (ids it does not hold are skipped).
  */
 export interface SessionCloser {
-  disconnect(sessionIds: readonly string[], reason: 'kicked', notice: string): Promise<string[]>;
+  disconnect(sessionIds: readonly string[], reason: CloseReason, notice: string): Promise<string[]>;
 }
 
 /**
@@ -29,7 +33,7 @@ export interface SessionCloser {
 export interface RemoteNodes {
   deliver(nodeId: string, sessionIds: readonly string[], message: PushMessage, signal: AbortSignal): Promise<Outcome[]>;
   /** Closes sessions held by `nodeId`; resolves with the ids it closed; rejects if the node does not confirm. */
-  disconnect(nodeId: string, sessionIds: readonly string[], notice: string, signal: AbortSignal): Promise<string[]>;
+  disconnect(nodeId: string, sessionIds: readonly string[], reason: CloseReason, notice: string, signal: AbortSignal): Promise<string[]>;
 }
 
 /** A single node reaches no other node: a session held elsewhere (never the case with the memory registry) fails. */

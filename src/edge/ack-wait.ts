@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Socket } from 'socket.io';
 import { type DeliveryStatus, type Outcome, outcome, type PushMessage } from '../domain/push.js';
+import { type AckLimits, checkAck } from './ack-bounds.js';
 
 export const GONE = 'session closed before the push reached it';
 const CLOSED_WHILE_AWAITED = 'session closed before it acked';
@@ -19,6 +20,17 @@ export interface AckTarget {
   readonly waits: Set<AckWait>;
 }
 
+/** What a wait needs from the sessions' owner: the index, the ack bounds, and the slow-consumer gate. */
+export interface AckWaitContext {
+  readonly index: ReadonlyMap<string, AckTarget>;
+  readonly ackLimits: AckLimits;
+  /**
+   * Called before each emit: an outcome (FAILED, slow_consumer) when the session's connection
+   * already has too much queued to take the push, undefined when it may be sent.
+   */
+  readonly refuseSlow: (target: AckTarget) => Outcome | undefined;
+}
+
 /** One push awaiting acks from several local sessions. Owns its timer and its abort listener. */
 export class AckWait {
   private readonly outcomes: Outcome[];
@@ -31,7 +43,7 @@ export class AckWait {
   private readonly onAbort = (): void => this.finish('failed', 'call cancelled or its deadline passed before the ack');
 
   constructor(
-    index: ReadonlyMap<string, AckTarget>,
+    private readonly context: AckWaitContext,
     sessionIds: readonly string[],
     message: PushMessage,
     private readonly signal: AbortSignal,
@@ -43,9 +55,14 @@ export class AckWait {
     this.ackIds = new Array(count);
     this.emittedAt = new Array(count);
     for (let i = 0; i < count; i++) {
-      const entry = index.get(sessionIds[i]!);
+      const entry = context.index.get(sessionIds[i]!);
       if (entry === undefined || !entry.socket.connected) {
         this.outcomes[i] = outcome('disconnected', GONE);
+        continue;
+      }
+      const slow = context.refuseSlow(entry);
+      if (slow !== undefined) {
+        this.outcomes[i] = slow;
         continue;
       }
       this.outcomes[i] = outcome('timeout');
@@ -74,6 +91,12 @@ export class AckWait {
 
   private acked(i: number, ackData: unknown): void {
     if (this.awaiting[i] === undefined) return;
+    // Only this session's delivery fails: the reply for the others must not be lost to one client's ack.
+    const refusal = checkAck(ackData, this.context.ackLimits);
+    if (refusal !== undefined) {
+      this.settle(i, 'failed', refusal.message);
+      return;
+    }
     const result = this.outcomes[i]!;
     result.latencyUs = Math.max(0, Math.round((performance.now() - this.emittedAt[i]!) * 1000));
     result.ackData = ackData;

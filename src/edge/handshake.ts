@@ -22,6 +22,14 @@ export interface HandshakeOptions {
   readonly onInternalError: (err: unknown) => void;
   /** Told of every refusal, for the audit log. */
   readonly onRefused: (refusal: PushgateError, address: string) => void;
+  /** The client's address (trusted proxies resolved). */
+  readonly addressOf: (socket: Socket) => string;
+  /** Checks of the client address, before the token is looked at; throws a refusal. */
+  readonly admitAddress: (address: string) => Promise<void>;
+  /** Checks of the user (the session cap), once the token is verified; throws a refusal. */
+  readonly admitUser: (userId: string) => Promise<void>;
+  /** Refusals with these codes also close the connection: the address must not keep the slot. */
+  readonly closeOn: ReadonlySet<ErrorCode>;
 }
 
 /**
@@ -52,7 +60,7 @@ export function handshakeMiddleware(options: HandshakeOptions): Middleware {
       (err: unknown) => {
         if (!isPushgateError(err)) options.onInternalError(err);
         const refusal = isPushgateError(err) ? err : new PushgateError('internal', 'internal error during handshake');
-        options.onRefused(refusal, socket.handshake.address);
+        options.onRefused(refusal, options.addressOf(socket));
         const connectError: ExtendedError = new Error(refusal.message);
         // Socket.IO v2 clients (engine.io protocol 3) receive only `data` when it is set, not the
         // message, so they get the reason inside `data`.
@@ -60,6 +68,8 @@ export function handshakeMiddleware(options: HandshakeOptions): Middleware {
           socket.conn.protocol === 3 ? { code: refusal.code, message: refusal.message } : { code: refusal.code }
         ) satisfies ConnectErrorData;
         next(connectError);
+        // Socket.IO sends the refusal on the next tick; the close waits for it to be written.
+        if (options.closeOn.has(refusal.code)) setImmediate(() => socket.conn.close());
       },
     );
   };
@@ -73,6 +83,7 @@ async function identify(socket: Socket, options: HandshakeOptions): Promise<Sock
       'this node cannot reach its session registry right now; retry shortly or connect to another node',
     );
   }
+  await options.admitAddress(options.addressOf(socket));
   const { auth, query } = socket.handshake;
   const token = pick(auth, query, 'token');
   let userId: string;
@@ -88,7 +99,9 @@ async function identify(socket: Socket, options: HandshakeOptions): Promise<Sock
   } else {
     throw new PushgateError('token_missing', 'no token: send auth: { token } (Socket.IO v4) or ?token= in the query (Socket.IO v2)');
   }
-  return { userId, clientType: clientTypeOf(pick(auth, query, 'clientType'), options.clientTypes), tokenExpiresAtMs };
+  const clientType = clientTypeOf(pick(auth, query, 'clientType'), options.clientTypes);
+  await options.admitUser(userId);
+  return { userId, clientType, tokenExpiresAtMs };
 }
 
 function clientTypeOf(raw: string | undefined, allowed: readonly string[]): string {

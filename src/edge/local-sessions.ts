@@ -2,7 +2,9 @@ import type { Socket } from 'socket.io';
 import { type Outcome, outcome, type PushMessage } from '../domain/push.js';
 import type { SessionRecord } from '../domain/session.js';
 import type { SessionTransport } from '../domain/session-transport.js';
-import { type AckTarget, AckWait, GONE } from './ack-wait.js';
+import type { AckLimits } from './ack-bounds.js';
+import { type AckTarget, AckWait, type AckWaitContext, GONE } from './ack-wait.js';
+import { ClientBacklog } from './client-backlog.js';
 
 /** A socket this node holds; `waits` are the pushes awaiting its ack, told at once when it closes. */
 export interface LocalSession extends AckTarget {
@@ -11,7 +13,21 @@ export interface LocalSession extends AckTarget {
   closeReason: string | undefined;
   /** Settles when the session has left the registry after its socket closed. */
   unregistered: Promise<unknown> | undefined;
+  /** What is queued on this node for the client (slow-consumer check). */
+  readonly backlog: ClientBacklog;
 }
+
+export interface LocalSessionLimits extends AckLimits {
+  /** PUSHGATE_MAX_CLIENT_BUFFER_BYTES. */
+  readonly maxClientBufferBytes: number;
+}
+
+/** Used where no configuration is at hand (unit tests): the settings' defaults. */
+export const DEFAULT_LOCAL_SESSION_LIMITS: LocalSessionLimits = Object.freeze({
+  maxClientBufferBytes: 4 * 1024 * 1024,
+  maxAckBytes: 16 * 1024,
+  maxAckDepth: 32,
+});
 
 /**
  * The sockets this node holds, by session id, and the local delivery of pushes to them: one emit
@@ -19,9 +35,21 @@ export interface LocalSession extends AckTarget {
  */
 export class LocalSessions implements SessionTransport {
   private readonly sessions = new Map<string, LocalSession>();
+  private readonly waitContext: AckWaitContext;
+
+  constructor(private readonly limits: LocalSessionLimits = DEFAULT_LOCAL_SESSION_LIMITS) {
+    this.waitContext = { index: this.sessions, ackLimits: limits, refuseSlow: (target) => this.refuseSlow(target as LocalSession) };
+  }
 
   add(socket: Socket, record: SessionRecord): LocalSession {
-    const entry: LocalSession = { socket, record, waits: new Set(), closeReason: undefined, unregistered: undefined };
+    const entry: LocalSession = {
+      socket,
+      record,
+      waits: new Set(),
+      closeReason: undefined,
+      unregistered: undefined,
+      backlog: ClientBacklog.of(socket),
+    };
     this.sessions.set(record.sessionId, entry);
     return entry;
   }
@@ -56,13 +84,37 @@ export class LocalSessions implements SessionTransport {
 
   deliver(sessionIds: readonly string[], message: PushMessage, signal: AbortSignal): Promise<Outcome[]> {
     if (message.noAck) return Promise.resolve(sessionIds.map((id) => this.send(id, message)));
-    return new Promise((resolve) => new AckWait(this.sessions, sessionIds, message, signal, resolve));
+    return new Promise((resolve) => new AckWait(this.waitContext, sessionIds, message, signal, resolve));
   }
 
   private send(sessionId: string, message: PushMessage): Outcome {
     const entry = this.sessions.get(sessionId);
     if (entry === undefined || !entry.socket.connected) return outcome('disconnected', GONE);
+    const slow = this.refuseSlow(entry);
+    if (slow !== undefined) return slow;
     entry.socket.emit(message.event, message.data);
     return outcome('sent');
+  }
+
+  /**
+   * A client that stopped reading (or reads slower than it is sent to) would make its queue, and
+   * this node's memory, grow with every push. Past the limit, the push to it fails and its
+   * connection is dropped at once with everything queued: presence reports `slow_consumer`. The
+   * close runs on the next tick, outside the delivery loop that found it.
+   */
+  private refuseSlow(entry: LocalSession): Outcome | undefined {
+    const queued = entry.backlog.bytes;
+    if (queued <= this.limits.maxClientBufferBytes && entry.closeReason !== 'slow_consumer') return undefined;
+    if (entry.closeReason === undefined) {
+      entry.closeReason = 'slow_consumer';
+      process.nextTick(() => {
+        entry.socket.disconnect(true);
+        entry.backlog.destroy();
+      });
+    }
+    return outcome(
+      'failed',
+      `slow_consumer: the client is not reading fast enough (${queued} bytes already queued for it, over PUSHGATE_MAX_CLIENT_BUFFER_BYTES ${this.limits.maxClientBufferBytes}); its socket is closed`,
+    );
   }
 }

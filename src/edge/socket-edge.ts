@@ -1,16 +1,22 @@
-import type { Server as HttpServer } from 'node:http';
+import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import { Server, type Socket } from 'socket.io';
-import type { EdgeConfig } from '../config/config.js';
+import type { EdgeConfig, EdgeLimitsConfig } from '../config/config.js';
 import { DISCONNECT_NOTICE_EVENT } from '../domain/events.js';
 import type { DisconnectReason } from '../domain/presence.js';
+import type { RateLimiter } from '../domain/rate-limiter.js';
 import type { SessionRecord } from '../domain/session.js';
 import type { SessionRegistry } from '../domain/session-registry.js';
 import type { SessionCloser } from '../domain/session-transport.js';
-import { isPushgateError } from '../errors.js';
+import { type ErrorCode, isPushgateError } from '../errors.js';
+import { AddressLimits, type CountedConnection } from './address-limits.js';
+import { ClientAddresses } from './client-address.js';
+import { engineAdmission } from './engine-admission.js';
 import { handshakeMiddleware, type SocketIdentity } from './handshake.js';
 import type { LocalSession, LocalSessions } from './local-sessions.js';
+import { OriginPolicy } from './origin-policy.js';
 import { RefusalLog } from './refusal-log.js';
+import { SessionCap } from './session-cap.js';
 import { watchTokenExpiry } from './token-expiry.js';
 import type { TokenVerifier } from './token-verifier.js';
 
@@ -25,7 +31,20 @@ export interface SocketEdgeDeps {
   readonly logger: Logger;
   /** False while the registry (Redis) is unreachable: new sockets are refused, live ones stay open. */
   readonly isRegistryAvailable: () => boolean;
+  readonly limits: EdgeLimitsConfig;
+  /** Dev mode: with no origin allowlist, any browser origin may connect. */
+  readonly dev: boolean;
+  /** This node's limiter for handshakes per address. */
+  readonly handshakeLimiter: RateLimiter;
+  /**
+   * Closes sessions of the user held by other nodes, for the per-user cap's evict_oldest policy
+   * (the app wires it to PushService.disconnect); this node's own are closed here.
+   */
+  readonly evictRemote: (userId: string, sessionIds: readonly string[], notice: string) => Promise<unknown>;
 }
+
+/** Refusals after which the connection is closed at once, so that it does not keep holding its address's slot. */
+const CLOSE_ON_REFUSAL: ReadonlySet<ErrorCode> = new Set(['too_many_connections', 'rate_limited']);
 
 /**
  * A User-Agent is stored with the session and sent with every ListSessions reply and presence
@@ -53,26 +72,47 @@ const REASONS: Record<string, DisconnectReason> = {
  */
 export class SocketEdge implements SessionCloser {
   readonly io: Server;
+  /** Per client address limits of this node (open connections are counted only when a limit is on). */
+  readonly addressLimits: AddressLimits;
+  private readonly addresses: ClientAddresses;
   private draining = false;
 
   constructor(
     httpServer: HttpServer,
     private readonly deps: SocketEdgeDeps,
   ) {
-    const { config, logger } = deps;
+    const { config, logger, limits } = deps;
+    const origins = new OriginPolicy({ allowed: config.corsOrigins, dev: deps.dev });
+    const refusals = new RefusalLog(logger);
+    this.addresses = new ClientAddresses(limits.trustedProxies);
+    this.addressLimits = new AddressLimits({
+      maxConnections: limits.maxConnectionsPerIp,
+      handshakesPerSecond: limits.maxHandshakesPerIpPerS,
+      limiter: deps.handshakeLimiter,
+    });
+    const sessionCap = new SessionCap({
+      max: limits.maxSessionsPerUser,
+      policy: limits.sessionLimitPolicy,
+      sessionsOf: (userId) => deps.registry.lookup(userId),
+      evict: (userId, sessions) => this.evict(userId, sessions),
+    });
     this.io = new Server(httpServer, {
       // Socket.IO v2 clients (the netty-socketio app base) speak engine.io protocol 3.
       allowEIO3: true,
       pingInterval: config.pingIntervalMs,
       pingTimeout: config.pingTimeoutMs,
+      // A connection that never completes the Socket.IO handshake is closed after this.
+      connectTimeout: limits.handshakeTimeoutMs,
       serveClient: true,
-      // Browsers on another site need CORS for the long-polling transport (websockets are not
-      // subject to it). Nothing is allowed unless configured.
-      ...(config.corsOrigins.length > 0 && {
-        cors: { origin: config.corsOrigins.includes('*') ? '*' : [...config.corsOrigins] },
-      }),
+      // Long-polling from another site needs CORS; its headers name exactly the origins allowRequest lets in.
+      ...(origins.cors() !== undefined && { cors: origins.cors() }),
+      allowRequest: engineAdmission({ origins, addresses: this.addresses, addressLimits: this.addressLimits, refusals, logger }),
     });
-    const refusals = new RefusalLog(logger);
+    if (this.addressLimits.enabled) {
+      this.io.engine.on('connection', (conn: CountedConnection & { request: IncomingMessage }) =>
+        this.addressLimits.track(conn, this.addresses.of(conn.request)),
+      );
+    }
     this.io.use(
       handshakeMiddleware({
         verifier: deps.verifier,
@@ -82,9 +122,30 @@ export class SocketEdge implements SessionCloser {
         isRegistryAvailable: deps.isRegistryAvailable,
         onInternalError: (err) => logger.error({ err }, 'socket handshake failed'),
         onRefused: (refusal, address) => refusals.refused(refusal.code, address, refusal.message),
+        addressOf: (socket) => this.addresses.of(socket.request),
+        admitAddress: (address) => this.addressLimits.admitSession(address),
+        admitUser: (userId) => sessionCap.admit(userId),
+        closeOn: CLOSE_ON_REFUSAL,
       }),
     );
     this.io.on('connection', (socket) => this.onConnection(socket));
+  }
+
+  /**
+   * Closes the oldest sessions of a user over the per-user cap, with the notice `too_many_sessions`:
+   * this node's own here (presence reason `too_many_sessions`), other nodes' through the app.
+   */
+  private evict(userId: string, sessions: readonly SessionRecord[]): void {
+    const { local, logger, nodeId } = this.deps;
+    const own = sessions.filter((s) => s.nodeId === nodeId && local.get(s.sessionId) !== undefined).map((s) => s.sessionId);
+    const others = sessions.filter((s) => s.nodeId !== nodeId).map((s) => s.sessionId);
+    logger.info({ userId, evicted: [...own, ...others] }, 'per-user session limit reached; closing the oldest sessions');
+    if (own.length > 0) void this.disconnect(own, 'too_many_sessions', 'too_many_sessions');
+    if (others.length > 0) {
+      this.deps.evictRemote(userId, others, 'too_many_sessions').catch((err: unknown) => {
+        logger.warn({ userId, reason: (err as Error).message }, 'could not close the oldest sessions on another node');
+      });
+    }
   }
 
   private onConnection(socket: Socket): void {
@@ -98,10 +159,11 @@ export class SocketEdge implements SessionCloser {
       nodeId,
       connectedAtMs: now,
       lastSeenAtMs: now,
-      remoteAddress: socket.handshake.address,
+      remoteAddress: this.addresses.of(socket.request),
       userAgent: String(socket.handshake.headers['user-agent'] ?? '').slice(0, MAX_USER_AGENT_LENGTH),
     };
     const entry = local.add(socket, record);
+    this.addressLimits.authenticate(socket.conn as unknown as CountedConnection, record.remoteAddress);
     const registered = registry.register(record).catch((err: unknown) => {
       logger.error({ err, sessionId: socket.id }, 'session registration failed; closing the socket');
       socket.disconnect(true);

@@ -30,6 +30,9 @@ export type RefreshAnswer =
  */
 export function watchTokenExpiry(socket: Socket, options: TokenExpiryOptions): () => void {
   let timer: NodeJS.Timeout | undefined;
+  // A refresh still being verified when the socket closes must not schedule a timer nobody clears
+  // (it would hold the closed socket until the token's exp: up to PUSHGATE_MAX_TOKEN_TTL).
+  let stopped = false;
   const schedule = (atMs: number): void => {
     clearTimeout(timer);
     const waitMs = atMs - Date.now();
@@ -43,6 +46,7 @@ export function watchTokenExpiry(socket: Socket, options: TokenExpiryOptions): (
     }
     options.verifier.verify(token).then(
       ({ userId, expiresAtMs }) => {
+        if (stopped) return;
         if (userId !== options.userId) {
           answer({ ok: false, code: 'token_claims_invalid', message: 'the fresh token is for another user' });
           return;
@@ -63,6 +67,7 @@ export function watchTokenExpiry(socket: Socket, options: TokenExpiryOptions): (
   socket.on(TOKEN_REFRESH_EVENT, refresh);
   schedule(options.expiresAtMs);
   return () => {
+    stopped = true;
     clearTimeout(timer);
     socket.off(TOKEN_REFRESH_EVENT, refresh);
   };

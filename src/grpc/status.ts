@@ -27,6 +27,13 @@ export const GRPC_STATUS = {
   permission_denied: GrpcStatus.PERMISSION_DENIED,
   rate_limited: GrpcStatus.RESOURCE_EXHAUSTED,
   too_many_streams: GrpcStatus.RESOURCE_EXHAUSTED,
+  slow_consumer: GrpcStatus.RESOURCE_EXHAUSTED,
+  ack_too_large: GrpcStatus.RESOURCE_EXHAUSTED,
+  ack_too_deep: GrpcStatus.INVALID_ARGUMENT,
+  ack_binary: GrpcStatus.INVALID_ARGUMENT,
+  too_many_sessions: GrpcStatus.RESOURCE_EXHAUSTED,
+  too_many_connections: GrpcStatus.RESOURCE_EXHAUSTED,
+  origin_not_allowed: GrpcStatus.PERMISSION_DENIED,
   not_found: GrpcStatus.NOT_FOUND,
   method_not_allowed: GrpcStatus.UNIMPLEMENTED,
 } as const satisfies Record<ErrorCode, GrpcStatus>;

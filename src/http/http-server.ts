@@ -15,6 +15,8 @@ export interface DevTokens {
 
 export interface HttpRoutesDeps {
   readonly dev: boolean;
+  /** Serve the demo page at `/`; when false, `/` is an unknown route like any other (404). */
+  readonly demoPage: boolean;
   readonly nodeId: string;
   readonly clientTypes: readonly string[];
   readonly tokens: DevTokens;
@@ -49,6 +51,7 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: HttpRoutes
   }
   switch (url.pathname) {
     case '/':
+      if (!deps.demoPage) break;
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
       res.end(demoPageHtml({ clientTypes: deps.clientTypes, dev: deps.dev, nodeId: deps.nodeId, grpcAddress: grpcAddressFor(req, deps) }));
       return;
@@ -60,9 +63,8 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: HttpRoutes
     case '/dev/token':
       await devToken(url, res, deps);
       return;
-    default:
-      sendError(res, new PushgateError('not_found', `no route for ${url.pathname}`));
   }
+  sendError(res, new PushgateError('not_found', `no route for ${url.pathname}`));
 }
 
 async function devToken(url: URL, res: ServerResponse, deps: HttpRoutesDeps): Promise<void> {

@@ -26,6 +26,13 @@ export const HTTP_STATUS = {
   permission_denied: 403,
   rate_limited: 429,
   too_many_streams: 429,
+  slow_consumer: 429,
+  ack_too_large: 413,
+  ack_too_deep: 400,
+  ack_binary: 415,
+  too_many_sessions: 429,
+  too_many_connections: 429,
+  origin_not_allowed: 403,
   not_found: 404,
   method_not_allowed: 405,
 } as const satisfies Record<ErrorCode, number>;

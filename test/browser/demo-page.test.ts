@@ -317,9 +317,9 @@ describe('demo page in Chromium, dev node', () => {
   });
 });
 
-describe('demo page in Chromium, node without dev mode', () => {
+describe('demo page in Chromium, node without dev mode (PUSHGATE_DEMO_PAGE on)', () => {
   it('shows the refusal of a pasted garbage token with its code, then connects with a real one', async () => {
-    const node = await startNode({ PUSHGATE_CLIENT_TYPES: 'kiosk,pc' });
+    const node = await startNode({ PUSHGATE_CLIENT_TYPES: 'kiosk,pc', PUSHGATE_DEMO_PAGE: '1' });
     nodes.push(node);
     const demo = await openDemo(node);
     expect(await demo.clientType.locator('option').allTextContents()).toEqual(['kiosk', 'pc']);

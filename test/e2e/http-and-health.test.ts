@@ -173,8 +173,8 @@ describe('HTTP routes', () => {
     expect(await res.json()).toEqual({ status: 'ok', nodeId: n.app.config.server.nodeId });
   });
 
-  it('GET / serves the HTML demo page, and the Socket.IO client script it loads is served', async () => {
-    const n = await node();
+  it('GET / serves the HTML demo page when enabled, and the Socket.IO client script it loads is served', async () => {
+    const n = await node({ PUSHGATE_DEMO_PAGE: 'true' });
     const res = await fetch(`${n.httpUrl}/`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/html/);
@@ -199,6 +199,39 @@ describe('HTTP routes', () => {
     const post = await fetch(`${n.httpUrl}/dev/token?user=61`, { method: 'POST' });
     expect(post.status).toBe(405);
     expect(((await post.json()) as { error: { message: string } }).error.message).toContain('POST');
+  });
+});
+
+describe('the demo page', () => {
+  async function demo(n: TestNode): Promise<{ status: number; type: string | null; body: string }> {
+    const res = await fetch(`${n.httpUrl}/`);
+    return { status: res.status, type: res.headers.get('content-type'), body: await res.text() };
+  }
+
+  it('is not served by a production node: GET / is 404 like any unknown route', async () => {
+    const n = await node();
+    const page = await demo(n);
+    expect(page.status).toBe(404);
+    expect(page.type).toMatch(/^application\/json/);
+    expect(JSON.parse(page.body)).toMatchObject({ error: { code: 'not_found' } });
+    expect(page.body).not.toContain('pushgate demo');
+  });
+
+  it('is served by a production node with PUSHGATE_DEMO_PAGE, in paste-a-token mode', async () => {
+    const n = await node({ PUSHGATE_DEMO_PAGE: 'true' });
+    const page = await demo(n);
+    expect(page.status).toBe(200);
+    expect(page.type).toMatch(/^text\/html/);
+    expect(page.body).toContain('<title>pushgate demo</title>');
+    expect(page.body).toContain('not in development mode');
+  });
+
+  it('is served in development mode without the setting', async () => {
+    const n = await node({ PUSHGATE_DEV: '1' });
+    const page = await demo(n);
+    expect(page.status).toBe(200);
+    expect(page.body).toContain('<title>pushgate demo</title>');
+    expect(page.body).toContain('Development mode');
   });
 });
 

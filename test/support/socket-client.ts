@@ -8,6 +8,8 @@ export interface ConnectOptions {
   readonly token?: string;
   readonly clientType?: string;
   readonly query?: Record<string, string>;
+  /** Extra headers of the handshake request (X-Forwarded-For, Origin). */
+  readonly headers?: Record<string, string>;
 }
 
 /** A Socket.IO v4 client as an app would open it, connected (resolves on `connect`). */
@@ -51,6 +53,7 @@ export function openClient(httpUrl: string, options: ConnectOptions): Socket {
   return io(httpUrl, {
     auth,
     query: options.query ?? {},
+    ...(options.headers !== undefined && { extraHeaders: options.headers }),
     transports: ['websocket'],
     reconnection: false,
     forceNew: true,

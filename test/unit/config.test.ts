@@ -177,11 +177,56 @@ describe('parseConfig development mode', () => {
     expect(a.auth.jwtSecret).not.toBe(b.auth.jwtSecret);
   });
 
-  it('keeps a configured secret and an explicit host', () => {
-    const config = parse({ PUSHGATE_DEV: 'yes', PUSHGATE_HOST: '0.0.0.0' });
+  it('keeps a configured secret and an explicit loopback host', () => {
+    const config = parse({ PUSHGATE_DEV: 'yes', PUSHGATE_HOST: '127.0.0.2' });
     expect(config.auth.jwtSecret).toBe(SECRET);
     expect(config.auth.secretGenerated).toBe(false);
-    expect(config.server.host).toBe('0.0.0.0');
+    expect(config.server.host).toBe('127.0.0.2');
+  });
+
+  it('accepts every loopback address for both hosts', () => {
+    for (const host of ['127.0.0.1', '127.8.9.10', '::1', 'localhost']) {
+      const config = parse({ PUSHGATE_DEV: '1', PUSHGATE_HOST: host, PUSHGATE_GRPC_HOST: host });
+      expect([config.server.host, config.api.host]).toEqual([host, host]);
+    }
+    for (const host of ['LOCALHOST', '::ffff:127.0.0.1']) expect(parse({ PUSHGATE_DEV: '1', PUSHGATE_HOST: host }).server.host).toBe(host);
+  });
+
+  it.each([
+    ['0.0.0.0', 'PUSHGATE_HOST', '--host / PUSHGATE_HOST'],
+    ['::', 'PUSHGATE_HOST', '--host / PUSHGATE_HOST'],
+    ['10.1.2.3', 'PUSHGATE_HOST', '--host / PUSHGATE_HOST'],
+    ['pushgate.example.com', 'PUSHGATE_HOST', '--host / PUSHGATE_HOST'],
+    ['128.0.0.1', 'PUSHGATE_HOST', '--host / PUSHGATE_HOST'],
+    ['0.0.0.0', 'PUSHGATE_GRPC_HOST', '--grpc-host / PUSHGATE_GRPC_HOST'],
+  ])('refuses to start on %s (%s), naming the dev flag and the host setting', (host, variable, named) => {
+    // With API keys, so the gRPC host's own rule (no unauthenticated API off loopback) is satisfied.
+    const env = { ...BASE, PUSHGATE_API_KEYS: 'svc:push:0123456789abcdef0123456789', PUSHGATE_DEV: '1', [variable]: host };
+    const err = configError(env);
+    expect(err.message).toContain('development mode (--dev / PUSHGATE_DEV) listens on loopback only');
+    expect(err.message).toContain(`${named} is ${host}`);
+    // The same host without development mode is a normal production node.
+    const { PUSHGATE_DEV: _dev, ...production } = env;
+    expect(parseConfig([], production)).toBeDefined();
+  });
+
+  it('refuses --dev with --host 0.0.0.0 from flags too, with a configured secret or a generated one', () => {
+    expect(configError(BASE, ['--dev', '--host', '0.0.0.0']).message).toContain('--host / PUSHGATE_HOST is 0.0.0.0');
+    expect(configError({}, ['--dev', '--host', '0.0.0.0']).message).toContain('--dev / PUSHGATE_DEV');
+  });
+});
+
+describe('parseConfig demo page', () => {
+  it('is off in production, on in development mode, and on in production when enabled', () => {
+    expect(parse().server.demoPage).toBe(false);
+    expect(parse({ PUSHGATE_DEV: '1' }).server.demoPage).toBe(true);
+    expect(parse({ PUSHGATE_DEMO_PAGE: 'true' }).server.demoPage).toBe(true);
+    expect(parse({}, ['--demo-page']).server.demoPage).toBe(true);
+    expect(parse({ PUSHGATE_DEMO_PAGE: '0' }).server.demoPage).toBe(false);
+  });
+
+  it('names the setting when its value is not a boolean', () => {
+    expect(configError({ ...BASE, PUSHGATE_DEMO_PAGE: 'sometimes' }).message).toContain('--demo-page / PUSHGATE_DEMO_PAGE');
   });
 });
 

@@ -3,7 +3,7 @@ import { MemoryBusNetwork } from '../../src/cluster/memory-bus-transport.js';
 import { type BusHandler, type BusRequest, NodeBus, NodeUnreachableError } from '../../src/cluster/node-bus.js';
 import { BusRemoteNodes, serveRemoteRequests } from '../../src/cluster/remote-nodes.js';
 import type { Outcome, PushMessage, PushRequest } from '../../src/domain/push.js';
-import type { SessionCloser, SessionTransport } from '../../src/domain/session-transport.js';
+import type { CloseReason, SessionCloser, SessionTransport } from '../../src/domain/session-transport.js';
 import { createLogger } from '../../src/logger.js';
 import { waitFor } from '../support/wait.js';
 
@@ -345,7 +345,7 @@ class FakeCloser implements SessionCloser {
 
   constructor(private readonly held: ReadonlySet<string>) {}
 
-  async disconnect(sessionIds: readonly string[], reason: 'kicked', notice: string): Promise<string[]> {
+  async disconnect(sessionIds: readonly string[], reason: CloseReason, notice: string): Promise<string[]> {
     this.calls.push({ sessionIds, reason, notice });
     return sessionIds.filter((id) => this.held.has(id));
   }
@@ -472,10 +472,20 @@ describe('BusRemoteNodes over the bus, served by serveRemoteRequests', () => {
     const closer = new FakeCloser(new Set(['s-1', 's-3', 's-other']));
     const { a, b, remote } = await twoNodes(new FakeSessions({}), closer);
 
-    const closed = await remote.disconnect('node-b', ['s-1', 's-2', 's-3'], 'bye for now', new AbortController().signal);
+    const closed = await remote.disconnect('node-b', ['s-1', 's-2', 's-3'], 'kicked', 'bye for now', new AbortController().signal);
 
     expect(closed).toEqual(['s-1', 's-3']);
     expect(closer.calls).toEqual([{ sessionIds: ['s-1', 's-2', 's-3'], reason: 'kicked', notice: 'bye for now' }]);
+    await idle(a, b);
+  });
+
+  it('disconnect carries its reason to the serving node (the session cap evicts with too_many_sessions)', async () => {
+    const closer = new FakeCloser(new Set(['s-1']));
+    const { a, b, remote } = await twoNodes(new FakeSessions({}), closer);
+
+    await remote.disconnect('node-b', ['s-1'], 'too_many_sessions', 'too_many_sessions', new AbortController().signal);
+
+    expect(closer.calls).toEqual([{ sessionIds: ['s-1'], reason: 'too_many_sessions', notice: 'too_many_sessions' }]);
     await idle(a, b);
   });
 
@@ -485,14 +495,14 @@ describe('BusRemoteNodes over the bus, served by serveRemoteRequests', () => {
     await startNode('node-b', async () => ({ closed: ['s-9', 's-3', 's-1'] }));
     const remote = new BusRemoteNodes(a, REPLY_GRACE_MS);
 
-    expect(await remote.disconnect('node-b', ['s-1', 's-2', 's-3'], 'bye', new AbortController().signal)).toEqual(['s-1', 's-3']);
+    expect(await remote.disconnect('node-b', ['s-1', 's-2', 's-3'], 'kicked', 'bye', new AbortController().signal)).toEqual(['s-1', 's-3']);
   });
 
   it('disconnect rejects, naming the node, when the node cannot be reached', async () => {
     const a = await startNode('node-a');
     const remote = new BusRemoteNodes(a, REPLY_GRACE_MS);
 
-    const { error } = await failure(remote.disconnect('node-gone', ['s-1'], 'bye', new AbortController().signal));
+    const { error } = await failure(remote.disconnect('node-gone', ['s-1'], 'kicked', 'bye', new AbortController().signal));
 
     expect(error.message).toContain('node node-gone');
   });

@@ -2,7 +2,13 @@ import { describe, expect, it, vi } from 'vitest';
 import { type Outcome, outcome, type PushMessage, type PushRequest } from '../../src/domain/push.js';
 import { PushService } from '../../src/domain/push-service.js';
 import type { SessionRecord } from '../../src/domain/session.js';
-import { NO_OTHER_NODES, type RemoteNodes, type SessionCloser, type SessionTransport } from '../../src/domain/session-transport.js';
+import {
+  type CloseReason,
+  NO_OTHER_NODES,
+  type RemoteNodes,
+  type SessionCloser,
+  type SessionTransport,
+} from '../../src/domain/session-transport.js';
 import { PushgateError } from '../../src/errors.js';
 import { MemorySessionRegistry } from '../../src/registry/memory-registry.js';
 import { refusal } from '../support/refusal.js';
@@ -63,7 +69,7 @@ class RecordingCloser implements SessionCloser {
   /** Ids this node holds no more: skipped, as the contract says. */
   readonly gone = new Set<string>();
 
-  async disconnect(sessionIds: readonly string[], reason: 'kicked', notice: string): Promise<string[]> {
+  async disconnect(sessionIds: readonly string[], reason: CloseReason, notice: string): Promise<string[]> {
     this.calls.push({ sessionIds: [...sessionIds], reason, notice });
     return sessionIds.filter((id) => !this.gone.has(id));
   }
@@ -82,7 +88,13 @@ class RecordingRemote implements RemoteNodes {
     return Promise.resolve(answer(sessionIds));
   }
 
-  async disconnect(nodeId: string, sessionIds: readonly string[], notice: string, signal: AbortSignal): Promise<string[]> {
+  async disconnect(
+    nodeId: string,
+    sessionIds: readonly string[],
+    _reason: CloseReason,
+    notice: string,
+    signal: AbortSignal,
+  ): Promise<string[]> {
     this.disconnectCalls.push({ nodeId, sessionIds: [...sessionIds], notice, signal });
     if (this.unreachable.has(nodeId)) throw new Error(`no reply from ${nodeId} within 2000 ms`);
     return [...sessionIds];
