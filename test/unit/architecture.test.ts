@@ -25,16 +25,21 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   http: ['domain', 'errors'],
   gen: [],
   app: ['cluster', 'config', 'domain', 'edge', 'grpc', 'http', 'limits', 'registry', 'errors'],
-  main: ['app', 'config', 'logger'],
+  // serve.ts runs a node as a process (config, logger, App, signals); grpc only to route grpc-js's own log into pino.
+  serve: ['app', 'config', 'grpc', 'logger'],
+  main: ['serve'],
+  // The operator commands: a gRPC client of a node (gen, config), never its internals; `pushgate serve` is serve.ts.
+  cli: ['config', 'gen', 'domain', 'errors', 'serve'],
 };
 
 /** Packages only one room may use: the wire stays in its adapter. */
 const PACKAGE_ROOMS: Record<string, readonly string[]> = {
   ioredis: ['redis'],
   'socket.io': ['edge'],
-  '@grpc/grpc-js': ['grpc', 'gen'],
-  jose: ['edge'],
-  commander: ['config'],
+  '@grpc/grpc-js': ['grpc', 'gen', 'cli'],
+  jose: ['edge', 'cli'],
+  commander: ['config', 'cli'],
+  'cli-table3': ['cli'],
   'rate-limiter-flexible': ['limits'],
 };
 

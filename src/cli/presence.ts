@@ -1,0 +1,104 @@
+import { type ServiceError, status } from '@grpc/grpc-js';
+import type { Command } from 'commander';
+import { type PresenceEvent, PresenceEventKind, presenceEventKindToJSON } from '../gen/pushgate/v1/presence.js';
+import { WatchPresenceRequest, type WatchPresenceResponse } from '../gen/pushgate/v1/push_service.js';
+import type { NodeApi } from './connection.js';
+import { repeatable } from './options.js';
+import { isoTime, sessionJson, shortEnum } from './output.js';
+
+interface PresenceOptions {
+  readonly user: readonly string[];
+  readonly snapshot?: boolean;
+  readonly resume?: string;
+  readonly json?: boolean;
+}
+
+export function definePresence(
+  program: Command,
+  run: (command: Command, action: (api: NodeApi) => Promise<void>) => Promise<void>,
+): Command {
+  return program
+    .command('presence')
+    .description('follow presence events (connects, disconnects, users online/offline), one line each, until Ctrl-C')
+    .addOption(repeatable('--user <id>', 'only this user', 'every user'))
+    .option('--snapshot', 'first list the sessions already live, then SNAPSHOT_COMPLETE, then live events')
+    .option('--resume <cursor>', 'continue after this cursor (the last one a stream showed), on any node')
+    .option('--json', 'print each event as one line of JSON, for scripts')
+    .addHelpText('after', '\nCtrl-C (SIGINT) or SIGTERM ends the stream and exits 0; stderr then names the last cursor to --resume from.\n')
+    .action(async (options: PresenceOptions, command: Command) => run(command, (api) => follow(api, options)));
+}
+
+/** Resolves when the stream ends cleanly: stopped by a signal, a closed stdout, or ended by the node. */
+function follow(api: NodeApi, options: PresenceOptions): Promise<void> {
+  const request = WatchPresenceRequest.fromPartial({
+    userIds: [...options.user],
+    includeSnapshot: options.snapshot === true,
+    resumeAfter: options.resume ?? '',
+  });
+  const call = api.client.watchPresence(request, api.metadata());
+  const who = options.user.length === 0 ? 'every user' : `user ${options.user.join(', ')}`;
+  process.stderr.write(`watching presence of ${who} at ${api.config.address} (Ctrl-C to stop)\n`);
+  let lastCursor = options.resume ?? '';
+  let stopped = false;
+  return new Promise<void>((resolve, reject) => {
+    const stop = (): void => {
+      stopped = true;
+      call.cancel();
+    };
+    // Someone piping into `head` has read enough: that is a normal end too, not a crash.
+    const onStdoutError = (err: NodeJS.ErrnoException): void => (err.code === 'EPIPE' ? stop() : reject(err));
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    process.stdout.on('error', onStdoutError);
+    let finished = false;
+    // grpc-js may emit 'end' after 'error' (it ends the stream, then reports the status): the first one counts.
+    const finish = (err?: Error): void => {
+      if (finished) return;
+      finished = true;
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      process.stdout.off('error', onStdoutError);
+      if (lastCursor !== '') process.stderr.write(`last cursor: ${lastCursor} (continue with --resume ${lastCursor})\n`);
+      if (err === undefined) resolve();
+      else reject(err);
+    };
+    call.on('data', (response: WatchPresenceResponse) => {
+      const event = response.event;
+      if (event === undefined || stopped) return;
+      if (event.cursor !== '') lastCursor = event.cursor;
+      process.stdout.write(options.json ? `${JSON.stringify(eventJson(event))}\n` : eventLine(event));
+    });
+    call.on('end', () => {
+      if (!stopped) process.stderr.write('the node ended the stream\n');
+      finish();
+    });
+    call.on('error', (err: ServiceError) => finish(stopped && err.code === status.CANCELLED ? undefined : err));
+  });
+}
+
+function eventLine(event: PresenceEvent): string {
+  const kind = shortEnum(presenceEventKindToJSON(event.kind), 'PRESENCE_EVENT_KIND_');
+  const fields: string[] = [];
+  if (event.kind !== PresenceEventKind.PRESENCE_EVENT_KIND_SNAPSHOT_COMPLETE) {
+    fields.push(`user=${event.userId}`);
+    if (event.session !== undefined) {
+      fields.push(`session=${event.session.sessionId}`, `client-type=${event.session.clientType}`, `node=${event.session.nodeId}`);
+    }
+    if (event.reason !== '') fields.push(`reason=${event.reason}`);
+    fields.push(`sessions=${event.sessionCount}`);
+  }
+  fields.push(`cursor=${event.cursor}`);
+  return `${isoTime(event.at)}  ${kind.padEnd(20)} ${fields.join(' ')}\n`;
+}
+
+function eventJson(event: PresenceEvent): unknown {
+  return {
+    kind: presenceEventKindToJSON(event.kind),
+    userId: event.userId,
+    ...(event.session !== undefined && { session: sessionJson(event.session) }),
+    reason: event.reason,
+    at: isoTime(event.at),
+    sessionCount: event.sessionCount,
+    cursor: event.cursor,
+  };
+}
