@@ -3,6 +3,7 @@ import type { Socket } from 'socket.io-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DeliveryStatus, PushToUserResponse } from '../../src/gen/pushgate/v1/push_service.js';
 import { createLogger } from '../../src/logger.js';
+import { heldBytes, MiB } from '../support/memory.js';
 import { startNode, type TestNode } from '../support/node.js';
 import { DISCONNECTED, eventsOf, presenceStreams } from '../support/presence-watch.js';
 import { rawWebSocket } from '../support/raw-engine.js';
@@ -139,6 +140,53 @@ describe('sessions per user', () => {
     expect(listed).toContain(second.id);
     expect(listed).not.toContain(oldestId);
   });
+});
+
+describe('memory after abuse', () => {
+  // Each abuse below once took memory away from everyone; after it, the node is back within a
+  // stated bound of its baseline.
+  const BOUND = 24 * MiB;
+
+  it('one user opening 1,000 sessions: 64 accepted, the rest refused, memory back near the baseline once they leave', async () => {
+    const n = await node();
+    await n.connect('warm-up', 'app');
+    const before = heldBytes();
+    const token = await signToken('flood');
+    const attempts = await Promise.all(
+      Array.from({ length: 1000 }, async (_, i) => {
+        // 50 at a time: a flood, without exhausting this process's sockets.
+        await new Promise((resolve) => setTimeout(resolve, Math.floor(i / 50) * 20));
+        return connectClient(n.httpUrl, { token, clientType: 'app' }).then(
+          (socket) => socket,
+          (err: { data?: { code?: string } }) => err.data?.code ?? 'other',
+        );
+      }),
+    );
+    const accepted = attempts.filter((a): a is Socket => typeof a !== 'string');
+    expect(accepted).toHaveLength(64);
+    expect(new Set(attempts.filter((a) => typeof a === 'string'))).toEqual(new Set(['too_many_sessions']));
+    for (const socket of accepted) socket.close();
+    await waitFor('the sessions to leave', () => n.app.local.size === 1, { timeoutMs: 10_000 });
+    const grown = heldBytes() - before;
+    console.log(`[measured] 1,000 sessions of one user, 936 refused: held memory +${(grown / MiB).toFixed(1)} MiB after`);
+    expect(grown).toBeLessThan(BOUND);
+  }, 30_000);
+
+  it('200 pushes answered with 900 KB binary acks: each refused, nothing kept', async () => {
+    const n = await node();
+    const socket = await n.connect('binary-acker', 'web');
+    const blob = Buffer.alloc(900_000, 1);
+    socket.on('ask', (_data: unknown, ack: (reply: unknown) => void) => ack({ blob }));
+    await n.client.pushToUser({ userId: 'binary-acker', event: 'ask', data: {} });
+    const before = heldBytes();
+    for (let i = 0; i < 200; i++) {
+      const [delivery] = (await n.client.pushToUser({ userId: 'binary-acker', event: 'ask', data: {} })).deliveries;
+      expect(delivery!.error).toMatch(/^ack_binary: /);
+    }
+    const grown = heldBytes() - before;
+    console.log(`[measured] 200 pushes with 900 KB binary acks: held memory +${(grown / MiB).toFixed(1)} MiB after`);
+    expect(grown).toBeLessThan(BOUND);
+  }, 30_000);
 });
 
 describe('per client address', () => {

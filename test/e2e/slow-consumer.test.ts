@@ -1,8 +1,7 @@
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import type { Socket } from 'socket.io-client';
 import { afterEach, expect, it } from 'vitest';
 import { DeliveryStatus } from '../../src/gen/pushgate/v1/push_service.js';
+import { heldBytes, MiB } from '../support/memory.js';
 import { startNode, type TestNode } from '../support/node.js';
 import { DISCONNECTED, eventsOf, presenceStreams } from '../support/presence-watch.js';
 import { waitFor } from '../support/wait.js';
@@ -20,26 +19,12 @@ afterEach(async () => {
 });
 const { watchLive } = presenceStreams(cleanups);
 
-/** The node runs in this process: a full collection before each reading makes the numbers what is held, not garbage. */
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
-
-/** Heap plus memory outside it (the Buffers ws and net queue): what queued pushes occupy. */
-function heldBytes(): number {
-  // Twice: the first collection runs finalizers that free what the second reclaims.
-  gc();
-  gc();
-  const { heapUsed, external } = process.memoryUsage();
-  return heapUsed + external;
-}
-
 /** Stops reading the socket, as a stalled or malicious client does: the TCP window fills, the server queues. */
 function stopReading(socket: Socket): void {
   const engine = (socket.io as unknown as { engine: { transport: { ws: { _socket: { pause(): void } } } } }).engine;
   engine.transport.ws._socket.pause();
 }
 
-const MiB = 1024 * 1024;
 const SLOW_SESSIONS = 10;
 const PUSHES = 200;
 const BLOB = 'x'.repeat(200_000);
