@@ -12,16 +12,17 @@ import { LocalSessions } from './edge/local-sessions.js';
 import { SocketEdge } from './edge/socket-edge.js';
 import { TokenVerifier } from './edge/token-verifier.js';
 import { ApiKeys } from './grpc/api-keys.js';
-import { callerAuthInterceptor } from './grpc/caller-auth.js';
-import { certificateSubject, clientCertificateScopes } from './grpc/client-certificates.js';
-import { GrpcServer } from './grpc/grpc-server.js';
-import { pushServiceHandlers } from './grpc/push-service-handlers.js';
-import { grpcServerOptions } from './grpc/server-options.js';
+import { createApiServer } from './grpc/api-server.js';
+import { clientCertificateScopes } from './grpc/client-certificates.js';
+import type { GrpcServer } from './grpc/grpc-server.js';
 import { type ApiCredentials, apiCredentials } from './grpc/tls.js';
 import { InFlight } from './grpc/unary.js';
-import { createHttpServer, type NodeStatus } from './http/http-server.js';
+import { Dashboard } from './http/dashboard.js';
+import { keyOperatorAuth } from './http/dashboard-auth.js';
+import { createHttpServer, type NodeStatus, type NotReadyReason } from './http/http-server.js';
 import { MemoryRateLimiter } from './limits/memory-rate-limiter.js';
 import { RedisRateLimiter } from './limits/redis-rate-limiter.js';
+import { Metrics } from './metrics/metrics.js';
 import { MemorySessionRegistry } from './registry/memory-registry.js';
 
 /** The node could not bind its ports; the message names the settings involved. */
@@ -54,6 +55,10 @@ export class App {
   readonly cluster: ClusterMode | undefined;
   /** Per-caller rates of the gRPC API: on this node alone, or (cluster mode) shared by all nodes through Redis. */
   readonly limiter: RateLimiter;
+  /** This node's Prometheus metrics (`/metrics`); a registry per App, never prom-client's global one. */
+  readonly metrics: Metrics;
+  /** The operator dashboard at /dashboard; undefined unless PUSHGATE_DASHBOARD is on. */
+  readonly dashboard: Dashboard | undefined;
   private readonly inFlight = new InFlight();
   private draining = false;
   private stopping: Promise<void> | undefined;
@@ -65,7 +70,18 @@ export class App {
   ) {
     const { redis, server, edge, presence, auth } = config;
     this.local = new LocalSessions(config.edgeLimits);
-    this.cluster = redis === undefined ? undefined : new ClusterMode({ ...config, redis }, log, () => this.updateServing());
+    // The gauges read the node's state at scrape time (the services are built below).
+    const leaseHeld = redis === undefined ? undefined : () => this.cluster?.healthy === true;
+    this.metrics = new Metrics({
+      clientTypes: edge.clientTypes,
+      sessions: () => this.local.all(),
+      watches: () => this.presence.size,
+      leaseHeld,
+    });
+    this.cluster =
+      redis === undefined
+        ? undefined
+        : new ClusterMode({ ...config, redis }, log, () => this.updateServing(), { bus: this.metrics.bus, redis: this.metrics.redis });
     this.registry =
       this.cluster?.registry ??
       new MemorySessionRegistry({ retention: presence.retention, retentionMs: presence.retentionMs }, (err) =>
@@ -76,6 +92,8 @@ export class App {
         ? new MemoryRateLimiter()
         : new RedisRateLimiter({ client: this.cluster.command, keyPrefix: redis.keyPrefix });
     this.verifier = new TokenVerifier(auth);
+    // The HTTP surfaces that push (dashboard, /dev/push) check requests by the gRPC API's limits.
+    const httpPushLimits = { ...config.push, clientTypes: edge.clientTypes, maxDataDepth: config.apiLimits.maxDataDepth };
     this.http = createHttpServer({
       dev: server.dev,
       demoPage: server.demoPage,
@@ -83,7 +101,10 @@ export class App {
       clientTypes: edge.clientTypes,
       tokens: this.verifier,
       grpcPort: () => this.ports?.grpcPort,
-      status: () => this.status,
+      dashboard: () => this.dashboard,
+      devPush: () => ({ push: this.push, limits: httpPushLimits }),
+      notReady: () => this.notReady,
+      metrics: this.metrics,
       log,
     });
     this.edge = new SocketEdge(this.http, {
@@ -102,6 +123,7 @@ export class App {
       // The per-user cap's evict_oldest reaches the sessions other nodes hold.
       evictRemote: (userId, sessionIds, notice) =>
         this.push.disconnect(userId, { sessionIds }, notice, AbortSignal.timeout(config.push.maxAckTimeoutMs), 'too_many_sessions'),
+      observer: this.metrics.edge,
     });
     this.push = new PushService({
       nodeId: server.nodeId,
@@ -109,6 +131,7 @@ export class App {
       local: this.local,
       closer: this.edge,
       remote: this.cluster?.remote ?? NO_OTHER_NODES,
+      observer: this.metrics.push,
     });
     this.apiKeys = startingWith(() => new ApiKeys({ file: config.api.apiKeysFile, inline: config.api.apiKeys }));
     this.apiCredentials = startingWith(() => apiCredentials(config.api, log));
@@ -120,34 +143,31 @@ export class App {
       maxStreams: config.apiLimits.maxWatchStreams,
       maxStreamsPerCaller: config.apiLimits.maxWatchStreamsPerCaller,
     });
-    this.grpc = new GrpcServer({
-      maxPayloadBytes: config.push.maxPayloadBytes,
-      maxDataDepth: config.apiLimits.maxDataDepth,
-      serverOptions: grpcServerOptions(config.apiLimits),
-      interceptors: [
-        callerAuthInterceptor({
-          keys: this.apiKeys,
-          mutualTls: config.api.tlsClientCa !== undefined,
-          // A verified certificate's CN is the caller; a CN not mapped to scopes may connect but call nothing.
-          certificateCaller: (context) => {
-            const name = certificateSubject(context);
-            return name === undefined ? undefined : { name, scopes: certificateScopes.get(name) ?? new Set() };
-          },
-          limiter: this.limiter,
-          rates: config.apiLimits.rate,
-          authHealth: config.api.authHealth,
+    const cluster = this.cluster;
+    this.dashboard = server.dashboard
+      ? new Dashboard({
+          nodeId: server.nodeId,
+          push: this.push,
+          presence: this.presence,
+          feed: this.registry,
+          liveNodes: cluster && (() => cluster.liveNodes()),
+          auth: keyOperatorAuth(this.apiKeys, config.api),
+          limits: httpPushLimits,
+          metrics: this.metrics.registry,
           log,
-        }),
-      ],
-      credentials: this.apiCredentials.credentials,
-      handlers: pushServiceHandlers({
-        push: this.push,
-        presence: this.presence,
-        limits: { ...config.push, clientTypes: edge.clientTypes },
-        apiLimits: config.apiLimits,
-        inFlight: this.inFlight,
-        log,
-      }),
+        })
+      : undefined;
+    this.grpc = createApiServer({
+      config,
+      push: this.push,
+      presence: this.presence,
+      keys: this.apiKeys,
+      credentials: this.apiCredentials,
+      certificateScopes,
+      limiter: this.limiter,
+      inFlight: this.inFlight,
+      calls: this.metrics.grpc,
+      log,
     });
   }
 
@@ -173,9 +193,14 @@ export class App {
 
   /** Whether the node takes work now, and if not, why. */
   get status(): NodeStatus {
-    if (this.draining) return 'draining';
-    if (this.cluster !== undefined && !this.cluster.healthy) return 'registry_unavailable';
-    return 'ok';
+    return this.notReady[0] ?? 'ok';
+  }
+
+  /** Why the node takes no work now (empty: it does); /readyz is 503 and gRPC health NOT_SERVING exactly then. */
+  get notReady(): NotReadyReason[] {
+    const reasons: NotReadyReason[] = this.draining ? ['draining'] : [];
+    if (this.cluster?.healthy === false) reasons.push('registry_unavailable');
+    return reasons;
   }
 
   /**
@@ -217,7 +242,7 @@ export class App {
 
   /** gRPC health follows the node's status: NOT_SERVING while draining or while Redis is unreachable. */
   private updateServing(): void {
-    if (this.ports !== undefined) this.grpc.setServing(this.status === 'ok');
+    if (this.ports !== undefined) this.grpc.setServing(this.notReady.length === 0);
   }
 
   /**

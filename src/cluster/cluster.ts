@@ -3,11 +3,12 @@ import type { Config, RedisConfig } from '../config/config.js';
 import type { SessionCloser, SessionTransport } from '../domain/session-transport.js';
 import type { RedisClient } from '../redis/client.js';
 import { closeRedis, connectRedis, openRedis, requireRedis7 } from '../redis/connection.js';
+import { observeRedis, type RedisObserver } from '../redis/observe.js';
 import { RegistryKeys } from '../registry/redis-keys.js';
 import { RedisSessionRegistry } from '../registry/redis-registry.js';
 import { ClusterKeys } from './cluster-keys.js';
 import { Membership } from './membership.js';
-import { NodeBus } from './node-bus.js';
+import { type BusObserver, NodeBus } from './node-bus.js';
 import { RedisBusTransport } from './redis-bus-transport.js';
 import { BusRemoteNodes, serveRemoteRequests } from './remote-nodes.js';
 
@@ -35,6 +36,8 @@ export class ClusterMode {
     config: Pick<Config, 'server' | 'presence'> & { readonly redis: RedisConfig },
     private readonly log: Logger,
     onHealthChange: (healthy: boolean) => void,
+    /** Metrics: the bus's requests and the Redis connections' script calls and errors. */
+    private readonly observers: { readonly bus?: BusObserver; readonly redis?: RedisObserver } = {},
   ) {
     const { redis, server, presence } = config;
     const { nodeId } = server;
@@ -58,7 +61,7 @@ export class ClusterMode {
     });
     const keys = new ClusterKeys(redis.keyPrefix);
     const transport = new RedisBusTransport({ publisher: this.command, subscriber: this.subscriber, keys });
-    this.bus = new NodeBus({ transport, nodeId, log, now: () => this.membership.now() });
+    this.bus = new NodeBus({ transport, nodeId, log, now: () => this.membership.now(), observer: observers.bus });
     this.remote = new BusRemoteNodes(this.bus, redis.nodeReplyGraceMs);
     this.membership = new Membership({
       client: this.command,
@@ -80,6 +83,11 @@ export class ClusterMode {
 
   get healthy(): boolean {
     return this.membership.isHealthy;
+  }
+
+  /** Ids of the nodes holding a live lease, this one included while it holds its own. */
+  liveNodes(): Promise<string[]> {
+    return this.membership.liveNodes();
   }
 
   /**
@@ -121,6 +129,7 @@ export class ClusterMode {
     const client = openRedis(this.redis, role, nodeId);
     // ioredis reports every failed reconnect as an 'error' event; membership reports health instead.
     client.on('error', (err: Error) => this.log.debug({ err: err.message, role }, 'redis connection error'));
+    if (this.observers.redis !== undefined) observeRedis(client, this.observers.redis);
     this.clients.push(client);
     return client;
   }

@@ -59,6 +59,11 @@ export class Membership {
   /** Now on the Redis server's clock (estimated at each renewal), so nodes agree on deadlines. */
   readonly now = (): number => Date.now() + this.clockOffsetMs;
 
+  /** Ids of the nodes whose lease has not lapsed (read-only, for the dashboard); rejects when Redis does not answer. */
+  async liveNodes(): Promise<string[]> {
+    return this.deps.client.zrangebyscore(this.deps.keys.leases, `(${Math.floor(this.now())}`, '+inf');
+  }
+
   /** Takes the lease (and syncs) once; fails if Redis does not answer. Then keeps it up. */
   async start(): Promise<void> {
     await this.renewOnce();

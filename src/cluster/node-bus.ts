@@ -32,6 +32,11 @@ export class NodeUnreachableError extends Error {
   override readonly name = 'NodeUnreachableError';
 }
 
+/** Told of every request this node sent, once settled (metrics); must be cheap and must not throw. */
+export interface BusObserver {
+  requested(type: BusRequest['type'], outcome: 'ok' | 'timeout' | 'error', seconds: number): void;
+}
+
 interface Pending {
   readonly resolve: (body: unknown) => void;
   readonly reject: (err: Error) => void;
@@ -58,6 +63,7 @@ export class NodeBus {
       readonly log: Logger;
       /** The cluster's shared clock (Redis server time), so a request's expiry means the same on every node. */
       readonly now: () => number;
+      readonly observer?: BusObserver;
     },
   ) {}
 
@@ -72,6 +78,26 @@ export class NodeBus {
    * target is then told to stop). Leaves nothing behind once settled.
    */
   request(nodeId: string, body: BusRequest, timeoutMs: number, signal: AbortSignal): Promise<unknown> {
+    const { observer } = this.deps;
+    if (observer === undefined) return this.exchange(nodeId, body, timeoutMs, signal, () => undefined);
+    const startedAt = performance.now();
+    let timedOut = false;
+    const seconds = (): number => (performance.now() - startedAt) / 1000;
+    return this.exchange(nodeId, body, timeoutMs, signal, () => {
+      timedOut = true;
+    }).then(
+      (reply) => {
+        observer.requested(body.type, 'ok', seconds());
+        return reply;
+      },
+      (err: unknown) => {
+        observer.requested(body.type, timedOut ? 'timeout' : 'error', seconds());
+        throw err;
+      },
+    );
+  }
+
+  private exchange(nodeId: string, body: BusRequest, timeoutMs: number, signal: AbortSignal, onTimeout: () => void): Promise<unknown> {
     const id = randomUUID();
     return new Promise<unknown>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
@@ -100,7 +126,10 @@ export class NodeBus {
         },
       });
       signal.addEventListener('abort', onAbort, { once: true });
-      timer = setTimeout(() => this.fail(id, `node ${nodeId} did not answer within ${timeoutMs} ms`), timeoutMs);
+      timer = setTimeout(() => {
+        onTimeout();
+        this.fail(id, `node ${nodeId} did not answer within ${timeoutMs} ms`);
+      }, timeoutMs);
       const expiresAtMs = this.deps.now() + timeoutMs;
       this.send(nodeId, { kind: 'request', id, from: this.deps.nodeId, expiresAtMs, body }).then(
         (listeners) => {

@@ -15,6 +15,8 @@ export interface ServerConfig {
   readonly dev: boolean;
   /** Serve the demo page at `/`: always in development mode, otherwise only when enabled. */
   readonly demoPage: boolean;
+  /** Serve the operator dashboard at /dashboard (off unless enabled, in development mode too). */
+  readonly dashboard: boolean;
   readonly logLevel: string;
   /** How long shutdown waits for in-flight calls. */
   readonly shutdownGraceMs: number;
@@ -48,6 +50,13 @@ export const SERVER_SETTINGS = {
     boolean: true,
     fallback: 'off (on in dev mode)',
     help: 'serve the demo page at / outside development mode',
+  },
+  dashboard: {
+    flag: '--dashboard',
+    env: 'PUSHGATE_DASHBOARD',
+    boolean: true,
+    fallback: 'off',
+    help: 'serve the operator dashboard at /dashboard (needs an admin API key when API keys are set)',
   },
   shutdownGraceMs: {
     flag: '--shutdown-grace-ms <ms>',
@@ -85,6 +94,8 @@ export function parseServer(settings: SettingsReader<ServerKey>): ServerConfig {
     dev,
     // Off in production by default: it advertises the node and its gRPC address to anyone who asks.
     demoPage: dev || bool('demoPage'),
+    // Off even in development mode: it can push to and log out any user, so it is asked for by name.
+    dashboard: bool('dashboard'),
     logLevel,
     shutdownGraceMs: int('shutdownGraceMs', 0, 600_000),
   });

@@ -15,6 +15,18 @@ export interface PushServiceDeps {
   readonly closer: SessionCloser;
   /** Reaches other nodes' sessions; NO_OTHER_NODES on a single node. */
   readonly remote: RemoteNodes;
+  /** Told of every push's result (metrics); none by default. */
+  readonly observer?: PushObserver;
+}
+
+/**
+ * Watches pushes go by, e.g. to count them. Called once per push after its result is known, so
+ * it costs the delivery path nothing; it must not throw.
+ */
+export interface PushObserver {
+  pushed(request: PushRequest, result: PushResult): void;
+  /** The push failed as a whole (the registry was unreachable, the call was cancelled). */
+  pushFailed(): void;
 }
 
 /**
@@ -26,6 +38,20 @@ export class PushService {
   constructor(private readonly deps: PushServiceDeps) {}
 
   async push(request: PushRequest, signal: AbortSignal): Promise<PushResult> {
+    const { observer } = this.deps;
+    if (observer === undefined) return this.fanOut(request, signal);
+    let result: PushResult;
+    try {
+      result = await this.fanOut(request, signal);
+    } catch (err) {
+      observer.pushFailed();
+      throw err;
+    }
+    observer.pushed(request, result);
+    return result;
+  }
+
+  private async fanOut(request: PushRequest, signal: AbortSignal): Promise<PushResult> {
     const sessions = await untilAborted(this.deps.registry.lookup(request.userId, { clientTypes: request.clientTypes }), signal);
     if (sessions.length === 0 || signal.aborted) return summarize(request.messageId, []);
 

@@ -11,11 +11,11 @@ import type { SessionCloser } from '../domain/session-transport.js';
 import { type ErrorCode, isPushgateError } from '../errors.js';
 import { AddressLimits, type CountedConnection } from './address-limits.js';
 import { ClientAddresses } from './client-address.js';
+import { type EdgeObserver, NO_OBSERVER, ObservedRefusalLog } from './edge-observer.js';
 import { engineAdmission } from './engine-admission.js';
 import { handshakeMiddleware, type SocketIdentity } from './handshake.js';
 import type { LocalSession, LocalSessions } from './local-sessions.js';
 import { OriginPolicy } from './origin-policy.js';
-import { RefusalLog } from './refusal-log.js';
 import { SessionCap } from './session-cap.js';
 import { watchTokenExpiry } from './token-expiry.js';
 import type { TokenVerifier } from './token-verifier.js';
@@ -41,6 +41,8 @@ export interface SocketEdgeDeps {
    * (the app wires it to PushService.disconnect); this node's own are closed here.
    */
   readonly evictRemote: (userId: string, sessionIds: readonly string[], notice: string) => Promise<unknown>;
+  /** Told of connects, disconnects and refusals (metrics); none by default. */
+  readonly observer?: EdgeObserver;
 }
 
 /** Refusals after which the connection is closed at once, so that it does not keep holding its address's slot. */
@@ -75,6 +77,7 @@ export class SocketEdge implements SessionCloser {
   /** Per client address limits of this node (open connections are counted only when a limit is on). */
   readonly addressLimits: AddressLimits;
   private readonly addresses: ClientAddresses;
+  private readonly observer: EdgeObserver;
   private draining = false;
 
   constructor(
@@ -83,7 +86,8 @@ export class SocketEdge implements SessionCloser {
   ) {
     const { config, logger, limits } = deps;
     const origins = new OriginPolicy({ allowed: config.corsOrigins, dev: deps.dev });
-    const refusals = new RefusalLog(logger);
+    this.observer = deps.observer ?? NO_OBSERVER;
+    const refusals = new ObservedRefusalLog(logger, this.observer);
     this.addresses = new ClientAddresses(limits.trustedProxies);
     this.addressLimits = new AddressLimits({
       maxConnections: limits.maxConnectionsPerIp,
@@ -163,6 +167,7 @@ export class SocketEdge implements SessionCloser {
       userAgent: String(socket.handshake.headers['user-agent'] ?? '').slice(0, MAX_USER_AGENT_LENGTH),
     };
     const entry = local.add(socket, record);
+    this.observer.connected(clientType);
     this.addressLimits.authenticate(socket.conn as unknown as CountedConnection, record.remoteAddress);
     const registered = registry.register(record).catch((err: unknown) => {
       logger.error({ err, sessionId: socket.id }, 'session registration failed; closing the socket');
@@ -188,6 +193,7 @@ export class SocketEdge implements SessionCloser {
       stopExpiry?.();
       local.remove(socket.id);
       const reason = entry.closeReason ?? REASONS[socketReason] ?? 'client_disconnect';
+      this.observer.disconnected(reason);
       entry.unregistered = registered
         .then(() => registry.unregister(userId, socket.id, reason))
         .catch((err: unknown) => {

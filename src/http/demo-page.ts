@@ -1,3 +1,6 @@
+import { DEV_PUSH_CSS, DEV_PUSH_HTML, DEV_PUSH_SCRIPT } from './demo-page-push.js';
+import { PAGE_BASE_CSS } from './page-style.js';
+
 export interface DemoPageOptions {
   readonly clientTypes: readonly string[];
   readonly dev: boolean;
@@ -25,23 +28,11 @@ export function demoPageHtml(options: DemoPageOptions): string {
 <title>pushgate demo</title>
 <link rel="icon" href="data:,">
 <style>
-  :root { --fg: #1d2430; --muted: #667085; --line: #e3e7ee; --accent: #2f6fed; --ok: #18864b; --bad: #c4320a; --warn: #b54708; }
-  * { box-sizing: border-box; }
-  body { margin: 0; font: 14px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--fg); background: #f5f7fa; }
-  header { display: flex; align-items: baseline; gap: 12px; padding: 14px 24px; background: #fff; border-bottom: 1px solid var(--line); }
-  header h1 { margin: 0; font-size: 18px; }
-  header span { color: var(--muted); }
+${PAGE_BASE_CSS}
   main { max-width: 960px; margin: 0 auto; padding: 20px 24px; display: grid; grid-template-columns: minmax(0, 1fr); gap: 16px; }
   section { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 16px; }
-  h2 { margin: 0 0 10px; font-size: 15px; }
-  .row { display: flex; flex-wrap: wrap; gap: 12px; align-items: end; }
-  label { display: grid; gap: 4px; font-size: 12px; color: var(--muted); }
-  label.inline { display: flex; align-items: center; gap: 6px; font-size: 13px; color: var(--fg); }
   input[type=text], select, textarea { font: inherit; padding: 6px 8px; border: 1px solid #cfd5df; border-radius: 6px; background: #fff; }
   textarea { width: 100%; min-height: 60px; font-family: ui-monospace, monospace; font-size: 12px; }
-  button { font: inherit; padding: 6px 14px; border: 1px solid var(--accent); border-radius: 6px; background: var(--accent); color: #fff; cursor: pointer; }
-  button.secondary { background: #fff; color: var(--accent); }
-  button:disabled { opacity: .45; cursor: default; }
   code, pre { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12px; }
   .note { color: var(--muted); margin: 0 0 12px; }
   .status { display: flex; gap: 16px; align-items: center; margin-top: 12px; }
@@ -50,20 +41,16 @@ export function demoPageHtml(options: DemoPageOptions): string {
   .pill.connecting { background: #fff4e0; color: var(--warn); }
   .pill.error { background: #fdeae3; color: var(--bad); }
   .banner { margin-top: 12px; padding: 8px 12px; border-radius: 6px; }
-  .banner.error { background: #fdeae3; color: var(--bad); }
-  .banner.notice { background: #fff4e0; color: var(--warn); }
   .cmd { display: flex; gap: 8px; align-items: stretch; }
   .cmd pre { flex: 1; min-width: 0; margin: 0; padding: 10px; background: #0f1722; color: #d9e2f1; border-radius: 6px; white-space: pre-wrap; overflow-wrap: anywhere; }
   ol { list-style: none; margin: 0; padding: 0; display: grid; gap: 8px; }
   li { border: 1px solid var(--line); border-radius: 6px; padding: 8px 10px; }
-  li .meta { display: flex; gap: 10px; align-items: center; }
+${DEV_PUSH_CSS}  li .meta { display: flex; gap: 10px; align-items: center; }
   li .name { font-weight: 600; }
   li .time { color: var(--muted); font-family: ui-monospace, monospace; font-size: 12px; }
   li .ack { margin-left: auto; font-size: 12px; color: var(--muted); }
   li .ack.done { color: var(--ok); }
   li pre { margin: 6px 0 0; white-space: pre-wrap; word-break: break-word; }
-  .empty { color: var(--muted); }
-  [hidden] { display: none !important; }
 </style>
 </head>
 <body>
@@ -88,7 +75,7 @@ export function demoPageHtml(options: DemoPageOptions): string {
     <h2>Push to this user</h2>
     <p class="note">Run this from a terminal (needs <code>grpcurl</code>); every connected client of the user receives the event.</p>
     <div class="cmd"><pre id="grpcurl"></pre><button id="copy" class="secondary">Copy</button></div>
-  </section>
+${DEV_PUSH_HTML}  </section>
   <section>
     <div class="row" style="justify-content:space-between;align-items:center;margin-bottom:10px"><h2 style="margin:0">Received events</h2><button id="clear" class="secondary">Clear</button></div>
     <p id="empty" class="empty">Nothing yet. Connect, then push.</p>
@@ -105,6 +92,7 @@ export function demoPageHtml(options: DemoPageOptions): string {
   var socket = null;
 
   if (!config.dev) $('tokenField').hidden = false;
+  if (config.dev) $('devPush').hidden = false;
 
   function setState(state, text) {
     $('state').className = 'pill ' + state;
@@ -256,7 +244,7 @@ export function demoPageHtml(options: DemoPageOptions): string {
     $('empty').hidden = true;
   }
 
-  $('connect').addEventListener('click', connect);
+${DEV_PUSH_SCRIPT}  $('connect').addEventListener('click', connect);
   $('disconnect').addEventListener('click', disconnect);
   $('user').addEventListener('input', updateCommand);
   $('token').addEventListener('input', function () {

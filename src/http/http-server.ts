@@ -2,10 +2,21 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Logger } from 'pino';
 import { MAX_USER_ID_LENGTH } from '../domain/session.js';
 import { PushgateError } from '../errors.js';
+import type { Dashboard } from './dashboard.js';
 import { demoPageHtml } from './demo-page.js';
+import { type DevPushDeps, devPush } from './dev-push.js';
 import { sendError, sendJson } from './http-status.js';
 
 export type NodeStatus = 'ok' | 'draining' | 'registry_unavailable';
+
+/** Why a node is not ready: it drains for shutdown, or (cluster mode) Redis is unreachable or its lease is not held. */
+export type NotReadyReason = 'draining' | 'registry_unavailable';
+
+/** The metrics endpoint's content, rendered at each scrape (src/metrics). */
+export interface MetricsExposition {
+  readonly contentType: string;
+  render(): Promise<string>;
+}
 
 /** Mints client tokens for the development endpoint (the edge's token verifier, when it holds a secret). */
 export interface DevTokens {
@@ -22,9 +33,15 @@ export interface HttpRoutesDeps {
   readonly tokens: DevTokens;
   /** The bound gRPC port, for the demo page's grpcurl command; known once the node has started. */
   readonly grpcPort: () => number | undefined;
-  /** `ok` when the node takes work; otherwise why not (`draining`, `registry_unavailable`). */
-  readonly status: () => NodeStatus;
+  /** Empty when the node takes work (`/readyz` 200, gRPC health SERVING); otherwise why not. */
+  readonly notReady: () => readonly NotReadyReason[];
+  /** Served at `/metrics` (open, like the probes: counts and timings only); undefined: no such route. */
+  readonly metrics: MetricsExposition | undefined;
   readonly log: Logger;
+  /** The operator dashboard (/dashboard…); undefined when it is off, and then those paths are 404. Known once the node is built. */
+  readonly dashboard?: () => Dashboard | undefined;
+  /** The push service behind POST /dev/push (development mode only). Known once the node is built. */
+  readonly devPush?: () => DevPushDeps | undefined;
 }
 
 const DEV_TOKEN_TTL_SECONDS = 24 * 3600;
@@ -45,6 +62,21 @@ export function createHttpServer(deps: HttpRoutesDeps): Server {
 
 async function route(req: IncomingMessage, res: ServerResponse, deps: HttpRoutesDeps): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://localhost');
+  // These answer POST too, so they come before the method check.
+  const dashboard = deps.dashboard?.();
+  if (dashboard !== undefined && (url.pathname === '/dashboard' || url.pathname.startsWith('/dashboard/'))) {
+    await dashboard.handle(req, res, url);
+    return;
+  }
+  if (url.pathname === '/dev/push') {
+    const push = deps.devPush?.();
+    if (!deps.dev || push === undefined) {
+      sendError(res, new PushgateError('dev_mode_disabled', 'the development push endpoint is off; it exists only with PUSHGATE_DEV=1'));
+      return;
+    }
+    await devPush(req, res, push);
+    return;
+  }
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     sendError(res, new PushgateError('method_not_allowed', `${req.method} is not supported here`));
     return;
@@ -55,16 +87,38 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: HttpRoutes
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
       res.end(demoPageHtml({ clientTypes: deps.clientTypes, dev: deps.dev, nodeId: deps.nodeId, grpcAddress: grpcAddressFor(req, deps) }));
       return;
-    case '/healthz': {
-      const status = deps.status();
-      sendJson(res, status === 'ok' ? 200 : 503, { status, nodeId: deps.nodeId });
+    case '/healthz':
+    case '/readyz':
+      probe(url.pathname, res, deps);
       return;
-    }
+    case '/metrics':
+      if (deps.metrics === undefined) break;
+      await sendMetrics(res, deps.metrics);
+      return;
     case '/dev/token':
       await devToken(url, res, deps);
       return;
   }
   sendError(res, new PushgateError('not_found', `no route for ${url.pathname}`));
+}
+
+/**
+ * `/healthz` is liveness: 200 whenever this process answers, draining or not, Redis or not (a
+ * liveness probe that failed on a Redis outage would restart every pod at once, and one that failed
+ * while draining would cut the drain short). `/readyz` is readiness: 200 only when the node takes
+ * work, else 503 with the reasons; gRPC health reports NOT_SERVING exactly then.
+ */
+function probe(path: string, res: ServerResponse, deps: HttpRoutesDeps): void {
+  const reasons = deps.notReady();
+  const status = reasons.length === 0 ? 'ok' : reasons.includes('draining') ? 'draining' : 'not_ready';
+  if (path === '/healthz') sendJson(res, 200, { status: 'alive', nodeId: deps.nodeId });
+  else sendJson(res, reasons.length === 0 ? 200 : 503, { status, reasons, nodeId: deps.nodeId });
+}
+
+async function sendMetrics(res: ServerResponse, metrics: MetricsExposition): Promise<void> {
+  const body = await metrics.render();
+  res.writeHead(200, { 'content-type': metrics.contentType, 'cache-control': 'no-store' });
+  res.end(body);
 }
 
 async function devToken(url: URL, res: ServerResponse, deps: HttpRoutesDeps): Promise<void> {

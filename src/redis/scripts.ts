@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { RedisClient, Reply } from './client.js';
+import { observerOf } from './observe.js';
 
 const PRELUDE = new URL('./lua/prelude.lua', import.meta.url);
 
@@ -35,7 +36,20 @@ export class Scripts<Name extends string> {
 
   run(name: Name, keys: readonly string[], args: readonly Arg[]): Promise<Reply> {
     const command = (this.client as unknown as Record<string, (...a: Arg[]) => Promise<Reply>>)[name]!;
-    return command.call(this.client, ...keys, ...args);
+    const observer = observerOf(this.client);
+    if (observer === undefined) return command.call(this.client, ...keys, ...args);
+    const startedAt = performance.now();
+    const seconds = (): number => (performance.now() - startedAt) / 1000;
+    return command.call(this.client, ...keys, ...args).then(
+      (reply) => {
+        observer.command(name, seconds(), false);
+        return reply;
+      },
+      (err: unknown) => {
+        observer.command(name, seconds(), true);
+        throw err;
+      },
+    );
   }
 }
 

@@ -1,11 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
+import type { BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DeliveryStatus, PushToUserRequest, type PushToUserResponse } from '../../src/gen/pushgate/v1/push_service.js';
+import { launchChromium } from '../support/chromium.js';
 import { TestPushClient } from '../support/grpc-client.js';
 import { startNode, type TestNode } from '../support/node.js';
 import { signToken } from '../support/tokens.js';
@@ -16,21 +13,10 @@ import { signToken } from '../support/tokens.js';
  * what the page shows and what the gRPC API reports.
  */
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 /** How long the page may take to show something; well under the test timeout so failures say what. */
 const UI_TIMEOUT_MS = 5000;
 
-let profileDir: string | undefined;
+let browser: { context: BrowserContext; close(): Promise<void> } | undefined;
 let context: BrowserContext | undefined;
 let devNode: TestNode | undefined;
 const pages: Page[] = [];
@@ -38,18 +24,8 @@ const nodes: TestNode[] = [];
 const closers: { close(): void }[] = [];
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `Chromium is missing at ${CHROMIUM}; the browser test needs it. Install it with \`bash scripts/system-deps.sh\` ` +
-        '(or `sudo apt-get install -y chromium` on Debian).',
-    );
-  }
-  profileDir = await mkdtemp(join(tmpdir(), 'pushgate-chromium-'));
-  [context, devNode] = await Promise.all([
-    chromium.launchPersistentContext(profileDir, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS }),
-    startNode({ PUSHGATE_DEV: '1' }),
-  ]);
-  context.setDefaultTimeout(UI_TIMEOUT_MS);
+  [browser, devNode] = await Promise.all([launchChromium(UI_TIMEOUT_MS), startNode({ PUSHGATE_DEV: '1' })]);
+  context = browser.context;
 });
 
 afterEach(async () => {
@@ -59,9 +35,8 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await context?.close();
+  await browser?.close();
   await devNode?.stop();
-  if (profileDir !== undefined) await rm(profileDir, { recursive: true, force: true });
 });
 
 function dev(): TestNode {
@@ -317,6 +292,48 @@ describe('demo page in Chromium, dev node', () => {
   });
 });
 
+describe('demo page in Chromium, the Push to me button (dev mode)', () => {
+  it('pushes a notice to the connected user through POST /dev/push and shows every session’s acked result', async () => {
+    const node = dev();
+    const first = await openDemo(node);
+    const second = await openDemo(node);
+    const firstId = await connectAs(first, 'browser-67', 'web');
+    const secondId = await connectAs(second, 'browser-67', 'app');
+    // The page opened last is the one in front; a page in the background gets no animation frames, which slows clicks.
+    await first.page.bringToFront();
+    const button = first.page.getByRole('button', { name: 'Push to me', exact: true });
+    expect(await button.isVisible()).toBe(true);
+
+    await button.click();
+    await untilText(first.page.locator('#pushSummary'), '2 session(s): 2 acked, 0 timed out, 0 failed');
+    const rows = first.page.locator('#pushResults tbody tr');
+    expect(await rows.evaluateAll((r) => r.map((row) => [...row.children].map((td) => td.textContent)))).toEqual([
+      [firstId, 'web', 'acked', expect.stringMatching(/^\d+\.\d$/), '{"ok":true,"by":"web"}'],
+      [secondId, 'app', 'acked', expect.stringMatching(/^\d+\.\d$/), '{"ok":true,"by":"app"}'],
+    ]);
+    // Both pages received it as any pushed event, and acked it.
+    for (const demo of [first, second]) {
+      const row = eventRow(demo, 'notice');
+      await row.waitFor();
+      expect(JSON.parse((await row.locator('pre').textContent()) ?? '')).toMatchObject({ text: 'hello from the demo page' });
+    }
+
+    // A user with no session: the page says so, and a refusal is shown with its code.
+    await first.user.fill('nobody-67');
+    await button.click();
+    await untilText(first.page.locator('#pushSummary'), '0 session(s): 0 acked, 0 timed out, 0 failed');
+    expect(await first.page.locator('#pushResults').isVisible()).toBe(false);
+    await first.user.fill('x'.repeat(300));
+    await button.click();
+    await untilText(
+      first.page.locator('#pushError'),
+      /^POST \/dev\/push failed \(400, invalid_argument\): user must be at most 256 characters$/,
+    );
+    expect(first.pageErrors).toEqual([]);
+    expect(second.pageErrors).toEqual([]);
+  });
+});
+
 describe('demo page in Chromium, node without dev mode (PUSHGATE_DEMO_PAGE on)', () => {
   it('shows the refusal of a pasted garbage token with its code, then connects with a real one', async () => {
     const node = await startNode({ PUSHGATE_CLIENT_TYPES: 'kiosk,pc', PUSHGATE_DEMO_PAGE: '1' });
@@ -337,6 +354,15 @@ describe('demo page in Chromium, node without dev mode (PUSHGATE_DEMO_PAGE on)',
     expect(await demo.disconnect.isDisabled()).toBe(true);
     // The dev token endpoint is off here, and nothing connected.
     expect((await node.client.listSessions({ userId: 'not-a-jwt' })).sessions).toEqual([]);
+    // So is the push endpoint behind the Push to me button, which the page does not show.
+    expect(await demo.page.getByRole('button', { name: 'Push to me', exact: true }).isVisible()).toBe(false);
+    const devPush = await fetch(`${node.httpUrl}/dev/push`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ user: 'kiosk-66', event: 'notice' }),
+    });
+    expect(devPush.status).toBe(403);
+    expect(((await devPush.json()) as { error: { code: string } }).error.code).toBe('dev_mode_disabled');
 
     // A token the backend signed names the user in `sub`; pasting it fills in the user id.
     await demo.token.fill(await signToken('kiosk-66'));

@@ -139,9 +139,10 @@ function health(client: HealthClient): Promise<string> {
   );
 }
 
-async function healthz(node: TestNode): Promise<{ code: number; body: { status: string; nodeId: string } }> {
-  const res = await fetch(`${node.httpUrl}/healthz`);
-  return { code: res.status, body: (await res.json()) as { status: string; nodeId: string } };
+/** `/readyz` (ready) or `/healthz` (alive) of a node. */
+async function probe(node: TestNode, path: '/readyz' | '/healthz'): Promise<{ code: number; body: Record<string, unknown> }> {
+  const res = await fetch(`${node.httpUrl}${path}`);
+  return { code: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
 // --- WatchPresence ---
@@ -210,7 +211,9 @@ describe('Redis paused', () => {
     const invalid = await timed(a.client.pushToUser({ userId: '', event: 'notice' }));
     expect(invalid.err.code).toBe(GrpcStatus.INVALID_ARGUMENT);
     expect(invalid.ms).toBeLessThan(200);
-    expect((await healthz(a)).code).toBeOneOf([200, 503]);
+    expect((await probe(a, '/readyz')).code).toBeOneOf([200, 503]);
+    // Alive whatever Redis does: a liveness probe must not restart the node over a Redis outage.
+    expect((await probe(a, '/healthz')).code).toBe(200);
 
     // Once the pause is over, pushes work again, from both nodes, to both sessions.
     for (const node of nodes) {
@@ -279,7 +282,9 @@ describe('Redis unreachable', () => {
       await waitFor(`${node.app.config.server.nodeId} to report NOT_SERVING`, async () => (await health(probes[i]!)) === 'NOT_SERVING', {
         timeoutMs: 3000,
       });
-      expect(await healthz(node)).toEqual({ code: 503, body: { status: 'registry_unavailable', nodeId: node.app.config.server.nodeId } });
+      const { nodeId } = node.app.config.server;
+      expect(await probe(node, '/readyz')).toEqual({ code: 503, body: { status: 'not_ready', reasons: ['registry_unavailable'], nodeId } });
+      expect(await probe(node, '/healthz')).toEqual({ code: 200, body: { status: 'alive', nodeId } });
     }
     const calls: [string, () => Promise<unknown>][] = [
       ['PushToUser', () => a.client.pushToUser({ userId: 'u-1', event: 'notice', data: 1, ackTimeoutMs: 5000 })],
@@ -313,6 +318,7 @@ describe('Redis unreachable', () => {
       await waitFor(`${node.app.config.server.nodeId} to report SERVING again`, async () => (await health(probes[i]!)) === 'SERVING', {
         timeoutMs: 5000,
       });
+      expect((await probe(node, '/readyz')).code).toBe(200);
     }
     expect(await listedIds(a, 'u-1')).toEqual([ids[0], ids[1]]);
     expect(await listedIds(a, 'u-2')).toEqual([ids[2]]);

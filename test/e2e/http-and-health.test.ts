@@ -166,11 +166,14 @@ describe('GET /dev/token', () => {
 });
 
 describe('HTTP routes', () => {
-  it('GET /healthz reports ok with the node id', async () => {
+  it('GET /healthz reports alive and GET /readyz ready, with the node id', async () => {
     const n = await node();
     const res = await fetch(`${n.httpUrl}/healthz`);
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ status: 'ok', nodeId: n.app.config.server.nodeId });
+    expect(await res.json()).toEqual({ status: 'alive', nodeId: n.app.config.server.nodeId });
+    const ready = await fetch(`${n.httpUrl}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ status: 'ok', reasons: [], nodeId: n.app.config.server.nodeId });
   });
 
   it('GET / serves the HTML demo page when enabled, and the Socket.IO client script it loads is served', async () => {
@@ -269,7 +272,7 @@ describe('gRPC health', () => {
     expect(unknown).toBe(GrpcStatus.NOT_FOUND);
   });
 
-  it('turns NOT_SERVING (and /healthz 503) as soon as stop() begins draining', async () => {
+  it('turns NOT_SERVING (and /readyz 503, /healthz still 200) as soon as stop() begins draining', async () => {
     const n = await node();
     const health = healthClient(n.grpcAddress);
     const seen: string[] = [];
@@ -290,9 +293,13 @@ describe('gRPC health', () => {
 
     const stopped = n.app.stop();
     await waitFor('NOT_SERVING on the health watch', () => seen.includes('NOT_SERVING'));
+    const readyz = await fetch(`${n.httpUrl}/readyz`);
+    expect(readyz.status).toBe(503);
+    expect(await readyz.json()).toMatchObject({ status: 'draining', reasons: ['draining'] });
+    // Alive while draining: a liveness probe must not cut the drain short.
     const healthz = await fetch(`${n.httpUrl}/healthz`);
-    expect(healthz.status).toBe(503);
-    expect(await healthz.json()).toMatchObject({ status: 'draining' });
+    expect(healthz.status).toBe(200);
+    expect(await healthz.json()).toMatchObject({ status: 'alive' });
 
     watch.cancel();
     ack!({ ok: true });

@@ -23,8 +23,10 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   edge: ['domain', 'config', 'errors'],
   grpc: ['domain', 'gen', 'config', 'errors'],
   http: ['domain', 'errors'],
+  // The Prometheus metrics: observers of the domain's results; the transports declare their own observer interfaces.
+  metrics: ['domain', 'errors'],
   gen: [],
-  app: ['cluster', 'config', 'domain', 'edge', 'grpc', 'http', 'limits', 'registry', 'errors'],
+  app: ['cluster', 'config', 'domain', 'edge', 'grpc', 'http', 'limits', 'metrics', 'registry', 'errors'],
   // serve.ts runs a node as a process (config, logger, App, signals); grpc only to route grpc-js's own log into pino.
   serve: ['app', 'config', 'grpc', 'logger'],
   main: ['serve'],
@@ -41,6 +43,7 @@ const PACKAGE_ROOMS: Record<string, readonly string[]> = {
   commander: ['config', 'cli'],
   'cli-table3': ['cli'],
   'rate-limiter-flexible': ['limits'],
+  'prom-client': ['metrics'],
 };
 
 interface SourceFile {
