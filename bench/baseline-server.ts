@@ -71,6 +71,7 @@ export async function startBaseline(): Promise<{ grpcAddress: string; httpUrl: s
     listSessions: (_call, callback) => callback({ code: status.UNIMPLEMENTED }),
     disconnectSessions: (_call, callback) => callback({ code: status.UNIMPLEMENTED }),
     watchPresence: (call) => call.end(),
+    pushToUsers: (call) => call.emit('error', { code: status.UNIMPLEMENTED }),
   };
   const grpc = new GrpcServer();
   grpc.addService(PushServiceService, handlers);

@@ -240,6 +240,11 @@ export class App {
     return this.ports;
   }
 
+  /** gRPC calls running now (PushToUser, PushToUsers, …): what a drain waits for. */
+  get callsInFlight(): number {
+    return this.inFlight.size;
+  }
+
   /** gRPC health follows the node's status: NOT_SERVING while draining or while Redis is unreachable. */
   private updateServing(): void {
     if (this.ports !== undefined) this.grpc.setServing(this.notReady.length === 0);

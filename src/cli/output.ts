@@ -1,4 +1,5 @@
 import Table from 'cli-table3';
+import { deliveryStatusToJSON, type SessionDelivery } from '../gen/pushgate/v1/push_service.js';
 import type { Session } from '../gen/pushgate/v1/session.js';
 
 /** A plain table: no colours, so piped output and tests see text only. */
@@ -50,4 +51,29 @@ export function sessionJson(session: Session | undefined): Record<string, string
 
 export function writeJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** The table columns of one session's push result (after any leading columns of the caller). */
+export const DELIVERY_COLUMNS = ['session', 'client type', 'node', 'status', 'latency', 'ack data / error'] as const;
+
+export function deliveryRow(d: SessionDelivery): string[] {
+  return [
+    d.session?.sessionId ?? '',
+    d.session?.clientType ?? '',
+    d.session?.nodeId ?? '',
+    shortEnum(deliveryStatusToJSON(d.status), 'DELIVERY_STATUS_'),
+    latency(d.latencyUs),
+    cell(d.error !== '' ? d.error : d.ackData === undefined ? '' : JSON.stringify(d.ackData)),
+  ];
+}
+
+/** One session's push result for --json: every field, the status by its proto name. */
+export function deliveryJson(d: SessionDelivery): unknown {
+  return {
+    session: sessionJson(d.session),
+    status: deliveryStatusToJSON(d.status),
+    latencyUs: d.latencyUs,
+    ...(d.ackData !== undefined && { ackData: d.ackData }),
+    error: d.error,
+  };
 }

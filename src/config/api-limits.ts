@@ -24,6 +24,8 @@ export interface ApiLimitsConfig {
   readonly maxDataDepth: number;
   /** Sessions in one ListSessions page (and the page size when a request names none). */
   readonly maxListPageSize: number;
+  /** `user_ids` one PushToUsers request may name. */
+  readonly maxBatchUsers: number;
 }
 
 export const API_LIMIT_SETTINGS = {
@@ -129,6 +131,12 @@ export const API_LIMIT_SETTINGS = {
     fallback: '1000',
     help: 'sessions in one ListSessions page (also the size when a request sets no page_size)',
   },
+  maxBatchUsers: {
+    flag: '--max-batch-users <n>',
+    env: 'PUSHGATE_MAX_BATCH_USERS',
+    fallback: '10000',
+    help: 'user_ids one PushToUsers request may name',
+  },
 } as const satisfies Record<string, Spec>;
 
 export type ApiLimitKey = keyof typeof API_LIMIT_SETTINGS;
@@ -152,5 +160,6 @@ export function parseApiLimits(settings: SettingsReader<ApiLimitKey>): ApiLimits
     maxCallMs: int('maxCallMs', 1000, 86_400_000),
     maxDataDepth: int('maxDataDepth', 1, 100),
     maxListPageSize: int('maxListPageSize', 1, 100_000),
+    maxBatchUsers: int('maxBatchUsers', 1, 1_000_000),
   });
 }

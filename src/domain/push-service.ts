@@ -1,6 +1,18 @@
 import { PushgateError } from '../errors.js';
 import { untilAborted } from './abortable.js';
-import { type Delivery, type Outcome, type PushMessage, type PushRequest, type PushResult, summarize } from './push.js';
+import { BatchFanOut } from './batch-fan-out.js';
+import {
+  type BatchItem,
+  type BatchPushRequest,
+  BatchTally,
+  type Outcome,
+  outcome,
+  type PushMessage,
+  type PushRequest,
+  type PushResult,
+  summarize,
+  withSession,
+} from './push.js';
 import type { SessionFilter, SessionRecord } from './session.js';
 import { type PageRequest, pageOf, type SessionPage } from './session-page.js';
 import type { SessionRegistry } from './session-registry.js';
@@ -79,6 +91,74 @@ export class PushService {
     );
   }
 
+  /**
+   * A batch push: the same message to every session of many users. One `lookupMany` (one round
+   * trip per registry shard), then every session of the batch is grouped by owning node and each
+   * node gets one delivery (one bus request for a remote node), as for a single push. Each user's
+   * result is yielded as soon as all its sessions have outcomes: users without sessions at once,
+   * users on this node as their own sessions settle, users on another node when that node
+   * replies. The summary comes last. Leaving the iteration early (or `signal` aborting) ends every
+   * wait still open, so no ack wait outlives the call.
+   */
+  async *pushMany(request: BatchPushRequest, signal: AbortSignal): AsyncGenerator<BatchItem, void, undefined> {
+    const { observer } = this.deps;
+    const userIds = [...new Set(request.userIds)];
+    let found: Map<string, SessionRecord[]>;
+    try {
+      found = await untilAborted(this.deps.registry.lookupMany(userIds, { clientTypes: request.clientTypes }), signal);
+    } catch (err) {
+      observer?.pushFailed();
+      throw err;
+    }
+    const batch = new BatchFanOut(request, userIds, found, observer);
+    const stop = new AbortController();
+    const onAbort = (): void => stop.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      this.deliverBatch(batch, request, stop.signal);
+      const tally = new BatchTally(request.messageId);
+      for (;;) {
+        const result = batch.next() ?? (await batch.ready());
+        if (result === undefined) break;
+        tally.add(result);
+        yield { kind: 'user', result };
+      }
+      yield { kind: 'summary', summary: tally.summary() };
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      // A consumer that stopped reading (cancelled call) leaves no ack wait behind.
+      stop.abort();
+    }
+  }
+
+  /** One delivery per owning node for the whole batch; outcomes flow into `batch` as they come. */
+  private deliverBatch(batch: BatchFanOut, message: PushMessage, signal: AbortSignal): void {
+    const { nodeId } = this.deps;
+    // The nodes get the batch's message: the event and data are the same for every user.
+    const plain: PushMessage = {
+      event: message.event,
+      data: message.data,
+      ackTimeoutMs: message.ackTimeoutMs,
+      noAck: message.noAck,
+      messageId: message.messageId,
+    };
+    for (const [owner, slots] of batch.byNode()) {
+      const ids = slots.map((slot) => slot.session.sessionId);
+      const early = owner === nodeId ? (i: number, o: Outcome) => batch.settle(slots[i]!, o) : undefined;
+      const delivered =
+        owner === nodeId ? this.deps.local.deliver(ids, plain, signal, early) : this.deps.remote.deliver(owner, ids, plain, signal);
+      delivered.then(
+        (outcomes) => {
+          for (const [i, slot] of slots.entries()) batch.settle(slot, outcomes[i] ?? outcome('failed', 'no outcome reported'));
+        },
+        (err: unknown) => {
+          const failed = outcome('failed', `delivery to node ${owner} failed: ${(err as Error).message}`);
+          for (const slot of slots) batch.settle(slot, failed);
+        },
+      );
+    }
+  }
+
   /** One page of a user's sessions matching the filter, oldest connection first. */
   async listSessions(userId: string, filter: SessionFilter, page: PageRequest, signal: AbortSignal): Promise<SessionPage> {
     const sessions = await untilAborted(this.deps.registry.lookup(userId, filter), signal);
@@ -127,10 +207,6 @@ export class PushService {
 
 function idsOf(sessions: readonly SessionRecord[]): string[] {
   return sessions.map((s) => s.sessionId);
-}
-
-function withSession(session: SessionRecord, outcome: Outcome): Delivery {
-  return { session, status: outcome.status, latencyUs: outcome.latencyUs, ackData: outcome.ackData, error: outcome.error };
 }
 
 function byNode(sessions: readonly SessionRecord[]): Map<string, SessionRecord[]> {

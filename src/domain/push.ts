@@ -46,6 +46,11 @@ export function outcome(status: DeliveryStatus, error = ''): Outcome {
   return { status, latencyUs: 0, ackData: undefined, error };
 }
 
+/** One session's outcome with the session it is about. */
+export function withSession(session: SessionRecord, outcome: Outcome): Delivery {
+  return { session, status: outcome.status, latencyUs: outcome.latencyUs, ackData: outcome.ackData, error: outcome.error };
+}
+
 export function summarize(messageId: string, deliveries: Delivery[]): PushResult {
   let acked = 0;
   let timedOut = 0;
@@ -56,4 +61,69 @@ export function summarize(messageId: string, deliveries: Delivery[]): PushResult
     else if (delivery.status === 'failed' || delivery.status === 'disconnected') failed++;
   }
   return { messageId, deliveries, acked, timedOut, failed };
+}
+
+/** One validated batch push: the same message to every session of many users. */
+export interface BatchPushRequest extends PushMessage {
+  /** The users; duplicates count once. `messageId` is the batch's id. */
+  readonly userIds: readonly string[];
+  readonly clientTypes: readonly string[];
+}
+
+/** One user's part of a batch: a PushResult under the user's derived message id. */
+export interface UserPushResult extends PushResult {
+  readonly userId: string;
+}
+
+/** A batch's totals, once every user's result is out. */
+export interface BatchSummary {
+  readonly messageId: string;
+  readonly users: number;
+  readonly usersWithoutSessions: number;
+  readonly sessions: number;
+  readonly acked: number;
+  readonly timedOut: number;
+  readonly failed: number;
+  readonly sent: number;
+}
+
+/** What a batch push yields: each user's result as it completes, then the summary, last. */
+export type BatchItem =
+  | { readonly kind: 'user'; readonly result: UserPushResult }
+  | { readonly kind: 'summary'; readonly summary: BatchSummary };
+
+/**
+ * A user's message id within a batch: derivable by anyone who knows the batch id and the user,
+ * so a backend can match a client's report (which carries neither) without a lookup table.
+ */
+export function userMessageId(batchId: string, userId: string): string {
+  return `${batchId}:${userId}`;
+}
+
+/** Adds up a batch's user results into its summary. */
+export class BatchTally {
+  private users = 0;
+  private usersWithoutSessions = 0;
+  private sessions = 0;
+  private acked = 0;
+  private timedOut = 0;
+  private failed = 0;
+  private sent = 0;
+
+  constructor(private readonly messageId: string) {}
+
+  add(result: PushResult): void {
+    this.users++;
+    if (result.deliveries.length === 0) this.usersWithoutSessions++;
+    this.sessions += result.deliveries.length;
+    this.acked += result.acked;
+    this.timedOut += result.timedOut;
+    this.failed += result.failed;
+    for (const delivery of result.deliveries) if (delivery.status === 'sent') this.sent++;
+  }
+
+  summary(): BatchSummary {
+    const { messageId, users, usersWithoutSessions, sessions, acked, timedOut, failed, sent } = this;
+    return { messageId, users, usersWithoutSessions, sessions, acked, timedOut, failed, sent };
+  }
 }

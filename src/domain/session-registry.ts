@@ -28,5 +28,11 @@ export interface SessionRegistry extends PresenceFeed {
   touch(userId: string, sessionId: string, atMs: number): Promise<void>;
   /** A user's sessions matching the filter, oldest connection first. One lookup, on the push hot path. */
   lookup(userId: string, filter?: SessionFilter): Promise<SessionRecord[]>;
+  /**
+   * The sessions of many users at once (a batch push): every given user id is a key of the map,
+   * with its sessions matching the filter, oldest connection first (empty when it has none).
+   * Duplicates count once. One round trip per storage shard holding any of the users, however many.
+   */
+  lookupMany(userIds: readonly string[], filter?: SessionFilter): Promise<Map<string, SessionRecord[]>>;
   close(): Promise<void>;
 }

@@ -8,9 +8,18 @@ import type { Outcome, PushMessage } from './push.js';
  * `ackTimeoutMs` after the call (or at once when `signal` aborts, with the unsettled ones FAILED),
  * and leaves no timer, listener or pending ack behind once resolved. A session id this node does
  * not hold (any more) is DISCONNECTED.
+ *
+ * `onOutcome`, when given, may be told a session's final outcome (by its index in `sessionIds`) as
+ * soon as it is known, before the promise resolves, so a batch can report a user early; it is an
+ * early notice only, at most once per index, and the resolved list stays the whole answer.
  */
 export interface SessionTransport {
-  deliver(sessionIds: readonly string[], message: PushMessage, signal: AbortSignal): Promise<Outcome[]>;
+  deliver(
+    sessionIds: readonly string[],
+    message: PushMessage,
+    signal: AbortSignal,
+    onOutcome?: (index: number, outcome: Outcome) => void,
+  ): Promise<Outcome[]>;
 }
 
 /** Why a caller closes sessions, as presence reports it: a backend's kick, or the per-user session cap. */

@@ -48,6 +48,8 @@ export class AckWait {
     message: PushMessage,
     private readonly signal: AbortSignal,
     private readonly resolve: (outcomes: Outcome[]) => void,
+    /** Told of each awaited session as it settles (a batch reports users early); the others come with `resolve`. */
+    private readonly onOutcome?: (index: number, outcome: Outcome) => void,
   ) {
     const count = sessionIds.length;
     this.outcomes = new Array(count);
@@ -113,7 +115,9 @@ export class AckWait {
     const result = this.outcomes[i]!;
     result.status = status;
     result.error = error;
+    // The last one is told by `resolve`, with the rest.
     if (--this.remaining === 0) this.done();
+    else this.onOutcome?.(i, result);
   }
 
   /** Ends the wait: every session still awaited gets `status`, and its ack callback is dropped. */

@@ -82,9 +82,14 @@ export class LocalSessions implements SessionTransport {
     return count;
   }
 
-  deliver(sessionIds: readonly string[], message: PushMessage, signal: AbortSignal): Promise<Outcome[]> {
+  deliver(
+    sessionIds: readonly string[],
+    message: PushMessage,
+    signal: AbortSignal,
+    onOutcome?: (index: number, outcome: Outcome) => void,
+  ): Promise<Outcome[]> {
     if (message.noAck) return Promise.resolve(sessionIds.map((id) => this.send(id, message)));
-    return new Promise((resolve) => new AckWait(this.waitContext, sessionIds, message, signal, resolve));
+    return new Promise((resolve) => new AckWait(this.waitContext, sessionIds, message, signal, resolve, onOutcome));
   }
 
   private send(sessionId: string, message: PushMessage): Outcome {

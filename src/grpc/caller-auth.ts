@@ -14,6 +14,9 @@ export const CALLER_METADATA = 'pushgate-caller';
 /** The scope each PushService method needs. */
 const METHOD_SCOPES: Readonly<Record<string, Scope>> = {
   '/pushgate.v1.PushService/PushToUser': 'push',
+  // One call for the rate limit however many users: the gate decides before the request (and its
+  // user count) arrives; PUSHGATE_MAX_BATCH_USERS bounds what one call may cost.
+  '/pushgate.v1.PushService/PushToUsers': 'push',
   '/pushgate.v1.PushService/ListSessions': 'read',
   '/pushgate.v1.PushService/WatchPresence': 'read',
   '/pushgate.v1.PushService/DisconnectSessions': 'admin',

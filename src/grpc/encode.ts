@@ -1,8 +1,13 @@
 import type { PresenceEvent as DomainPresenceEvent, PresenceKind } from '../domain/presence.js';
-import type { Delivery, DeliveryStatus as DomainDeliveryStatus, PushResult } from '../domain/push.js';
+import type { BatchItem, Delivery, DeliveryStatus as DomainDeliveryStatus, PushResult } from '../domain/push.js';
 import type { SessionRecord } from '../domain/session.js';
 import { type PresenceEvent, PresenceEventKind } from '../gen/pushgate/v1/presence.js';
-import { DeliveryStatus, type PushToUserResponse, type SessionDelivery } from '../gen/pushgate/v1/push_service.js';
+import {
+  DeliveryStatus,
+  type PushToUserResponse,
+  type PushToUsersResponse,
+  type SessionDelivery,
+} from '../gen/pushgate/v1/push_service.js';
 import type { Session } from '../gen/pushgate/v1/session.js';
 
 /** Domain values to wire messages. ts-proto encodes these plain objects; no JSON step in between. */
@@ -55,6 +60,13 @@ export function encodePushResult(result: PushResult): PushToUserResponse {
     timedOut: result.timedOut,
     failed: result.failed,
   };
+}
+
+/** One message of a PushToUsers stream: a user's result (like a PushToUserResponse, with its user) or the summary. */
+export function encodeBatchItem(item: BatchItem): PushToUsersResponse {
+  if (item.kind === 'summary') return { summary: item.summary };
+  const { result } = item;
+  return { userResult: { userId: result.userId, ...encodePushResult(result) } };
 }
 
 export function encodePresenceEvent(event: DomainPresenceEvent): PresenceEvent {

@@ -5,6 +5,7 @@ import {
   ListSessionsRequest,
   PushServiceService,
   PushToUserRequest,
+  PushToUsersRequest,
   WatchPresenceRequest,
 } from '../gen/pushgate/v1/push_service.js';
 
@@ -22,12 +23,19 @@ export interface DecodeLimits {
   readonly maxDataDepth: number;
 }
 
-/** PushService with deserializers that never throw; PushToUser's also measures `data` (see pushToUserDecoder). */
+/** PushService with deserializers that never throw; the pushes' also measure `data` (see pushDecoder). */
 export function pushServiceDefinition(limits: DecodeLimits): typeof PushServiceService {
-  const { pushToUser, listSessions, watchPresence, disconnectSessions } = PushServiceService;
+  const { pushToUser, pushToUsers, listSessions, watchPresence, disconnectSessions } = PushServiceService;
   return {
     ...PushServiceService,
-    pushToUser: { ...pushToUser, requestDeserialize: pushToUserDecoder(limits.scanAboveBytes, limits.maxDataDepth) },
+    pushToUser: {
+      ...pushToUser,
+      requestDeserialize: pushDecoder(PushToUserRequest, 'PushToUserRequest', limits.scanAboveBytes, limits.maxDataDepth),
+    },
+    pushToUsers: {
+      ...pushToUsers,
+      requestDeserialize: pushDecoder(PushToUsersRequest, 'PushToUsersRequest', limits.scanAboveBytes, limits.maxDataDepth),
+    },
     listSessions: { ...listSessions, requestDeserialize: tolerant(ListSessionsRequest, 'ListSessionsRequest') },
     watchPresence: { ...watchPresence, requestDeserialize: tolerant(WatchPresenceRequest, 'WatchPresenceRequest') },
     disconnectSessions: { ...disconnectSessions, requestDeserialize: tolerant(DisconnectSessionsRequest, 'DisconnectSessionsRequest') },
@@ -62,7 +70,7 @@ function tolerant<T extends object>(type: MessageType<T>, name: string, decode =
   };
 }
 
-/** What the deserializer found in a PushToUserRequest's `data` bytes, for the handler to enforce. */
+/** What the deserializer found in a push request's `data` bytes, for the handler to enforce. */
 export interface DataFacts {
   /** Encoded size of `data`; 0 when the request was too small to be worth measuring. */
   readonly bytes: number;
@@ -71,31 +79,37 @@ export interface DataFacts {
 }
 
 const NO_FACTS: DataFacts = { bytes: 0, depthOver: undefined };
-const dataFacts = new WeakMap<PushToUserRequest, DataFacts>();
+const dataFacts = new WeakMap<object, DataFacts>();
 
-export function dataFactsOf(request: PushToUserRequest): DataFacts {
+export function dataFactsOf(request: PushToUserRequest | PushToUsersRequest): DataFacts {
   return dataFacts.get(request) ?? NO_FACTS;
 }
 
+/** `data` in PushToUserRequest and PushToUsersRequest alike. */
 const DATA_FIELD = 3;
 
 /**
- * PushToUserRequest's deserializer. It measures the encoded `data` (for PUSHGATE_MAX_PAYLOAD_BYTES,
+ * The deserializer of a push request (field 3 is `data`). It measures the encoded `data` (for PUSHGATE_MAX_PAYLOAD_BYTES,
  * without re-encoding anything) and its nesting, without recursion and before the recursive
  * decoding could go deep: `data` nested deeper than `maxDataDepth` is left out of the decoding and
  * recorded (`dataFactsOf`), so the handler refuses it with `invalid_argument`.
  */
-export function pushToUserDecoder(scanAboveBytes: number, maxDataDepth: number): (buffer: Buffer) => PushToUserRequest {
+export function pushDecoder<T extends object>(
+  type: MessageType<T>,
+  name: string,
+  scanAboveBytes: number,
+  maxDataDepth: number,
+): (buffer: Buffer) => T {
   // Each level of nesting takes at least four bytes (two tags, two lengths): a shorter request cannot be too deep.
   const deepAtBytes = 4 * (maxDataDepth + 1);
-  return tolerant(PushToUserRequest, 'PushToUserRequest', (buffer) => {
+  return tolerant(type, name, (buffer) => {
     const measure = buffer.length > scanAboveBytes;
-    if (!measure && buffer.length < deepAtBytes) return PushToUserRequest.decode(buffer);
+    if (!measure && buffer.length < deepAtBytes) return type.decode(buffer);
     const fields = fieldsOf(buffer, DATA_FIELD);
     const bytes = measure ? fields.reduce((sum, f) => sum + f.end - f.lengthStart, 0) : 0;
     const tooDeep =
       buffer.length >= deepAtBytes && fields.some((f) => nestedDeeperThan(buffer.subarray(f.valueStart, f.end), maxDataDepth));
-    const request = PushToUserRequest.decode(tooDeep ? without(buffer, fields) : buffer);
+    const request = type.decode(tooDeep ? without(buffer, fields) : buffer);
     dataFacts.set(request, { bytes, depthOver: tooDeep ? maxDataDepth : undefined });
     return request;
   });

@@ -6,6 +6,7 @@ import { isPushgateError } from '../errors.js';
 import type { PushServiceServer } from '../gen/pushgate/v1/push_service.js';
 import { encodePushResult, encodeSession } from './encode.js';
 import { dataFactsOf } from './payload-size.js';
+import { pushToUsers } from './push-to-users.js';
 import { type InFlight, unary } from './unary.js';
 import { clientTypesOf, type PushLimits, pageSizeOf, requireId, toPushRequest } from './validate.js';
 import { watchPresence } from './watch-presence.js';
@@ -30,6 +31,13 @@ export function pushServiceHandlers(deps: HandlerDeps): PushServiceServer {
     pushToUser: unary('PushToUser', calls, async (request, { signal }) => {
       const result = await push.push(toPushRequest(request, dataFactsOf(request), limits), signal);
       return encodePushResult(result);
+    }),
+
+    pushToUsers: pushToUsers(push, {
+      limits: { ...limits, maxBatchUsers: apiLimits.maxBatchUsers },
+      inFlight,
+      log,
+      maxCallMs: apiLimits.maxCallMs,
     }),
 
     listSessions: unary('ListSessions', calls, async (request, { signal }) => {

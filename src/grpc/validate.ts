@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { isReservedEvent } from '../domain/events.js';
-import type { PushRequest } from '../domain/push.js';
+import type { BatchPushRequest, PushMessage, PushRequest } from '../domain/push.js';
 import { isWellFormed, MAX_USER_ID_LENGTH } from '../domain/session.js';
 import { PushgateError } from '../errors.js';
-import type { PushToUserRequest } from '../gen/pushgate/v1/push_service.js';
+import type { PushToUserRequest, PushToUsersRequest } from '../gen/pushgate/v1/push_service.js';
 import type { DataFacts } from './payload-size.js';
 
 /** Request checks shared by the handlers; every message names the offending field. */
@@ -47,9 +47,34 @@ export function pageSizeOf(pageSize: number, max: number): number {
   return pageSize === 0 ? max : Math.min(pageSize, max);
 }
 
-/** `data` is what the deserializer found in the request's `data` bytes (see pushToUserDecoder). */
+/** `data` is what the deserializer found in the request's `data` bytes (see pushDecoder). */
 export function toPushRequest(request: PushToUserRequest, data: DataFacts, limits: PushLimits): PushRequest {
   const userId = requireId(request.userId, 'user_id');
+  return { userId, ...pushOptionsOf(request, data, limits) };
+}
+
+export interface BatchLimits extends PushLimits {
+  /** PUSHGATE_MAX_BATCH_USERS: `user_ids` one PushToUsers request may name. */
+  readonly maxBatchUsers: number;
+}
+
+/** PushToUsers: the users (checked one by one, duplicates dropped), then the same checks as PushToUser. */
+export function toBatchPushRequest(request: PushToUsersRequest, data: DataFacts, limits: BatchLimits): BatchPushRequest {
+  const count = request.userIds.length;
+  if (count === 0) throw invalid('user_ids is required: name at least one user');
+  if (count > limits.maxBatchUsers) {
+    throw invalid(
+      `user_ids names ${count} users, more than the ${limits.maxBatchUsers} one call may push to (PUSHGATE_MAX_BATCH_USERS); split them over several calls`,
+    );
+  }
+  const userIds = [...new Set(request.userIds.map((id, i) => requireId(id, `user_ids[${i}]`)))];
+  return { userIds, ...pushOptionsOf(request, data, limits) };
+}
+
+/** What PushToUser and PushToUsers share: everything but who. */
+type PushFields = Pick<PushToUserRequest, 'event' | 'data' | 'clientTypes' | 'ackTimeoutMs' | 'noAck' | 'messageId'>;
+
+function pushOptionsOf(request: PushFields, data: DataFacts, limits: PushLimits): PushMessage & { readonly clientTypes: string[] } {
   const { event } = request;
   if (event === '') throw invalid('event is required');
   if (event.length > MAX_EVENT_LENGTH) throw invalid(`event must be at most ${MAX_EVENT_LENGTH} characters`);
@@ -69,7 +94,6 @@ export function toPushRequest(request: PushToUserRequest, data: DataFacts, limit
   }
   if (request.messageId.length > MAX_ID_LENGTH) throw invalid(`message_id must be at most ${MAX_ID_LENGTH} characters`);
   return {
-    userId,
     event,
     // An unset `data` reaches the client as null, the JSON of "nothing".
     data: request.data ?? null,

@@ -43,7 +43,16 @@ export const GRPC_STATUS_NAMES = [
 ];
 
 /** The methods a call is counted under; any other path (an unknown method) is `other`. */
-export const GRPC_METHODS = ['PushToUser', 'ListSessions', 'WatchPresence', 'DisconnectSessions', 'Check', 'Watch', 'ServerReflectionInfo'];
+export const GRPC_METHODS = [
+  'PushToUser',
+  'PushToUsers',
+  'ListSessions',
+  'WatchPresence',
+  'DisconnectSessions',
+  'Check',
+  'Watch',
+  'ServerReflectionInfo',
+];
 
 /** Why a presence stream ended, from the error code it ended with. */
 const STREAM_END_REASONS: Readonly<Record<string, string>> = {

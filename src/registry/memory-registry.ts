@@ -95,6 +95,12 @@ export class MemorySessionRegistry implements SessionRegistry {
     return found;
   }
 
+  async lookupMany(userIds: readonly string[], filter?: SessionFilter): Promise<Map<string, SessionRecord[]>> {
+    const found = new Map<string, SessionRecord[]>();
+    for (const userId of userIds) if (!found.has(userId)) found.set(userId, await this.lookup(userId, filter));
+    return found;
+  }
+
   async position(): Promise<string> {
     return this.cursorAt(this.newestSeq);
   }

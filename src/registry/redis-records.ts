@@ -50,6 +50,17 @@ export function parseRecords(records: readonly Reply[], seen: readonly Reply[]):
   return found;
 }
 
+/** lookup-many-3's reply { counts, records, seen } as each user's records (users in the order passed to it). */
+export function recordsByUser(users: readonly string[], [counts, records, seen]: readonly Reply[][]): [string, SessionRecord[]][] {
+  let at = 0;
+  return users.map((userId, u) => {
+    const count = Number(counts![u]);
+    const found = parseRecords(records!.slice(at, at + count), seen!.slice(at, at + count));
+    at += count;
+    return [userId, found];
+  });
+}
+
 export function fieldOf([, fields]: StreamEntry, name: string): string {
   for (let i = 0; i < fields.length; i += 2) if (fields[i] === name) return fields[i + 1]!;
   return '';

@@ -9,7 +9,7 @@ import { LastSeenBatcher } from './last-seen-batcher.js';
 import { encodeCursor } from './redis-cursor.js';
 import { RedisFeedReader } from './redis-feed-reader.js';
 import { type RegistryKeys, type ShardKeys, splitMember, userKey } from './redis-keys.js';
-import { byConnection, parseRecords, readRecord, recordJson } from './redis-records.js';
+import { byConnection, parseRecords, readRecord, recordJson, recordsByUser } from './redis-records.js';
 import { RedisRecovery, type RegistryRecovery } from './registry-recovery.js';
 import { defineRegistryScripts, type RegistryScripts } from './registry-scripts.js';
 
@@ -119,6 +119,29 @@ export class RedisSessionRegistry implements SessionRegistry {
     )) as Reply[][];
     const found = parseRecords(reply[0]!, reply[1]!).filter((session) => matchesFilter(session, filter));
     return withTouches(found).sort(byConnection);
+  }
+
+  /** One script per shard holding any of the users (lookup-many-3.lua), every shard at once, however many users. */
+  async lookupMany(userIds: readonly string[], filter?: SessionFilter): Promise<Map<string, SessionRecord[]>> {
+    const { keys } = this.options;
+    const found = new Map<string, SessionRecord[]>(userIds.map((userId) => [userId, []]));
+    const withTouches = this.lastSeen.overlay();
+    const byShard = new Map<number, string[]>();
+    for (const userId of found.keys()) {
+      const shard = keys.shardOf(userId);
+      if (!byShard.get(shard)?.push(userId)) byShard.set(shard, [userId]);
+    }
+    const replies = [...byShard].map(async ([shard, users]) => {
+      const k = keys.shard(shard);
+      const reply = (await callRedis(() =>
+        this.scripts.run('pgLookupMany', [k.byUser, k.sessions, k.seen], users.map(userKey)),
+      )) as Reply[][];
+      for (const [userId, sessions] of recordsByUser(users, reply)) {
+        found.set(userId, withTouches(sessions.filter((s) => matchesFilter(s, filter))).sort(byConnection));
+      }
+    });
+    await Promise.all(replies);
+    return found;
   }
 
   async position(): Promise<string> {

@@ -6,6 +6,7 @@ const FILES = {
   pgRegister: 'register-7',
   pgUnregister: 'unregister-7',
   pgLookup: 'lookup-3',
+  pgLookupMany: 'lookup-many-3',
   pgTouch: 'touch-2',
   pgPage: 'page-3',
   pgReadAfter: 'read-after-2',

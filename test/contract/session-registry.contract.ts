@@ -162,6 +162,41 @@ export function describeSessionRegistry(name: string, factory: (options: Retenti
       });
     });
 
+    describe('lookupMany', () => {
+      it('returns every given user, each with its sessions oldest first as lookup would, empty for users without sessions', async () => {
+        await register(record('u1', 's-1a', 'web', 1));
+        await register(record('u1', 's-1b', 'app', 2));
+        await register(record('u2', 's-2', 'pc', 3));
+        await register(record('u3', 's-3', 'web', 4));
+
+        const found = await registry.lookupMany(['u1', 'nobody', 'u2', 'u1']);
+        expect([...found.keys()].sort()).toEqual(['nobody', 'u1', 'u2']);
+        expect(found.get('u1')).toEqual(await registry.lookup('u1'));
+        expect(ids(found.get('u1')!)).toEqual(['s-1a', 's-1b']);
+        expect(found.get('u2')).toEqual([record('u2', 's-2', 'pc', 3)]);
+        expect(found.get('nobody')).toEqual([]);
+        expect((await registry.lookupMany([])).size).toBe(0);
+      });
+
+      it('filters by client type, and keeps users apart whose ids share a prefix or hold NUL', async () => {
+        const users = ['a', 'a\0', 'a\0b', 'ab', 'a b'];
+        for (const [i, userId] of users.entries()) {
+          await register(record(userId, `s-${i}-web`, 'web', i));
+          await register(record(userId, `s-${i}-app`, 'app', i + 10));
+        }
+        const found = await registry.lookupMany(users, { clientTypes: ['app'] });
+        for (const [i, userId] of users.entries()) expect(ids(found.get(userId)!)).toEqual([`s-${i}-app`]);
+      });
+
+      it('answers for many users across shards in one call', async () => {
+        const users = Array.from({ length: 1500 }, (_, i) => `many-${i}`);
+        await Promise.all(users.filter((_, i) => i % 3 === 0).map((userId, i) => register(record(userId, `s-${userId}`, 'web', i))));
+        const found = await registry.lookupMany(users);
+        expect(found.size).toBe(users.length);
+        for (const [i, userId] of users.entries()) expect(ids(found.get(userId)!)).toEqual(i % 3 === 0 ? [`s-${userId}`] : []);
+      });
+    });
+
     describe('unregister', () => {
       it('removes the session and resolves to the removed record', async () => {
         const keep = record('u1', 's-keep', 'app', 1);

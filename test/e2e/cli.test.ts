@@ -1,6 +1,6 @@
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -174,6 +174,60 @@ describe('pushgate CLI against a node', () => {
     expect(response.deliveries.map((d) => [d.session.sessionId, d.status, d.ackData]).sort()).toEqual(
       sockets.map((s, i) => [s.id, 'DELIVERY_STATUS_ACKED', { from: `client-${i}` }]).sort(),
     );
+  });
+
+  it('push to several users uses PushToUsers: a row per session with its user, a summary; --json gives JSON lines', async () => {
+    const [one, two] = [`${USER}-batch-1`, `${USER}-batch-2`];
+    const first = await threeClients(one);
+    const second = await threeClients(two);
+    const absent = `${USER}-batch-none`;
+    const dir = mkdtempSync(join(tmpdir(), 'pushgate-users-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, 'users.txt');
+    writeFileSync(file, `${two}\n\n${absent}\n`);
+
+    const run = await pushgate(node, [
+      'push',
+      '--user',
+      one,
+      '--users-file',
+      file,
+      '--event',
+      'notice',
+      '--data',
+      '7',
+      '--message-id',
+      'b-7',
+    ]);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect([...first.received, ...second.received]).toEqual(Array(6).fill([7]));
+    for (const [userId, sockets] of [
+      [one, first.sockets],
+      [two, second.sockets],
+    ] as const) {
+      for (const socket of sockets) {
+        expect(run.stdout.split('\n').find((line) => line.includes(socket.id!))).toMatch(
+          new RegExp(`^│ ${userId} +│ ${socket.id} .*│ ACKED +│`),
+        );
+      }
+    }
+    expect(run.stdout).toMatch(new RegExp(`│ ${absent} +│ +│ +│ +│ NO SESSION +│`));
+    expect(run.stdout).toMatch(/message b-7 to 3 users \(1 without a live session\): 6 sessions, 6 acked, 0 timed out, 0 failed\n$/);
+
+    const json = await pushgate(node, ['push', '--user', one, '--user', absent, '--event', 'notice', '--message-id', 'b-8', '--json']);
+    expect(json.code).toBe(0);
+    const lines = json.stdout
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toMatchObject({ userId: absent, messageId: `b-8:${absent}`, deliveries: [] });
+    expect(lines[1]).toMatchObject({ userId: one, messageId: `b-8:${one}`, acked: 3 });
+    expect((lines[1]!.deliveries as { status: string }[]).map((d) => d.status)).toEqual(Array(3).fill('DELIVERY_STATUS_ACKED'));
+    expect(lines[2]).toEqual({
+      summary: { messageId: 'b-8', users: 2, usersWithoutSessions: 1, sessions: 3, acked: 3, timedOut: 0, failed: 0, sent: 0 },
+    });
   });
 
   it('push --no-ack reports SENT, and --client-type narrows the sessions', async () => {

@@ -110,6 +110,53 @@ describe('the backend client package', () => {
     ]);
   });
 
+  it('pushes to many users as a stream of user results and a summary, and cancels the call on break', async () => {
+    const n = await node();
+    const sockets = [await n.connect('81', 'app'), await n.connect('81', 'web'), await n.connect('82', 'pc')];
+    for (const socket of sockets) socket.on('notice', (data: { n: number }, ack: (reply: unknown) => void) => ack({ got: data.n }));
+    const silent = await n.connect('83', 'web');
+    silent.on('notice', () => undefined);
+    const pushgate = client({ address: n.grpcAddress, apiKey: KEY });
+
+    const messages = [];
+    for await (const message of pushgate.pushToUsers({ userIds: ['81', '82', '84'], event: 'notice', data: { n: 9 }, messageId: 'b-1' })) {
+      messages.push(message);
+    }
+    const results = messages.flatMap((m) => (m.userResult === undefined ? [] : [m.userResult]));
+    expect(results.map((r) => [r.userId, r.messageId, r.acked, r.deliveries.map((d) => d.ackData)]).sort()).toEqual([
+      ['81', 'b-1:81', 2, [{ got: 9 }, { got: 9 }]],
+      ['82', 'b-1:82', 1, [{ got: 9 }]],
+      ['84', 'b-1:84', 0, []],
+    ]);
+    expect(messages.at(-1)!.summary).toEqual({
+      messageId: 'b-1',
+      users: 3,
+      usersWithoutSessions: 1,
+      sessions: 3,
+      acked: 3,
+      timedOut: 0,
+      failed: 0,
+      sent: 0,
+    });
+
+    // Leaving the loop after the first result cancels the call: the silent session's wait ends at once.
+    for await (const message of pushgate.pushToUsers({ userIds: ['84', '83'], event: 'notice', ackTimeoutMs: 20_000 })) {
+      expect(message.userResult?.userId).toBe('84');
+      break;
+    }
+    await waitFor('the silent session’s ack wait to end', () => n.app.local.pendingWaits() === 0 && n.app.callsInFlight === 0);
+
+    const refused = await (async () => {
+      try {
+        for await (const _ of pushgate.pushToUsers({ userIds: [], event: 'notice' })) return undefined;
+      } catch (err) {
+        return err;
+      }
+    })();
+    expect(refused).toBeInstanceOf(PushgateClientError);
+    expect(refused).toMatchObject({ method: 'PushToUsers', code: GrpcStatus.INVALID_ARGUMENT, pushgateCode: 'invalid_argument' });
+  });
+
   it('lists sessions one page at a time, and all of them through the iterator', async () => {
     const n = await node();
     const sockets: Socket[] = [];

@@ -9,6 +9,8 @@ import {
   PushServiceClient,
   PushToUserRequest,
   type PushToUserResponse,
+  PushToUsersRequest,
+  type PushToUsersResponse,
 } from './gen/pushgate/v1/push_service.js';
 import type { Session } from './gen/pushgate/v1/session.js';
 import {
@@ -38,6 +40,14 @@ export interface PushToUserInput {
   /** Fire and forget: each reachable session is reported SENT. */
   readonly noAck?: boolean;
   /** Echoed in the response; the server generates one when empty. */
+  readonly messageId?: string;
+}
+
+/** A batch push: one event to every live session of many users (up to the server's PUSHGATE_MAX_BATCH_USERS). */
+export interface PushToUsersInput extends Omit<PushToUserInput, 'userId'> {
+  /** The users; duplicates count once. */
+  readonly userIds: readonly string[];
+  /** The batch's id, echoed in the summary; each user's is `<messageId>:<userId>`. Generated when empty. */
   readonly messageId?: string;
 }
 
@@ -117,6 +127,48 @@ export class PushgateClient {
       deadlineMs,
       retry: false,
     });
+  }
+
+  /**
+   * Pushes an event to every live session of many users. Yields each user's result as the server
+   * streams it (`userResult`: the user, its derived message id, its deliveries), then one message
+   * with `summary`, last. Never retried, like pushToUser: users already reported were pushed to.
+   * Breaking out of the loop or aborting `options.signal` cancels the call (the server then stops
+   * waiting for acks); a failure throws a PushgateClientError.
+   */
+  async *pushToUsers(input: PushToUsersInput, options: CallOptions = {}): AsyncGenerator<PushToUsersResponse, void, undefined> {
+    const request = PushToUsersRequest.fromPartial({
+      userIds: [...input.userIds],
+      event: input.event,
+      data: input.data,
+      clientTypes: [...(input.clientTypes ?? [])],
+      ackTimeoutMs: input.ackTimeoutMs ?? 0,
+      noAck: input.noAck ?? false,
+      messageId: input.messageId ?? '',
+    });
+    const ackWaitMs = input.noAck ? 0 : (input.ackTimeoutMs ?? 0);
+    const deadlineMs = positiveMs(
+      options.deadlineMs ?? Math.max(this.deadlineMs, ackWaitMs + PUSH_DEADLINE_MARGIN_MS),
+      'deadlineMs',
+      this.deadlineMs,
+    );
+    const { signal } = options;
+    signal?.throwIfAborted();
+    const call = this.raw.pushToUsers(request, this.metadata(options.metadata), { deadline: new Date(Date.now() + deadlineMs) });
+    const cancel = (): void => call.cancel();
+    signal?.addEventListener('abort', cancel, { once: true });
+    let ended = false;
+    try {
+      for await (const message of call as AsyncIterable<PushToUsersResponse>) yield message;
+      ended = true;
+    } catch (err) {
+      ended = true;
+      if (signal?.aborted) throw signal.reason;
+      throw isServiceError(err) ? toClientError('PushToUsers', err) : err;
+    } finally {
+      signal?.removeEventListener('abort', cancel);
+      if (!ended) call.cancel();
+    }
   }
 
   /** One page of a user's live sessions, oldest first. Retried on UNAVAILABLE (a read). */

@@ -136,6 +136,94 @@ export interface PushToUserResponse {
   failed: number;
 }
 
+/**
+ * PushToUsersRequest describes one event for all (or some) sessions of many users. Its fields other
+ * than user_ids mean what they mean in PushToUserRequest and are checked the same way.
+ */
+export interface PushToUsersRequest {
+  /**
+   * The users to push to: at least one, at most PUSHGATE_MAX_BATCH_USERS (10,000 unless
+   * configured). Each is checked like PushToUserRequest.user_id; duplicates count once.
+   */
+  userIds: string[];
+  /** Socket.IO event name the clients listen to. Required; Socket.IO's reserved names are refused. */
+  event: string;
+  /**
+   * Any JSON value, delivered as the event's first argument to every session of every user. Its
+   * encoded size is limited by PUSHGATE_MAX_PAYLOAD_BYTES.
+   */
+  data?:
+    | any
+    | undefined;
+  /** Only sessions of these client types (case-insensitive). Empty means every session. */
+  clientTypes: string[];
+  /**
+   * How long to wait for each session's ack, in milliseconds. 0 means the server default
+   * (PUSHGATE_ACK_TIMEOUT_MS). Capped by PUSHGATE_MAX_ACK_TIMEOUT_MS.
+   */
+  ackTimeoutMs: number;
+  /** Fire and forget: do not request acks; each reachable session is reported SENT. */
+  noAck: boolean;
+  /**
+   * Caller's identifier for the batch, echoed in the summary. Generated (a UUID) when empty. Each
+   * user's message id is derived from it as `<message_id>:<user_id>` (see UserPushResult). Clients
+   * receive the same event and data whichever user they belong to.
+   */
+  messageId: string;
+}
+
+/**
+ * PushToUsersResponse is one message of a PushToUsers stream: a user's result, or (last) the
+ * summary of the batch.
+ */
+export interface PushToUsersResponse {
+  /** One user's outcome, sent as soon as every targeted session of that user has one. */
+  userResult?:
+    | UserPushResult
+    | undefined;
+  /** The batch's totals; the last message of a stream that completed. */
+  summary?: BatchSummary | undefined;
+}
+
+/** UserPushResult is the outcome of a batch push for one user, like a PushToUserResponse. */
+export interface UserPushResult {
+  /** The user this result is about, as given in user_ids. */
+  userId: string;
+  /** This user's message id: the batch's message_id, a colon, and the user id. */
+  messageId: string;
+  /**
+   * One entry per targeted session of the user, oldest connection first. Empty when the user had no
+   * live session (of the requested client types).
+   */
+  deliveries: SessionDelivery[];
+  /** Number of deliveries with status ACKED. */
+  acked: number;
+  /** Number of deliveries with status TIMEOUT. */
+  timedOut: number;
+  /** Number of deliveries with status DISCONNECTED or FAILED. */
+  failed: number;
+}
+
+/** BatchSummary totals a PushToUsers call once every user's result has been sent. */
+export interface BatchSummary {
+  /** The request's message_id, or the one the server generated. */
+  messageId: string;
+  /** Distinct users in the request: the number of UserPushResult messages sent before this one. */
+  users: number;
+  /** Users that had no live session (of the requested client types): nothing was pushed to them. */
+  usersWithoutSessions: number;
+  /** Sessions the event was pushed to, over every user. */
+  sessions: number;
+  /** Deliveries with status ACKED. */
+  acked: number;
+  /** Deliveries with status TIMEOUT. */
+  timedOut: number;
+  /** Deliveries with status DISCONNECTED or FAILED. */
+  failed: number;
+  /** Deliveries with status SENT (no_ack). */
+  sent: number;
+}
+
 /** SessionDelivery is the outcome of a push for one session. */
 export interface SessionDelivery {
   /** The session the event was pushed to. */
@@ -555,6 +643,640 @@ export const PushToUserResponse: MessageFns<PushToUserResponse> = {
     message.acked = object.acked ?? 0;
     message.timedOut = object.timedOut ?? 0;
     message.failed = object.failed ?? 0;
+    return message;
+  },
+};
+
+function createBasePushToUsersRequest(): PushToUsersRequest {
+  return { userIds: [], event: "", data: undefined, clientTypes: [], ackTimeoutMs: 0, noAck: false, messageId: "" };
+}
+
+export const PushToUsersRequest: MessageFns<PushToUsersRequest> = {
+  encode(message: PushToUsersRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.userIds) {
+      writer.uint32(10).string(v!);
+    }
+    if (message.event !== "") {
+      writer.uint32(18).string(message.event);
+    }
+    if (message.data !== undefined) {
+      Value.encode(Value.wrap(message.data), writer.uint32(26).fork()).join();
+    }
+    for (const v of message.clientTypes) {
+      writer.uint32(34).string(v!);
+    }
+    if (message.ackTimeoutMs !== 0) {
+      writer.uint32(40).uint32(message.ackTimeoutMs);
+    }
+    if (message.noAck !== false) {
+      writer.uint32(48).bool(message.noAck);
+    }
+    if (message.messageId !== "") {
+      writer.uint32(58).string(message.messageId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PushToUsersRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePushToUsersRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userIds.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.event = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.data = Value.unwrap(Value.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.clientTypes.push(reader.string());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.ackTimeoutMs = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.noAck = reader.bool();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.messageId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PushToUsersRequest {
+    return {
+      userIds: globalThis.Array.isArray(object?.userIds)
+        ? object.userIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.user_ids)
+        ? object.user_ids.map((e: any) => globalThis.String(e))
+        : [],
+      event: isSet(object.event) ? globalThis.String(object.event) : "",
+      data: isSet(object?.data) ? object.data : undefined,
+      clientTypes: globalThis.Array.isArray(object?.clientTypes)
+        ? object.clientTypes.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.client_types)
+        ? object.client_types.map((e: any) => globalThis.String(e))
+        : [],
+      ackTimeoutMs: isSet(object.ackTimeoutMs)
+        ? globalThis.Number(object.ackTimeoutMs)
+        : isSet(object.ack_timeout_ms)
+        ? globalThis.Number(object.ack_timeout_ms)
+        : 0,
+      noAck: isSet(object.noAck)
+        ? globalThis.Boolean(object.noAck)
+        : isSet(object.no_ack)
+        ? globalThis.Boolean(object.no_ack)
+        : false,
+      messageId: isSet(object.messageId)
+        ? globalThis.String(object.messageId)
+        : isSet(object.message_id)
+        ? globalThis.String(object.message_id)
+        : "",
+    };
+  },
+
+  toJSON(message: PushToUsersRequest): unknown {
+    const obj: any = {};
+    if (message.userIds?.length) {
+      obj.userIds = message.userIds;
+    }
+    if (message.event !== "") {
+      obj.event = message.event;
+    }
+    if (message.data !== undefined) {
+      obj.data = message.data;
+    }
+    if (message.clientTypes?.length) {
+      obj.clientTypes = message.clientTypes;
+    }
+    if (message.ackTimeoutMs !== 0) {
+      obj.ackTimeoutMs = Math.round(message.ackTimeoutMs);
+    }
+    if (message.noAck !== false) {
+      obj.noAck = message.noAck;
+    }
+    if (message.messageId !== "") {
+      obj.messageId = message.messageId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PushToUsersRequest>, I>>(base?: I): PushToUsersRequest {
+    return PushToUsersRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PushToUsersRequest>, I>>(object: I): PushToUsersRequest {
+    const message = createBasePushToUsersRequest();
+    message.userIds = object.userIds?.map((e) => e) || [];
+    message.event = object.event ?? "";
+    message.data = object.data === undefined ? undefined : object.data;
+    message.clientTypes = object.clientTypes?.map((e) => e) || [];
+    message.ackTimeoutMs = object.ackTimeoutMs ?? 0;
+    message.noAck = object.noAck ?? false;
+    message.messageId = object.messageId ?? "";
+    return message;
+  },
+};
+
+function createBasePushToUsersResponse(): PushToUsersResponse {
+  return { userResult: undefined, summary: undefined };
+}
+
+export const PushToUsersResponse: MessageFns<PushToUsersResponse> = {
+  encode(message: PushToUsersResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userResult !== undefined) {
+      UserPushResult.encode(message.userResult, writer.uint32(10).fork()).join();
+    }
+    if (message.summary !== undefined) {
+      BatchSummary.encode(message.summary, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PushToUsersResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePushToUsersResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userResult = UserPushResult.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.summary = BatchSummary.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PushToUsersResponse {
+    return {
+      userResult: isSet(object.userResult)
+        ? UserPushResult.fromJSON(object.userResult)
+        : isSet(object.user_result)
+        ? UserPushResult.fromJSON(object.user_result)
+        : undefined,
+      summary: isSet(object.summary) ? BatchSummary.fromJSON(object.summary) : undefined,
+    };
+  },
+
+  toJSON(message: PushToUsersResponse): unknown {
+    const obj: any = {};
+    if (message.userResult !== undefined) {
+      obj.userResult = UserPushResult.toJSON(message.userResult);
+    }
+    if (message.summary !== undefined) {
+      obj.summary = BatchSummary.toJSON(message.summary);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PushToUsersResponse>, I>>(base?: I): PushToUsersResponse {
+    return PushToUsersResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PushToUsersResponse>, I>>(object: I): PushToUsersResponse {
+    const message = createBasePushToUsersResponse();
+    message.userResult = (object.userResult !== undefined && object.userResult !== null)
+      ? UserPushResult.fromPartial(object.userResult)
+      : undefined;
+    message.summary = (object.summary !== undefined && object.summary !== null)
+      ? BatchSummary.fromPartial(object.summary)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseUserPushResult(): UserPushResult {
+  return { userId: "", messageId: "", deliveries: [], acked: 0, timedOut: 0, failed: 0 };
+}
+
+export const UserPushResult: MessageFns<UserPushResult> = {
+  encode(message: UserPushResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.messageId !== "") {
+      writer.uint32(18).string(message.messageId);
+    }
+    for (const v of message.deliveries) {
+      SessionDelivery.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.acked !== 0) {
+      writer.uint32(32).uint32(message.acked);
+    }
+    if (message.timedOut !== 0) {
+      writer.uint32(40).uint32(message.timedOut);
+    }
+    if (message.failed !== 0) {
+      writer.uint32(48).uint32(message.failed);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UserPushResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUserPushResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.messageId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.deliveries.push(SessionDelivery.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.acked = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.timedOut = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.failed = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UserPushResult {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      messageId: isSet(object.messageId)
+        ? globalThis.String(object.messageId)
+        : isSet(object.message_id)
+        ? globalThis.String(object.message_id)
+        : "",
+      deliveries: globalThis.Array.isArray(object?.deliveries)
+        ? object.deliveries.map((e: any) => SessionDelivery.fromJSON(e))
+        : [],
+      acked: isSet(object.acked) ? globalThis.Number(object.acked) : 0,
+      timedOut: isSet(object.timedOut)
+        ? globalThis.Number(object.timedOut)
+        : isSet(object.timed_out)
+        ? globalThis.Number(object.timed_out)
+        : 0,
+      failed: isSet(object.failed) ? globalThis.Number(object.failed) : 0,
+    };
+  },
+
+  toJSON(message: UserPushResult): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.messageId !== "") {
+      obj.messageId = message.messageId;
+    }
+    if (message.deliveries?.length) {
+      obj.deliveries = message.deliveries.map((e) => SessionDelivery.toJSON(e));
+    }
+    if (message.acked !== 0) {
+      obj.acked = Math.round(message.acked);
+    }
+    if (message.timedOut !== 0) {
+      obj.timedOut = Math.round(message.timedOut);
+    }
+    if (message.failed !== 0) {
+      obj.failed = Math.round(message.failed);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UserPushResult>, I>>(base?: I): UserPushResult {
+    return UserPushResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UserPushResult>, I>>(object: I): UserPushResult {
+    const message = createBaseUserPushResult();
+    message.userId = object.userId ?? "";
+    message.messageId = object.messageId ?? "";
+    message.deliveries = object.deliveries?.map((e) => SessionDelivery.fromPartial(e)) || [];
+    message.acked = object.acked ?? 0;
+    message.timedOut = object.timedOut ?? 0;
+    message.failed = object.failed ?? 0;
+    return message;
+  },
+};
+
+function createBaseBatchSummary(): BatchSummary {
+  return { messageId: "", users: 0, usersWithoutSessions: 0, sessions: 0, acked: 0, timedOut: 0, failed: 0, sent: 0 };
+}
+
+export const BatchSummary: MessageFns<BatchSummary> = {
+  encode(message: BatchSummary, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.messageId !== "") {
+      writer.uint32(10).string(message.messageId);
+    }
+    if (message.users !== 0) {
+      writer.uint32(16).uint32(message.users);
+    }
+    if (message.usersWithoutSessions !== 0) {
+      writer.uint32(24).uint32(message.usersWithoutSessions);
+    }
+    if (message.sessions !== 0) {
+      writer.uint32(32).uint32(message.sessions);
+    }
+    if (message.acked !== 0) {
+      writer.uint32(40).uint32(message.acked);
+    }
+    if (message.timedOut !== 0) {
+      writer.uint32(48).uint32(message.timedOut);
+    }
+    if (message.failed !== 0) {
+      writer.uint32(56).uint32(message.failed);
+    }
+    if (message.sent !== 0) {
+      writer.uint32(64).uint32(message.sent);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchSummary {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchSummary();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.messageId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.users = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.usersWithoutSessions = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.sessions = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.acked = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.timedOut = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.failed = reader.uint32();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.sent = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchSummary {
+    return {
+      messageId: isSet(object.messageId)
+        ? globalThis.String(object.messageId)
+        : isSet(object.message_id)
+        ? globalThis.String(object.message_id)
+        : "",
+      users: isSet(object.users) ? globalThis.Number(object.users) : 0,
+      usersWithoutSessions: isSet(object.usersWithoutSessions)
+        ? globalThis.Number(object.usersWithoutSessions)
+        : isSet(object.users_without_sessions)
+        ? globalThis.Number(object.users_without_sessions)
+        : 0,
+      sessions: isSet(object.sessions) ? globalThis.Number(object.sessions) : 0,
+      acked: isSet(object.acked) ? globalThis.Number(object.acked) : 0,
+      timedOut: isSet(object.timedOut)
+        ? globalThis.Number(object.timedOut)
+        : isSet(object.timed_out)
+        ? globalThis.Number(object.timed_out)
+        : 0,
+      failed: isSet(object.failed) ? globalThis.Number(object.failed) : 0,
+      sent: isSet(object.sent) ? globalThis.Number(object.sent) : 0,
+    };
+  },
+
+  toJSON(message: BatchSummary): unknown {
+    const obj: any = {};
+    if (message.messageId !== "") {
+      obj.messageId = message.messageId;
+    }
+    if (message.users !== 0) {
+      obj.users = Math.round(message.users);
+    }
+    if (message.usersWithoutSessions !== 0) {
+      obj.usersWithoutSessions = Math.round(message.usersWithoutSessions);
+    }
+    if (message.sessions !== 0) {
+      obj.sessions = Math.round(message.sessions);
+    }
+    if (message.acked !== 0) {
+      obj.acked = Math.round(message.acked);
+    }
+    if (message.timedOut !== 0) {
+      obj.timedOut = Math.round(message.timedOut);
+    }
+    if (message.failed !== 0) {
+      obj.failed = Math.round(message.failed);
+    }
+    if (message.sent !== 0) {
+      obj.sent = Math.round(message.sent);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BatchSummary>, I>>(base?: I): BatchSummary {
+    return BatchSummary.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BatchSummary>, I>>(object: I): BatchSummary {
+    const message = createBaseBatchSummary();
+    message.messageId = object.messageId ?? "";
+    message.users = object.users ?? 0;
+    message.usersWithoutSessions = object.usersWithoutSessions ?? 0;
+    message.sessions = object.sessions ?? 0;
+    message.acked = object.acked ?? 0;
+    message.timedOut = object.timedOut ?? 0;
+    message.failed = object.failed ?? 0;
+    message.sent = object.sent ?? 0;
     return message;
   },
 };
@@ -1322,6 +2044,24 @@ export const PushServiceService = {
     responseSerialize: (value: PushToUserResponse): Buffer => Buffer.from(PushToUserResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): PushToUserResponse => PushToUserResponse.decode(value),
   },
+  /**
+   * Pushes one event to every live session of many users (up to PUSHGATE_MAX_BATCH_USERS, 10,000
+   * unless configured) and streams one UserPushResult per user as that user's sessions have all
+   * acked, closed or timed out, then one BatchSummary, then OK. Users with no live session come
+   * first; a user with a silent session comes at the ack timeout. Needs the "push" scope and counts
+   * as one call for the caller's rate limit, whatever the number of users. A cancelled call stops
+   * waiting for acks at once (clients may still have received the event). Not safe to retry as a
+   * whole: users already reported were pushed to.
+   */
+  pushToUsers: {
+    path: "/pushgate.v1.PushService/PushToUsers" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: PushToUsersRequest): Buffer => Buffer.from(PushToUsersRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PushToUsersRequest => PushToUsersRequest.decode(value),
+    responseSerialize: (value: PushToUsersResponse): Buffer => Buffer.from(PushToUsersResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PushToUsersResponse => PushToUsersResponse.decode(value),
+  },
   /** Lists the live sessions of a user. */
   listSessions: {
     path: "/pushgate.v1.PushService/ListSessions" as const,
@@ -1371,6 +2111,16 @@ export interface PushServiceServer extends UntypedServiceImplementation {
    * timed out. A user with no live session gets OK with no deliveries.
    */
   pushToUser: handleUnaryCall<PushToUserRequest, PushToUserResponse>;
+  /**
+   * Pushes one event to every live session of many users (up to PUSHGATE_MAX_BATCH_USERS, 10,000
+   * unless configured) and streams one UserPushResult per user as that user's sessions have all
+   * acked, closed or timed out, then one BatchSummary, then OK. Users with no live session come
+   * first; a user with a silent session comes at the ack timeout. Needs the "push" scope and counts
+   * as one call for the caller's rate limit, whatever the number of users. A cancelled call stops
+   * waiting for acks at once (clients may still have received the event). Not safe to retry as a
+   * whole: users already reported were pushed to.
+   */
+  pushToUsers: handleServerStreamingCall<PushToUsersRequest, PushToUsersResponse>;
   /** Lists the live sessions of a user. */
   listSessions: handleUnaryCall<ListSessionsRequest, ListSessionsResponse>;
   /**
@@ -1406,6 +2156,21 @@ export interface PushServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: PushToUserResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Pushes one event to every live session of many users (up to PUSHGATE_MAX_BATCH_USERS, 10,000
+   * unless configured) and streams one UserPushResult per user as that user's sessions have all
+   * acked, closed or timed out, then one BatchSummary, then OK. Users with no live session come
+   * first; a user with a silent session comes at the ack timeout. Needs the "push" scope and counts
+   * as one call for the caller's rate limit, whatever the number of users. A cancelled call stops
+   * waiting for acks at once (clients may still have received the event). Not safe to retry as a
+   * whole: users already reported were pushed to.
+   */
+  pushToUsers(request: PushToUsersRequest, options?: Partial<CallOptions>): ClientReadableStream<PushToUsersResponse>;
+  pushToUsers(
+    request: PushToUsersRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<PushToUsersResponse>;
   /** Lists the live sessions of a user. */
   listSessions(
     request: ListSessionsRequest,
