@@ -24,6 +24,7 @@ import {
   DisconnectSessionsRequest,
   ListSessionsRequest,
   PushToUserRequest,
+  PushToUsersRequest,
   WatchPresenceRequest,
   type WatchPresenceResponse,
 } from '../../src/gen/pushgate/v1/push_service.js';
@@ -708,6 +709,7 @@ const pushRequest = fc.record({
 
 type GrpcCall =
   | { readonly kind: 'push'; readonly request: Partial<PushToUserRequest>; readonly deadlineMs: number }
+  | { readonly kind: 'batch'; readonly request: Partial<PushToUsersRequest>; readonly deadlineMs: number; readonly maxMessages: number }
   | { readonly kind: 'list'; readonly request: Partial<ListSessionsRequest>; readonly deadlineMs: number }
   | { readonly kind: 'disconnect'; readonly request: Partial<DisconnectSessionsRequest>; readonly deadlineMs: number }
   | { readonly kind: 'watch'; readonly request: Partial<WatchPresenceRequest>; readonly deadlineMs: number; readonly maxMessages: number }
@@ -719,9 +721,15 @@ type GrpcCall =
       readonly requestId: string | undefined;
     };
 
+/** PushToUsers: the same options as PushToUser, for a few users (some odd, some repeated). */
+const batchRequest = fc
+  .tuple(pushRequest, fc.array(userIdField, { maxLength: 6 }))
+  .map(([{ userId: _one, ...options }, userIds]) => ({ ...options, userIds }));
+
 /** Valid encodings of random requests, then mutated: the decoder meets bytes close to real ones. */
 const encodedRequest = fc.oneof(
   pushRequest.map((r) => ({ method: 'PushToUser', bytes: PushToUserRequest.encode(PushToUserRequest.fromPartial(r)).finish() })),
+  batchRequest.map((r) => ({ method: 'PushToUsers', bytes: PushToUsersRequest.encode(PushToUsersRequest.fromPartial(r)).finish() })),
   fc
     .record({ userId: userIdField, clientTypes })
     .map((r) => ({ method: 'ListSessions', bytes: ListSessionsRequest.encode(ListSessionsRequest.fromPartial(r)).finish() })),
@@ -739,7 +747,7 @@ const encodedRequest = fc.oneof(
 const rawRequest = fc.oneof(
   // Random bytes.
   fc.record({
-    method: fc.constantFrom('PushToUser', 'ListSessions', 'WatchPresence', 'DisconnectSessions'),
+    method: fc.constantFrom('PushToUser', 'PushToUsers', 'ListSessions', 'WatchPresence', 'DisconnectSessions'),
     bytes: fc.uint8Array({ maxLength: 2000 }),
   }),
   // A real encoding with bytes flipped, cut short or extended.
@@ -764,6 +772,15 @@ const rawRequest = fc.oneof(
 
 const grpcCall: fc.Arbitrary<GrpcCall> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('push' as const), request: pushRequest, deadlineMs }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('batch' as const),
+      request: batchRequest,
+      deadlineMs,
+      maxMessages: fc.integer({ min: 0, max: 8 }),
+    }),
+  },
   {
     weight: 2,
     arbitrary: fc.record({
@@ -880,6 +897,24 @@ async function runGrpc(call: GrpcCall, client: TestPushClient): Promise<void> {
         expectNoServerFault(err, `DisconnectSessions ${shown(call.request)}`);
       }
       return;
+    case 'batch': {
+      // Read some of the stream, then (sometimes) cancel it mid-batch, as an impatient caller does.
+      const stream = client.raw.pushToUsers(PushToUsersRequest.fromPartial(call.request), new Metadata(), options);
+      let received = 0;
+      const status = await new Promise<StatusObject>((resolve) => {
+        stream.on('data', () => {
+          if (++received >= call.maxMessages) stream.cancel();
+        });
+        stream.on('error', () => {});
+        stream.on('status', resolve);
+        if (call.maxMessages === 0) setImmediate(() => stream.cancel());
+      });
+      count(grpcCodes, GrpcStatus[status.code] ?? String(status.code));
+      expect(SERVER_FAULTS.has(status.code), `PushToUsers ${shown(call.request)} ended ${GrpcStatus[status.code]}: ${status.details}`).toBe(
+        false,
+      );
+      return;
+    }
     case 'watch': {
       const stream = client.raw.watchPresence(WatchPresenceRequest.fromPartial(call.request), new Metadata(), options);
       let received = 0;
@@ -903,7 +938,7 @@ async function runGrpc(call: GrpcCall, client: TestPushClient): Promise<void> {
       if (call.requestId !== undefined) metadata.set('x-request-id', call.requestId);
       const what = `${call.method} with raw bytes ${Buffer.from(call.bytes).toString('base64').slice(0, 200)}`;
       const passthrough = (b: Buffer): Buffer => b;
-      if (call.method === `${SERVICE}WatchPresence`) {
+      if (call.method === `${SERVICE}WatchPresence` || call.method === `${SERVICE}PushToUsers`) {
         const stream = rawGrpc.makeServerStreamRequest(call.method, passthrough, passthrough, Buffer.from(call.bytes), metadata, options);
         const status = await new Promise<StatusObject>((resolve) => {
           stream.on('data', () => stream.cancel());
