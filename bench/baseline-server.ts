@@ -1,32 +1,85 @@
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Server as GrpcServer, ServerCredentials, status } from '@grpc/grpc-js';
+import { Redis } from 'ioredis';
+import { jwtVerify } from 'jose';
 import { Server as IoServer, type Socket } from 'socket.io';
 import { DeliveryStatus, type PushServiceServer, PushServiceService, type SessionDelivery } from '../src/gen/pushgate/v1/push_service.js';
+
+export interface BaselineOptions {
+  /** Verify `auth.token` as an HS256 JWT with this secret (user = sub), as pushgate does; else trust `auth.userId`. */
+  readonly jwtSecret?: string;
+  /**
+   * The minimal Redis composition: a set of session ids per user and a hash of JSON records,
+   * written in one pipelined round trip per connect and per disconnect; a push looks the user up
+   * with one SMEMBERS and one HMGET (and emits to the sockets it holds).
+   */
+  readonly redisUrl?: string;
+}
+
+export interface Baseline {
+  readonly grpcAddress: string;
+  readonly httpUrl: string;
+  readonly io: IoServer;
+  stop(): Promise<void>;
+}
 
 /**
  * The floor pushgate's hot path is measured against: the least code that composes grpc-js and
  * Socket.IO into the same PushToUser answer — a Map of sockets by user, one emit per socket, one
- * timer per call, no auth, validation, logging or registry abstraction.
+ * timer per call, no validation, logging or registry abstraction (optionally the same JWT check,
+ * and a Redis lookup: see BaselineOptions).
  */
-export async function startBaseline(): Promise<{ grpcAddress: string; httpUrl: string; stop(): Promise<void> }> {
+export async function startBaseline(options: BaselineOptions = {}): Promise<Baseline> {
   const byUser = new Map<string, Set<Socket>>();
+  const bySession = new Map<string, Socket>();
   const connectedAt = new WeakMap<Socket, number>();
   const http: HttpServer = createServer();
   const io = new IoServer(http);
+  const redis = options.redisUrl === undefined ? undefined : new Redis(options.redisUrl);
+  const key = options.jwtSecret === undefined ? undefined : new TextEncoder().encode(options.jwtSecret);
+  if (key !== undefined) {
+    io.use((socket, next) => {
+      jwtVerify(String(socket.handshake.auth.token), key, { algorithms: ['HS256'], requiredClaims: ['exp', 'sub'] }).then(
+        ({ payload }) => {
+          socket.data.userId = payload.sub;
+          next();
+        },
+        (err: Error) => next(err),
+      );
+    });
+  }
   io.on('connection', (socket) => {
-    const userId = String(socket.handshake.auth.userId);
+    const userId = String(socket.data.userId ?? socket.handshake.auth.userId);
     const sockets = byUser.get(userId) ?? new Set();
     byUser.set(userId, sockets);
     sockets.add(socket);
+    bySession.set(socket.id, socket);
     connectedAt.set(socket, Date.now());
-    socket.on('disconnect', () => sockets.delete(socket));
+    const record = redis && JSON.stringify({ sessionId: socket.id, userId, clientType: socket.handshake.auth.clientType, at: Date.now() });
+    redis?.pipeline().sadd(`u:{${userId}}`, socket.id).hset(`s:{${userId}}`, socket.id, record!).exec();
+    socket.on('disconnect', () => {
+      sockets.delete(socket);
+      bySession.delete(socket.id);
+      redis?.pipeline().srem(`u:{${userId}}`, socket.id).hdel(`s:{${userId}}`, socket.id).exec();
+    });
   });
 
+  /** The user's sockets: from the Map, or looked up in Redis (records decoded) and matched to local sockets. */
+  async function lookup(userId: string): Promise<Socket[]> {
+    if (redis === undefined) return [...(byUser.get(userId) ?? [])];
+    const ids = await redis.smembers(`u:{${userId}}`);
+    const records = ids.length === 0 ? [] : await redis.hmget(`s:{${userId}}`, ...ids);
+    return records.flatMap((r) => {
+      const socket = r === null ? undefined : bySession.get((JSON.parse(r) as { sessionId: string }).sessionId);
+      return socket === undefined ? [] : [socket];
+    });
+  }
+
   const handlers: PushServiceServer = {
-    pushToUser(call, callback) {
+    async pushToUser(call, callback) {
       const { userId, event, data, ackTimeoutMs } = call.request;
-      const sockets = [...(byUser.get(userId) ?? [])];
+      const sockets = await lookup(userId);
       const deliveries: SessionDelivery[] = sockets.map((socket) => ({
         // The same answer pushgate gives: a full session record per delivery.
         session: {
@@ -82,9 +135,11 @@ export async function startBaseline(): Promise<{ grpcAddress: string; httpUrl: s
   return {
     grpcAddress: `127.0.0.1:${grpcPort}`,
     httpUrl: `http://127.0.0.1:${(http.address() as AddressInfo).port}`,
+    io,
     async stop() {
       grpc.forceShutdown();
       await new Promise<void>((resolve) => io.close(() => resolve()));
+      redis?.disconnect();
     },
   };
 }
