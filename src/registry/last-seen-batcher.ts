@@ -80,7 +80,7 @@ export class LastSeenBatcher {
     }
     for (const [shard, args] of byShard) {
       const keys = this.deps.keys.shard(shard);
-      await this.deps.scripts.run('pgTouch', [keys.sessions, keys.seen], args).catch((err: unknown) => {
+      await this.deps.scripts.run('pgTouch', [keys.seen], args).catch((err: unknown) => {
         this.deps.log.debug({ err }, 'last_seen_at refresh failed; the next heartbeat retries');
       });
     }

@@ -7,7 +7,7 @@ const FILES = {
   pgUnregister: 'unregister-7',
   pgLookup: 'lookup-3',
   pgLookupMany: 'lookup-many-3',
-  pgTouch: 'touch-2',
+  pgTouch: 'touch-1',
   pgPage: 'page-3',
   pgReadAfter: 'read-after-2',
   pgPosition: 'position-2',
