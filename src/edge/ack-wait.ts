@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { Socket } from 'socket.io';
+import { onAbort } from '../domain/abortable.js';
 import { type DeliveryStatus, type Outcome, outcome, type PushMessage } from '../domain/push.js';
 import { type AckLimits, checkAck } from './ack-bounds.js';
 
@@ -40,13 +41,13 @@ export class AckWait {
   private readonly emittedAt: number[];
   private remaining = 0;
   private readonly timer: NodeJS.Timeout | undefined;
-  private readonly onAbort = (): void => this.finish('failed', 'call cancelled or its deadline passed before the ack');
+  private stopListening: (() => void) | undefined;
 
   constructor(
     private readonly context: AckWaitContext,
     sessionIds: readonly string[],
     message: PushMessage,
-    private readonly signal: AbortSignal,
+    signal: AbortSignal,
     private readonly resolve: (outcomes: Outcome[]) => void,
     /** Told of each awaited session as it settles (a batch reports users early); the others come with `resolve`. */
     private readonly onOutcome?: (index: number, outcome: Outcome) => void,
@@ -81,8 +82,12 @@ export class AckWait {
       return;
     }
     this.timer = setTimeout(() => this.finish('timeout', ''), message.ackTimeoutMs);
-    if (signal.aborted) this.onAbort();
-    else signal.addEventListener('abort', this.onAbort, { once: true });
+    if (signal.aborted) this.aborted();
+    else this.stopListening = onAbort(signal, () => this.aborted());
+  }
+
+  private aborted(): void {
+    this.finish('failed', 'call cancelled or its deadline passed before the ack');
   }
 
   disconnected(entry: AckTarget): void {
@@ -127,7 +132,7 @@ export class AckWait {
 
   private done(): void {
     clearTimeout(this.timer);
-    this.signal.removeEventListener('abort', this.onAbort);
+    this.stopListening?.();
     this.resolve(this.outcomes);
   }
 }
