@@ -7,23 +7,22 @@ import type { Socket } from 'socket.io';
  * (ws `bufferedAmount`). A client that keeps its connection open but stops reading makes both grow
  * without end; this is what PUSHGATE_MAX_CLIENT_BUFFER_BYTES bounds.
  *
- * The write buffer is tracked as it changes (each packet's size added when engine.io creates it,
- * the total reset when engine.io hands the buffer to the transport), so reading it costs O(1)
- * however many packets are queued. A string packet counts its length: exact for the ASCII JSON
- * most pushes are, and what V8 stores a one-byte string in.
+ * Counted when asked, not tracked as packets come and go: listeners on every connection would cost
+ * every idle session memory and every packet a call. A reading client's write buffer is empty
+ * whenever a push asks (engine.io hands it over at once), so the common check reads one length.
+ * A client that stopped reading makes the buffer grow; engine.io only appends to it until it hands
+ * it over whole and starts a new array, so the count is kept per array and only packets added
+ * since the last check are summed: a push to a stalled client costs O(packets added), not O(queue).
+ * A string packet counts its length: exact for the ASCII JSON most pushes are, and what V8 stores
+ * a one-byte string in.
  */
 export class ClientBacklog {
-  private writeBufferBytes = 0;
+  /** The write buffer counted so far (undefined while empty, so no handed-over array is kept alive). */
+  private counted: readonly EnginePacket[] | undefined;
+  private countedPackets = 0;
+  private countedBytes = 0;
 
-  constructor(private readonly conn: EngineConnection) {
-    conn.on('packetCreate', (packet: EnginePacket) => {
-      this.writeBufferBytes += sizeOf(packet.data);
-    });
-    // engine.io emits 'flush' with the buffer it is about to hand over whole, then empties it.
-    conn.on('flush', () => {
-      this.writeBufferBytes = 0;
-    });
-  }
+  constructor(private readonly conn: EngineConnection) {}
 
   static of(socket: Socket): ClientBacklog {
     return new ClientBacklog(socket.conn as unknown as EngineConnection);
@@ -32,7 +31,23 @@ export class ClientBacklog {
   get bytes(): number {
     const transport = this.conn.transport;
     const ws = transport.name === 'websocket' ? transport.socket : undefined;
-    return this.writeBufferBytes + (ws?.bufferedAmount ?? 0);
+    return this.writeBufferBytes() + (ws?.bufferedAmount ?? 0);
+  }
+
+  private writeBufferBytes(): number {
+    const buffer = this.conn.writeBuffer;
+    if (buffer.length === 0) {
+      this.counted = undefined;
+      return 0;
+    }
+    if (buffer !== this.counted) {
+      this.counted = buffer;
+      this.countedPackets = 0;
+      this.countedBytes = 0;
+    }
+    for (let i = this.countedPackets; i < buffer.length; i++) this.countedBytes += sizeOf(buffer[i]!.data);
+    this.countedPackets = buffer.length;
+    return this.countedBytes;
   }
 
   /**
@@ -46,10 +61,9 @@ export class ClientBacklog {
   }
 }
 
-/** The parts of engine.io's Socket (socket.conn) this relies on; engine.io does not type them. */
+/** The parts of engine.io's Socket (socket.conn) this relies on; engine.io does not type them (`writeBuffer` is private there). */
 export interface EngineConnection {
-  on(event: 'packetCreate', listener: (packet: EnginePacket) => void): unknown;
-  on(event: 'flush', listener: () => void): unknown;
+  readonly writeBuffer: readonly EnginePacket[];
   readonly transport: { readonly name: string; readonly socket?: { readonly bufferedAmount: number; terminate(): void } };
   close(discard?: boolean): unknown;
 }
