@@ -1,5 +1,5 @@
 import { PushgateError } from '../errors.js';
-import { untilAborted } from './abortable.js';
+import { onAbort, untilAborted } from './abortable.js';
 import { BatchFanOut } from './batch-fan-out.js';
 import {
   type BatchItem,
@@ -112,8 +112,7 @@ export class PushService {
     }
     const batch = new BatchFanOut(request, userIds, found, observer);
     const stop = new AbortController();
-    const onAbort = (): void => stop.abort(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
+    const stopListening = onAbort(signal, () => stop.abort(signal.reason));
     try {
       this.deliverBatch(batch, request, stop.signal);
       const tally = new BatchTally(request.messageId);
@@ -125,7 +124,7 @@ export class PushService {
       }
       yield { kind: 'summary', summary: tally.summary() };
     } finally {
-      signal.removeEventListener('abort', onAbort);
+      stopListening();
       // A consumer that stopped reading (cancelled call) leaves no ack wait behind.
       stop.abort();
     }
