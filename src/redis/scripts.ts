@@ -4,11 +4,15 @@ import { observerOf } from './observe.js';
 
 const PRELUDE = new URL('./lua/prelude.lua', import.meta.url);
 
-/** The key count is part of each file name (`verb-<numKeys>.lua`): every script names its keys up front. */
-function keyCount(file: string): number {
-  const match = /-(\d+)$/.exec(file);
-  if (match === null) throw new Error(`Lua script file "${file}" must be named <verb>-<numKeys>`);
-  return Number(match[1]);
+/**
+ * The key count is part of each file name (`verb-<numKeys>.lua`): every script names its keys up
+ * front. `verb-n.lua` takes as many keys as its caller passes (e.g. one per session of a batch);
+ * undefined then, and `run` sends the count.
+ */
+function keyCount(file: string): number | undefined {
+  const match = /-(\d+|n)$/.exec(file);
+  if (match === null) throw new Error(`Lua script file "${file}" must be named <verb>-<numKeys> or <verb>-n`);
+  return match[1] === 'n' ? undefined : Number(match[1]);
 }
 
 type Arg = string | number;
@@ -23,30 +27,48 @@ type Arg = string | number;
 export function defineScripts<Name extends string>(client: RedisClient, dir: URL, files: Readonly<Record<Name, string>>): Scripts<Name> {
   const common = readOptional(new URL('_common.lua', dir));
   const prelude = `${readFileSync(PRELUDE, 'utf8')}\n${common}`;
+  const variable = new Set<string>();
   for (const [name, file] of Object.entries<string>(files)) {
     const body = readFileSync(new URL(`${file}.lua`, dir), 'utf8');
-    client.defineCommand(name, { lua: `${prelude}\n${body}`, numberOfKeys: keyCount(file) });
+    const numberOfKeys = keyCount(file);
+    if (numberOfKeys === undefined) variable.add(name);
+    client.defineCommand(name, { lua: `${prelude}\n${body}`, numberOfKeys });
   }
-  return new Scripts<Name>(client);
+  return new Scripts<Name>(client, variable);
 }
 
 /** Typed calls of the scripts defined on one client. */
 export class Scripts<Name extends string> {
-  constructor(private readonly client: RedisClient) {}
+  constructor(
+    private readonly client: RedisClient,
+    /** Scripts whose key count is the caller's (`verb-n.lua`). */
+    private readonly variable: ReadonlySet<string> = new Set(),
+  ) {}
 
   run(name: Name, keys: readonly string[], args: readonly Arg[]): Promise<Reply> {
     const command = (this.client as unknown as Record<string, (...a: Arg[]) => Promise<Reply>>)[name]!;
+    const send = this.variable.has(name)
+      ? () => command.call(this.client, keys.length, ...keys, ...args)
+      : () => command.call(this.client, ...keys, ...args);
+    return this.observed(name, send);
+  }
+
+  /**
+   * Runs a call that is no script (plain commands, a pipeline) under an operation name of its
+   * own, so metrics count it like a script (e.g. a lookup that is a plain HGETALL).
+   */
+  observed<T>(operation: string, send: () => Promise<T>): Promise<T> {
     const observer = observerOf(this.client);
-    if (observer === undefined) return command.call(this.client, ...keys, ...args);
+    if (observer === undefined) return send();
     const startedAt = performance.now();
     const seconds = (): number => (performance.now() - startedAt) / 1000;
-    return command.call(this.client, ...keys, ...args).then(
+    return send().then(
       (reply) => {
-        observer.command(name, seconds(), false);
+        observer.command(operation, seconds(), false);
         return reply;
       },
       (err: unknown) => {
-        observer.command(name, seconds(), true);
+        observer.command(operation, seconds(), true);
         throw err;
       },
     );

@@ -1,7 +1,10 @@
 import type { Logger } from 'pino';
 import type { SessionRecord } from '../domain/session.js';
-import type { RegistryKeys } from './redis-keys.js';
+import { type RegistryKeys, userKey } from './redis-keys.js';
 import type { RegistryScripts } from './registry-scripts.js';
+
+/** Sessions per touch script: keeps each script short, and its argument list well within what a call can spread. */
+const TOUCHES_PER_SCRIPT = 2000;
 
 /** A last_seen_at refresh waiting for the next batch. */
 interface Touch {
@@ -71,18 +74,22 @@ export class LastSeenBatcher {
     if (this.touches.size === 0 || this.flushing.size > 0) return;
     this.flushing = this.touches;
     this.touches = new Map();
-    const byShard = new Map<number, (string | number)[]>();
+    // Per shard: each session's user hash (the script's keys), its last_seen_at field and time (its arguments).
+    const byShard = new Map<number, { keys: string[]; args: (string | number)[] }>();
     for (const [sessionId, { userId, atMs }] of this.flushing) {
       const shard = this.deps.keys.shardOf(userId);
-      const args = byShard.get(shard) ?? [];
-      args.push(sessionId, atMs);
-      byShard.set(shard, args);
+      const batch = byShard.get(shard) ?? { keys: [], args: [] };
+      byShard.set(shard, batch);
+      batch.keys.push(this.deps.keys.shard(shard).user(userKey(userId)));
+      batch.args.push(`s:${sessionId}`, atMs);
     }
-    for (const [shard, args] of byShard) {
-      const keys = this.deps.keys.shard(shard);
-      await this.deps.scripts.run('pgTouch', [keys.seen], args).catch((err: unknown) => {
-        this.deps.log.debug({ err }, 'last_seen_at refresh failed; the next heartbeat retries');
-      });
+    for (const { keys, args } of byShard.values()) {
+      for (let i = 0; i < keys.length; i += TOUCHES_PER_SCRIPT) {
+        const part = keys.slice(i, i + TOUCHES_PER_SCRIPT);
+        await this.deps.scripts.run('pgTouch', part, args.slice(2 * i, 2 * (i + part.length))).catch((err: unknown) => {
+          this.deps.log.debug({ err }, 'last_seen_at refresh failed; the next heartbeat retries');
+        });
+      }
     }
     this.flushing = new Map();
   }

@@ -1,13 +1,15 @@
 /**
  * The registry's Redis keys, built in one place (cluster membership and the node bus build theirs
- * in src/cluster/cluster-keys.ts). Layout (P = key prefix, S = shard number; README "Redis key
- * layout" describes each key):
+ * in src/cluster/cluster-keys.ts). Layout (P = key prefix, S = shard number, U = user key, see
+ * userKey; README "Redis key layout" describes each key):
  *
- *   P{sS}:sessions         HASH   session id → session record JSON (without last_seen_at); opaque to Lua
- *   P{sS}:seen             HASH   session id → last_seen_at, epoch ms (written in batches)
- *   P{sS}:by-user          ZSET   every session of the shard, score 0, member `<user key>\0\0<session id>`
- *                                 (see userKey): one user's sessions are one lexicographic range
- *   P{sS}:owner            HASH   session id → id of the node holding it
+ *   P{sS}:u:U              HASH   one user's sessions, three fields per session:
+ *                                   r:<session id>  session record JSON (without last_seen_at); opaque to Lua
+ *                                   s:<session id>  last_seen_at, epoch ms (written in batches)
+ *                                   o:<session id>  id of the node holding it
+ *                                 so a push lookup is one plain HGETALL
+ *   P{sS}:by-user          ZSET   every session of the shard, score 0, member `<user key>\0\0<session id>`:
+ *                                 one user's sessions are one lexicographic range (pages, counts)
  *   P{sS}:node:<node id>   SET    index members (as in by-user) of the sessions that node holds
  *   P{sS}:reaped:<node id> STRING set when a node's sessions were reaped; tells a node that comes
  *                                 back whether its sessions' departure was announced (TTL 1 day)
@@ -17,9 +19,10 @@
  *
  * The `{…}` hash tag puts a shard's keys in one Redis Cluster slot, so each Lua script touches one
  * slot. A user always maps to the same shard, so one user's keys share a slot. Every script names
- * all the keys it touches up front (no key is built inside a script): per-user data lives in
- * shard-wide keys, so reaping a node needs no knowledge of its users beforehand. No script decodes
- * JSON: what Lua needs (a session's user, its node) is in index members and the owner hash.
+ * all the keys it touches up front (no key is built inside a script): where a script works on
+ * sessions it learns of only from an index (reaping a node, paging), the caller reads the index
+ * with a plain command first and passes the user hashes as keys, and the script re-checks. No
+ * script decodes JSON: what Lua needs (a session's user, its node) is in index members and `o:` fields.
  */
 export class RegistryKeys {
   /** Built once: every push looks up its user's shard keys. */
@@ -49,24 +52,21 @@ export class RegistryKeys {
 }
 
 export interface ShardKeys {
-  readonly sessions: string;
-  readonly seen: string;
   readonly byUser: string;
-  readonly owner: string;
   readonly events: string;
   readonly epoch: string;
+  /** The sessions HASH of the user with this user key (see userKey). */
+  user(userKey: string): string;
   node(nodeId: string): string;
   reaped(nodeId: string): string;
 }
 
 function shardKeys(tag: string): ShardKeys {
   return {
-    sessions: `${tag}sessions`,
-    seen: `${tag}seen`,
     byUser: `${tag}by-user`,
-    owner: `${tag}owner`,
     events: `${tag}events`,
     epoch: `${tag}epoch`,
+    user: (key) => `${tag}u:${key}`,
     node: (nodeId) => `${tag}node:${nodeId}`,
     reaped: (nodeId) => `${tag}reaped:${nodeId}`,
   };

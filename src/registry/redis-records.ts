@@ -40,24 +40,35 @@ export function readRecord(json: Reply, lastSeen: Reply): SessionRecord | undefi
   }
 }
 
-export function parseRecords(records: readonly Reply[], seen: readonly Reply[]): SessionRecord[] {
+/**
+ * A user's sessions from their HASH as HGETALL returns it (flat field, value list; fields
+ * `r:<sid>` record, `s:<sid>` last_seen_at, `o:<sid>` owner: see redis-keys.ts). A record that
+ * does not parse, or names another session than its field, was written by hand: skipped.
+ */
+export function parseUserHash(flat: readonly Reply[]): SessionRecord[] {
   const found: SessionRecord[] = [];
-  records.forEach((json, i) => {
-    // A null here is an index entry without a record, left by an interrupted or hand-made write: skip it.
-    const record = readRecord(json, seen[i]!);
-    if (record !== undefined) found.push(record);
-  });
+  if (flat.length === 0) return found;
+  const seen = new Map<string, Reply>();
+  for (let i = 0; i < flat.length; i += 2) {
+    const field = flat[i] as string;
+    if (field.startsWith('s:')) seen.set(field.slice(2), flat[i + 1]!);
+  }
+  for (let i = 0; i < flat.length; i += 2) {
+    const field = flat[i] as string;
+    if (!field.startsWith('r:')) continue;
+    const sessionId = field.slice(2);
+    const record = readRecord(flat[i + 1]!, seen.get(sessionId) ?? null);
+    if (record !== undefined && record.sessionId === sessionId) found.push(record);
+  }
   return found;
 }
 
-/** lookup-many-3's reply { counts, records, seen } as each user's records (users in the order passed to it). */
-export function recordsByUser(users: readonly string[], [counts, records, seen]: readonly Reply[][]): [string, SessionRecord[]][] {
-  let at = 0;
-  return users.map((userId, u) => {
-    const count = Number(counts![u]);
-    const found = parseRecords(records!.slice(at, at + count), seen!.slice(at, at + count));
-    at += count;
-    return [userId, found];
+/** The replies of a pipeline, or its first error. */
+export function pipelineReplies(results: [Error | null, unknown][] | null): Reply[] {
+  if (results === null) throw new Error('pipeline discarded');
+  return results.map(([err, reply]) => {
+    if (err !== null) throw err;
+    return reply as Reply;
   });
 }
 

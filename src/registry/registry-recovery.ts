@@ -17,7 +17,7 @@ export interface RegistryRecovery {
   readonly needsSync: boolean;
   /**
    * Makes Redis agree with what this node holds: its live sessions are (re-)registered, the ones it
-   * closed meanwhile are removed and announced. See sync-6.lua for which changes are announced.
+   * closed meanwhile are removed and announced. See sync-n.lua for which changes are announced.
    */
   sync(): Promise<{ restored: number; departed: number }>;
   /** Removes every session of a node whose lease lapsed, announcing each (reason node_lost) exactly once; resolves to how many. */
@@ -143,18 +143,26 @@ export class RedisRecovery implements RegistryRecovery {
     return { restored, departed };
   }
 
-  /** One reap script per batch, each taking its sessions out of the node's set atomically. */
+  /** Batch by batch: SRANDMEMBER picks members of the dead node's set, reap-n.lua removes them (each once, however many race). */
   async reapNode(deadNodeId: string): Promise<number> {
-    const { keys, retention, scripts, feed } = this.deps;
+    const { keys, retention, scripts, feed, client } = this.deps;
     let reaped = 0;
     for (let shard = 0; shard < keys.shards; shard++) {
       const k = keys.shard(shard);
+      const nodeKey = k.node(deadNodeId);
       for (let left = 1; left > 0; ) {
+        const members = await callRedis(() => client.srandmember(nodeKey, SCRIPT_BATCH));
+        if (members.length === 0) break;
+        // A member that is no index member (written by hand) names no user: another key of the shard stands in.
+        const userKeys = members.map((member) => {
+          const parts = splitMember(member);
+          return parts === undefined ? nodeKey : k.user(parts.userKey);
+        });
         const reply = (await callRedis(() =>
           scripts.run(
             'pgReap',
-            [k.sessions, k.seen, k.byUser, k.owner, k.node(deadNodeId), k.events, k.epoch, k.reaped(deadNodeId)],
-            [deadNodeId, Date.now(), retention, REAPED_MARKER_TTL_MS, SCRIPT_BATCH],
+            [k.byUser, nodeKey, k.events, k.epoch, k.reaped(deadNodeId), ...userKeys],
+            [deadNodeId, Date.now(), retention, REAPED_MARKER_TTL_MS, ...members],
           ),
         )) as [number, string, number];
         reaped += reply[0];
@@ -231,8 +239,9 @@ export class RedisRecovery implements RegistryRecovery {
       ...live.flatMap((s) => [s.sessionId, s.userId, userKey(s.userId), recordJson(s), s.lastSeenAtMs]),
       ...gone.flatMap((d) => [d.sessionId, d.userId, d.userKey, d.recordJson, d.reason, d.epoch]),
     ];
+    const userKeys = [...live.map((s) => k.user(userKey(s.userId))), ...gone.map((d) => k.user(d.userKey))];
     const [restored, departed, lastEvent] = (await callRedis(() =>
-      scripts.run('pgSync', [k.sessions, k.seen, k.byUser, k.owner, k.node(nodeId), k.events, k.epoch], args),
+      scripts.run('pgSync', [k.byUser, k.node(nodeId), k.events, k.epoch, ...userKeys], args),
     )) as [number, number, string];
     feed.wrote(shard, lastEvent);
     return [restored, departed];

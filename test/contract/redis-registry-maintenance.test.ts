@@ -78,6 +78,31 @@ describe('reapNode', () => {
     }
   });
 
+  it('reaps a node of several batches with four reapers racing: every session removed and announced once, a moved one kept', async () => {
+    const [a, b, c] = await nodes(3);
+    const seen = collect(c!);
+    // 1,200 sessions of 300 users on two shards: more than one reap batch (500) per shard.
+    const mine = Array.from({ length: 1200 }, (_, i) => session(`user-${i % 300}`, `a-${i}`, 'node-a'));
+    for (const s of mine) await a!.register(s);
+    // One session moved to node-b (registered there again): node-a's set still names it, node-b owns it.
+    await b!.register(session('user-7', 'a-7', 'node-b'));
+    await waitFor('the registrations', () => seen.filter((e) => e.kind === 'session_connected').length >= 1200);
+    seen.splice(0);
+
+    const reaped = await Promise.all([b, c, b, c].map((reaper) => reaper!.recovery.reapNode('node-a')));
+    expect(reaped.reduce((sum, n) => sum + n, 0)).toBe(1199);
+
+    await b!.register(session('marker', 'b-m', 'node-b'));
+    await waitFor('the marker event', () => seen.some((e) => e.userId === 'marker'));
+    const lost = seen.filter((e) => e.kind === 'session_disconnected');
+    expect(lost).toHaveLength(1199);
+    expect(new Set(lost.map((e) => e.session!.sessionId)).size).toBe(1199);
+    expect(lost.every((e) => e.reason === 'node_lost')).toBe(true);
+    expect(seen.filter((e) => e.kind === 'user_offline')).toHaveLength(299);
+    expect((await b!.lookup('user-7')).map((s) => [s.sessionId, s.nodeId])).toEqual([['a-7', 'node-b']]);
+    expect((await b!.sessionsPage([], undefined, 1000)).sessions.map((s) => s.sessionId).sort()).toEqual(['a-7', 'b-m']);
+  }, 30_000);
+
   it('leaves sessions of other nodes alone and is a no-op for a node without sessions', async () => {
     const [a, b] = await nodes(2);
     await a!.register(session('u1', 'a-1', 'node-a'));
@@ -125,6 +150,28 @@ describe('sync', () => {
     ]);
     // The marker is spent: a second sync changes nothing and announces nothing.
     expect(await a!.recovery.sync()).toEqual({ restored: 0, departed: 0 });
+  });
+
+  it('fails a batch lookup and a snapshot page (pipelined reads) with registry_unavailable within the command timeout while Redis hangs', async () => {
+    const [a] = await nodes(1);
+    await a!.register(session('u1', 'a-1', 'node-a'));
+    await redis().pause(800);
+    const started = Date.now();
+    await expect(a!.lookupMany(['u1', 'u2', 'u3'])).rejects.toMatchObject({ code: 'registry_unavailable' });
+    await expect(a!.sessionsPage([], undefined, 10)).rejects.toMatchObject({ code: 'registry_unavailable' });
+    // Two calls, each bounded by the 200 ms command timeout, not by the pause.
+    expect(Date.now() - started).toBeLessThan(700);
+    await waitFor(
+      'Redis to answer again',
+      () =>
+        a!.lookupMany(['u1']).then(
+          (found) => found.get('u1')!.length === 1,
+          () => false,
+        ),
+      {
+        timeoutMs: 3000,
+      },
+    );
   });
 
   it('announces a session that closed while Redis could not be told, once Redis answers again', async () => {

@@ -5,7 +5,7 @@ import { Membership } from '../../src/cluster/membership.js';
 import type { PresenceEvent } from '../../src/domain/presence.js';
 import type { SessionRecord } from '../../src/domain/session.js';
 import { createLogger } from '../../src/logger.js';
-import { indexMember } from '../../src/registry/redis-keys.js';
+import { indexMember, userKey } from '../../src/registry/redis-keys.js';
 import type { RedisSessionRegistry } from '../../src/registry/redis-registry.js';
 import { redisRegistryHarness } from '../support/redis-registries.js';
 import { sessionRecord } from '../support/session-record.js';
@@ -102,18 +102,18 @@ describe('re-sync sets bad records aside', () => {
       prefix,
     } = await nodes(2);
     const k = keys.shard(0);
+    const u1 = k.user(userKey('u1'));
     const admin = connect('reader');
     await a!.register(session('u1', 's-1'));
     await a!.register(session('u1', 's-2'));
     // A held session's record and last-seen overwritten with garbage…
-    await admin.hset(k.sessions, 's-1', '{not json');
-    await admin.hset(k.seen, 's-1', 'garbage');
+    await admin.hset(u1, 'r:s-1', '{not json');
+    await admin.hset(u1, 's:s-1', 'garbage');
     // …a session left in this node's set that it no longer holds, with a garbage record…
     const leftover = indexMember('u1', 's-9');
     await admin.zadd(k.byUser, 0, leftover);
     await admin.sadd(k.node('node-a'), leftover);
-    await admin.hset(k.owner, 's-9', 'node-a');
-    await admin.hset(k.sessions, 's-9', '\u00ff garbage');
+    await admin.hset(u1, 'o:s-9', 'node-a', 'r:s-9', '\u00ff garbage');
     // …and a set member that is no index member at all.
     await admin.sadd(k.node('node-a'), 'no-separator-here');
     const seen = collect(b!);
@@ -122,7 +122,7 @@ describe('re-sync sets bad records aside', () => {
     expect((await b!.lookup('u1')).map((s) => s.sessionId).sort()).toEqual(['s-2']);
     await a!.touch('u1', 's-2', Date.now() + 1000);
     await a!.touch('u1', 's-1', Date.now() + 1000);
-    await waitFor('the refreshes to be written', async () => Number(await admin.hget(k.seen, 's-1')) > 0);
+    await waitFor('the refreshes to be written', async () => Number(await admin.hget(u1, 's:s-1')) > 0);
 
     // Taking the lease for the first time syncs the node.
     const { healthy } = await membershipOf(a!, prefix, 'node-a');
@@ -136,13 +136,42 @@ describe('re-sync sets bad records aside', () => {
     expect([departure.userId, departure.sessionCount]).toEqual(['u1', 2]);
 
     // A snapshot pages over a garbage record too.
-    await admin.hset(k.sessions, 's-2', 'garbage again');
+    await admin.hset(u1, 'r:s-2', 'garbage again');
     const page = await b!.sessionsPage([], undefined, 10);
     expect(page.sessions.map((s) => s.sessionId)).toEqual(['s-1']);
     expect(page.sessionCounts).toEqual([2]);
     // And a reaper removes whatever is left of the node.
     expect(await b!.recovery.reapNode('node-a')).toBe(2);
     expect(await b!.lookup('u1')).toEqual([]);
+  });
+});
+
+describe('a user’s hash written by hand', () => {
+  it('is read for what parses: a stray field, a record under another session’s field, a record without last_seen are no failure', async () => {
+    const {
+      registries: [a, b],
+      keys,
+    } = await nodes(2);
+    const k = keys.shard(0);
+    const u1 = k.user(userKey('u1'));
+    const admin = connect('reader');
+    const kept = { ...session('u1', 's-1'), lastSeenAtMs: Date.now() + 5000 };
+    const other = { ...session('u1', 's-2'), lastSeenAtMs: Date.now() + 6000 };
+    await a!.register(kept);
+    await a!.register(other);
+    // A field of no known kind, s-2's record moved under another field, and a record with no s: field.
+    await admin.hset(u1, 'zz', 'whatever', 'r:s-x', (await admin.hget(u1, 'r:s-2'))!, 's:s-x', '5');
+    await admin.hdel(u1, 's:s-1');
+    // s-1 without its last_seen_at reads as last seen when it connected.
+    expect(await b!.lookup('u1')).toEqual([{ ...kept, lastSeenAtMs: kept.connectedAtMs }, other]);
+    expect((await b!.lookupMany(['u1', 'u2'])).get('u1')!.map((s) => s.sessionId)).toEqual(['s-1', 's-2']);
+    // The hand-made fields change nothing for the sessions the registry wrote: removal still announces them.
+    expect((await a!.unregister('u1', 's-2', 'client_disconnect'))?.sessionId).toBe('s-2');
+    expect(await admin.hexists(u1, 'r:s-2')).toBe(0);
+    // A user key holding another type fails that user's lookups only, as an unavailable registry.
+    await admin.set(k.user(userKey('u-wrong')), 'not a hash');
+    await expect(b!.lookup('u-wrong')).rejects.toMatchObject({ code: 'registry_unavailable' });
+    expect((await b!.lookup('u1')).map((s) => s.sessionId)).toEqual(['s-1']);
   });
 });
 

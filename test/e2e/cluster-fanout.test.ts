@@ -3,7 +3,7 @@ import { status as GrpcStatus } from '@grpc/grpc-js';
 import type { Socket } from 'socket.io-client';
 import { describe, expect, it } from 'vitest';
 import { DeliveryStatus } from '../../src/gen/pushgate/v1/push_service.js';
-import { RegistryKeys } from '../../src/registry/redis-keys.js';
+import { RegistryKeys, userKey } from '../../src/registry/redis-keys.js';
 import { clusterTestHooks, startCluster, type TestCluster } from '../support/cluster.js';
 import { grpcError } from '../support/grpc-client.js';
 import type { TestNode } from '../support/node.js';
@@ -527,19 +527,17 @@ describe('on a Redis Cluster', () => {
     const shardKeys = keys.shard(shard);
     expect(found.sort()).toEqual(
       [
-        shardKeys.sessions,
-        shardKeys.seen,
+        shardKeys.user(userKey('u-1')),
         shardKeys.events,
         shardKeys.epoch,
         shardKeys.byUser,
-        shardKeys.owner,
         shardKeys.node('node-a'),
         shardKeys.node('node-b'),
       ].sort(),
     );
     const slots = await Promise.all(found.map((key) => admin.cluster('KEYSLOT', key)));
     expect(new Set(slots).size).toBe(1);
-    const shardSlots = await Promise.all(Array.from({ length: 8 }, (_, s) => admin.cluster('KEYSLOT', keys.shard(s).sessions)));
+    const shardSlots = await Promise.all(Array.from({ length: 8 }, (_, s) => admin.cluster('KEYSLOT', keys.shard(s).byUser)));
     expect(new Set(shardSlots).size).toBe(8);
   });
 });

@@ -5,20 +5,22 @@ Presence events are stream entries with fields:
   t time ms, n sequence number (1, 2, 3… per shard: a reader that sees a number skipped knows the
   events in between were trimmed before it read them)
 The epoch key is a HASH: `id` the stream's identity, `seq` the last sequence number.
-Every script that changes sessions takes a `keys` table of the shard's keys: sessions, seen,
-by_user, owner, events, epoch.
+Every script that changes sessions takes a `keys` table of the shard's keys: by_user, events, epoch;
+and the HASH of each user it changes (passed in KEYS like every other key).
+
+A user's HASH holds three fields per session: `r:<sid>` the record JSON, `s:<sid>` last_seen_at ms,
+`o:<sid>` the owning node id. Every registration writes all three and every removal deletes all
+three, so `s:<sid>` existing says the session is registered (touch relies on it).
 
 No script decodes JSON: session records are opaque strings here (a record Lua could not decode
 must never wedge a node). What a script needs to know of a session comes from plain strings:
 - the `by-user` ZSET holds every session of the shard as member `<user key>\0\0<session id>`,
   score 0, where the user key is the user id with each NUL written NUL \1 (src/registry/redis-keys.ts),
-  so one user's sessions are the lexicographic range [<user key>\0\0, <user key>\0\1);
+  so one user's sessions are the lexicographic range [<user key>\0\0, <user key>\0\1); a session
+  is registered exactly when its member is there;
 - node SETs hold the same members, so a reaper knows each session's user without reading its record;
-- the `owner` HASH maps session id → node id.
+- the `o:<sid>` field names the node holding the session.
 ]]
-
--- Values per HMGET: Lua's unpack fails near 8,000 values, so reads go in chunks below that.
-local CHUNK = 1000
 
 -- The shard's stream identity: created on first use, new after Redis lost its data.
 local function ensure_epoch(epoch_key)
@@ -26,7 +28,8 @@ local function ensure_epoch(epoch_key)
   if not epoch then
     local t = redis.call('TIME')
     epoch = t[1] .. string.format('%06d', tonumber(t[2]))
-    redis.call('HSET', epoch_key, 'id', epoch, 'seq', 0)
+    redis.call('HSET', epoch_key, 'id', epoch)
+    redis.call('HSETNX', epoch_key, 'seq', 0)
   end
   return epoch
 end
@@ -35,22 +38,15 @@ end
 -- its own changes sit in the feed.
 local last_event_id = ''
 
--- Appends one presence event, keeping exactly `retention` events. keys: { events, epoch }.
+-- Appends one presence event, keeping exactly `retention` events. keys: { events, epoch }. The
+-- first event of a stream (none before, or Redis lost its data) gives the stream its identity, so
+-- scripts that only append events need not check it first.
 local function emit(keys, retention, kind, user_id, record, last_seen, reason, count, at_ms)
   local seq = redis.call('HINCRBY', keys.epoch, 'seq', 1)
+  if seq == 1 then ensure_epoch(keys.epoch) end
   last_event_id = redis.call('XADD', keys.events, 'MAXLEN', retention, '*',
     'k', kind, 'u', user_id, 's', record, 'l', last_seen, 'r', reason, 'c', count, 't', at_ms, 'n', seq)
   return last_event_id
-end
-
--- HMGET of any number of fields, CHUNK at a time; one reply list in the order of `fields`.
-local function hmget_all(key, fields)
-  local found = {}
-  for from = 1, #fields, CHUNK do
-    local part = redis.call('HMGET', key, unpack(fields, from, math.min(from + CHUNK - 1, #fields)))
-    for i = 1, #part do found[#found + 1] = part[i] end
-  end
-  return found
 end
 
 -- The index member of a session, and the bounds of its user's range (for ZRANGEBYLEX / ZLEXCOUNT).
@@ -75,34 +71,39 @@ local function user_count(keys, user_key)
   return redis.call('ZLEXCOUNT', keys.by_user, user_min(user_key), user_max(user_key))
 end
 
--- Removes a session from the shard keys (not the node set) and announces it. The caller checked it
--- is registered; `record` is its stored record (announced as is), false if it has none.
-local function remove_session(keys, sid, user_id, user_key, record, reason, at_ms, retention)
-  local last_seen = redis.call('HGET', keys.seen, sid) or ''
-  redis.call('HDEL', keys.sessions, sid)
-  redis.call('HDEL', keys.seen, sid)
-  redis.call('HDEL', keys.owner, sid)
-  redis.call('ZREM', keys.by_user, member_of(user_key, sid))
-  -- A member without a record was left by hand; there is nothing a reader could decode to announce.
-  if not record then return last_seen end
+-- Takes a session's fields out of its user's hash: its record (false if it has none) and last_seen_at ('' if none).
+local function take_fields(user_hash, sid)
+  local stored = redis.call('HMGET', user_hash, 'r:' .. sid, 's:' .. sid)
+  redis.call('HDEL', user_hash, 'r:' .. sid, 's:' .. sid, 'o:' .. sid)
+  return stored[1], stored[2] or ''
+end
+
+-- Announces a removed session: session_disconnected, then user_offline when it was the user's last.
+local function announce_removal(keys, user_id, user_key, record, last_seen, reason, at_ms, retention)
   local count = user_count(keys, user_key)
   emit(keys, retention, 'session_disconnected', user_id, record, last_seen, reason, count, at_ms)
   if count == 0 then
     emit(keys, retention, 'user_offline', user_id, record, last_seen, reason, 0, at_ms)
   end
-  return last_seen
 end
 
--- Adds a session to the shard keys and its node's set; announces it unless `silent`. False when
--- it was already registered (its record is replaced, its owner updated).
-local function add_session(keys, node_key, node_id, sid, user_id, user_key, record, last_seen, at_ms, retention, silent)
+-- Removes a session from its user's hash and the index (not the node set) and announces it with
+-- its stored record, or `fallback` when it has none. The caller checked it is registered.
+local function remove_session(keys, user_hash, sid, user_id, user_key, fallback, reason, at_ms, retention)
+  redis.call('ZREM', keys.by_user, member_of(user_key, sid))
+  local record, last_seen = take_fields(user_hash, sid)
+  record = record or fallback
+  -- A member without a record was left by hand; there is nothing a reader could decode to announce.
+  if record then announce_removal(keys, user_id, user_key, record, last_seen, reason, at_ms, retention) end
+end
+
+-- Adds a session to its user's hash, the index and its node's set; announces it unless `silent`.
+-- False when it was already registered (its record is replaced, its owner updated).
+local function add_session(keys, user_hash, node_key, node_id, sid, user_id, user_key, record, last_seen, at_ms, retention, silent)
   local member = member_of(user_key, sid)
   redis.call('SADD', node_key, member)
-  redis.call('HSET', keys.owner, sid, node_id)
-  local added = redis.call('HSET', keys.sessions, sid, record) == 1
-  redis.call('HSET', keys.seen, sid, last_seen)
-  if not added then return false end
-  redis.call('ZADD', keys.by_user, 0, member)
+  redis.call('HSET', user_hash, 'r:' .. sid, record, 's:' .. sid, last_seen, 'o:' .. sid, node_id)
+  if redis.call('ZADD', keys.by_user, 0, member) == 0 then return false end
   if silent then return true end
   local count = user_count(keys, user_key)
   if count == 1 then
