@@ -212,14 +212,14 @@ export class Metrics {
     };
     const redisDuration = new Histogram({
       name: 'pushgate_redis_command_duration_seconds',
-      help: 'Redis script calls (registry and lease operations), by operation.',
+      help: "Redis calls (registry and lease scripts, and the registry's plain lookups), by operation.",
       labelNames: ['operation'],
       buckets: CALL_BUCKETS,
       registers,
     });
     const redisErrors = new Counter({
       name: 'pushgate_redis_errors_total',
-      help: 'Failed Redis script calls by operation, and connection errors (operation "connection").',
+      help: 'Failed Redis calls by operation, and connection errors (operation "connection").',
       labelNames: ['operation'],
       registers,
     });
