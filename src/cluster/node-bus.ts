@@ -39,7 +39,7 @@ export interface BusObserver {
 
 interface Pending {
   readonly resolve: (body: unknown) => void;
-  readonly reject: (err: Error) => void;
+  readonly reject: (err: Error, outcome?: 'timeout' | 'error') => void;
 }
 
 /**
@@ -79,57 +79,37 @@ export class NodeBus {
    */
   request(nodeId: string, body: BusRequest, timeoutMs: number, signal: AbortSignal): Promise<unknown> {
     const { observer } = this.deps;
-    if (observer === undefined) return this.exchange(nodeId, body, timeoutMs, signal, () => undefined);
-    const startedAt = performance.now();
-    let timedOut = false;
-    const seconds = (): number => (performance.now() - startedAt) / 1000;
-    return this.exchange(nodeId, body, timeoutMs, signal, () => {
-      timedOut = true;
-    }).then(
-      (reply) => {
-        observer.requested(body.type, 'ok', seconds());
-        return reply;
-      },
-      (err: unknown) => {
-        observer.requested(body.type, timedOut ? 'timeout' : 'error', seconds());
-        throw err;
-      },
-    );
-  }
-
-  private exchange(nodeId: string, body: BusRequest, timeoutMs: number, signal: AbortSignal, onTimeout: () => void): Promise<unknown> {
+    if (signal.aborted) {
+      observer?.requested(body.type, 'error', 0);
+      return Promise.reject(new NodeUnreachableError(`call cancelled before node ${nodeId} was asked`));
+    }
+    const startedAt = observer === undefined ? 0 : performance.now();
     const id = randomUUID();
     return new Promise<unknown>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
-      const settle = (): void => {
+      const settle = (outcome: 'ok' | 'timeout' | 'error'): void => {
         clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
         this.pending.delete(id);
+        observer?.requested(body.type, outcome, (performance.now() - startedAt) / 1000);
       };
       const onAbort = (): void => {
-        settle();
+        settle('error');
         void this.send(nodeId, { kind: 'cancel', id, from: this.deps.nodeId }).catch(() => undefined);
         reject(new NodeUnreachableError(`call cancelled or its deadline passed before node ${nodeId} answered`));
       };
-      if (signal.aborted) {
-        reject(new NodeUnreachableError(`call cancelled before node ${nodeId} was asked`));
-        return;
-      }
       this.pending.set(id, {
         resolve: (reply) => {
-          settle();
+          settle('ok');
           resolve(reply);
         },
-        reject: (err) => {
-          settle();
+        reject: (err, outcome = 'error') => {
+          settle(outcome);
           reject(err);
         },
       });
-      signal.addEventListener('abort', onAbort, { once: true });
-      timer = setTimeout(() => {
-        onTimeout();
-        this.fail(id, `node ${nodeId} did not answer within ${timeoutMs} ms`);
-      }, timeoutMs);
+      // On the wire first: the cross-node push waits on this message, not on the bookkeeping below,
+      // which runs while it travels (a reply cannot arrive before this turn of the event loop ends).
       const expiresAtMs = this.deps.now() + timeoutMs;
       this.send(nodeId, { kind: 'request', id, from: this.deps.nodeId, expiresAtMs, body }).then(
         (listeners) => {
@@ -141,6 +121,8 @@ export class NodeBus {
         },
         (err: unknown) => this.fail(id, `cannot reach node ${nodeId}: ${(err as Error).message}`),
       );
+      timer = setTimeout(() => this.fail(id, `node ${nodeId} did not answer within ${timeoutMs} ms`, 'timeout'), timeoutMs);
+      signal.addEventListener('abort', onAbort, { once: true });
     });
   }
 
@@ -157,8 +139,8 @@ export class NodeBus {
     this.serving.clear();
   }
 
-  private fail(id: string, message: string): void {
-    this.pending.get(id)?.reject(new NodeUnreachableError(message));
+  private fail(id: string, message: string, outcome: 'timeout' | 'error' = 'error'): void {
+    this.pending.get(id)?.reject(new NodeUnreachableError(message), outcome);
   }
 
   private send(nodeId: string, envelope: Envelope): Promise<number> {

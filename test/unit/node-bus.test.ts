@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryBusNetwork } from '../../src/cluster/memory-bus-transport.js';
-import { type BusHandler, type BusRequest, NodeBus, NodeUnreachableError } from '../../src/cluster/node-bus.js';
+import { type BusHandler, type BusObserver, type BusRequest, NodeBus, NodeUnreachableError } from '../../src/cluster/node-bus.js';
 import { BusRemoteNodes, serveRemoteRequests } from '../../src/cluster/remote-nodes.js';
 import type { Outcome, PushMessage, PushRequest } from '../../src/domain/push.js';
 import type { CloseReason, SessionCloser, SessionTransport } from '../../src/domain/session-transport.js';
@@ -313,6 +313,66 @@ describe('NodeBus', () => {
       const { error, elapsedMs } = await failure(a.request('node-b', pushTo('s-2'), LONG_TIMEOUT_MS, new AbortController().signal));
       expect(error.message).toContain('node node-b is registered but not listening');
       expect(elapsedMs).toBeLessThan(AT_ONCE_MS);
+    });
+  });
+
+  describe('observer (metrics)', () => {
+    /** A requester whose every settled request is recorded: type, outcome, seconds. */
+    async function observedNode(nodeId: string): Promise<{ bus: NodeBus; seen: [string, string, number][] }> {
+      const seen: [string, string, number][] = [];
+      const observer: BusObserver = { requested: (type, outcome, seconds) => seen.push([type, outcome, seconds]) };
+      const bus = new NodeBus({ transport: network.transport(), nodeId, log, now: () => clockMs, observer });
+      buses.push(bus);
+      await bus.start(echo);
+      return { bus, seen };
+    }
+
+    it('is told once per request, with its outcome: ok, timeout, error (nobody listening, cancelled before or while asked)', async () => {
+      const { bus: a, seen } = await observedNode('node-a');
+      await startNode('node-b', new HeldHandler().handle);
+      await startNode('node-c');
+
+      await a.request('node-c', pushTo('s-1'), LONG_TIMEOUT_MS, new AbortController().signal);
+      await failure(a.request('node-b', pushTo('s-2'), 40, new AbortController().signal));
+      await failure(a.request('node-gone', pushTo('s-3'), LONG_TIMEOUT_MS, new AbortController().signal));
+      await failure(a.request('node-c', pushTo('s-4'), LONG_TIMEOUT_MS, AbortSignal.abort()));
+      const cancel = new AbortController();
+      const cancelled = failure(a.request('node-b', pushTo('s-5'), LONG_TIMEOUT_MS, cancel.signal));
+      cancel.abort();
+      await cancelled;
+
+      expect(seen.map(([type, outcome]) => [type, outcome])).toEqual([
+        ['push', 'ok'],
+        ['push', 'timeout'],
+        ['push', 'error'],
+        ['push', 'error'],
+        ['push', 'error'],
+      ]);
+      // The timeout is reported after it ran out, not before.
+      expect(seen[1]![2]).toBeGreaterThanOrEqual(0.035);
+      expect(a.inFlight).toBe(0);
+    });
+
+    it('puts the request on the wire in the call itself, before any timer or listener of its own runs', async () => {
+      const sent: string[] = [];
+      const transport = network.transport();
+      const recording = {
+        listen: transport.listen.bind(transport),
+        close: transport.close.bind(transport),
+        send: (nodeId: string, message: string) => {
+          sent.push(nodeId);
+          return transport.send(nodeId, message);
+        },
+      };
+      const a = new NodeBus({ transport: recording, nodeId: 'node-a', log, now: () => clockMs });
+      buses.push(a);
+      await a.start(echo);
+      await startNode('node-b');
+
+      const reply = a.request('node-b', pushTo('s-1'), LONG_TIMEOUT_MS, new AbortController().signal);
+
+      expect(sent).toEqual(['node-b']);
+      await reply;
     });
   });
 });
