@@ -78,7 +78,8 @@ export class PushService {
         sessions.map((session, i) => withSession(session, outcomes[i]!)),
       );
     }
-    const groups = [...byNode(sessions)];
+    // Other nodes first: their requests travel through the bus while this node emits to its own sockets.
+    const groups = [...byNode(sessions)].sort(([a], [b]) => Number(a === nodeId) - Number(b === nodeId));
     const parts = await Promise.all(groups.map(([owner, owned]) => this.deliverTo(owner, idsOf(owned), message, signal)));
     // Back in lookup order (oldest connection first), whichever node answered first.
     const bySession = new Map<string, Outcome>();
@@ -141,7 +142,9 @@ export class PushService {
       noAck: message.noAck,
       messageId: message.messageId,
     };
-    for (const [owner, slots] of batch.byNode()) {
+    // Other nodes first, as for one push: their requests travel while this node emits.
+    const groups = [...batch.byNode()].sort(([a], [b]) => Number(a === nodeId) - Number(b === nodeId));
+    for (const [owner, slots] of groups) {
       const ids = slots.map((slot) => slot.session.sessionId);
       const early = owner === nodeId ? (i: number, o: Outcome) => batch.settle(slots[i]!, o) : undefined;
       const delivered =
