@@ -1,7 +1,5 @@
-import type { PresenceEvent as DomainPresenceEvent, PresenceKind } from '../domain/presence.js';
 import type { BatchItem, Delivery, DeliveryStatus as DomainDeliveryStatus, PushResult } from '../domain/push.js';
 import type { SessionRecord } from '../domain/session.js';
-import { type PresenceEvent, PresenceEventKind } from '../gen/pushgate/v1/presence.js';
 import {
   DeliveryStatus,
   type PushToUserResponse,
@@ -19,14 +17,6 @@ const DELIVERY_STATUS = {
   sent: DeliveryStatus.DELIVERY_STATUS_SENT,
   failed: DeliveryStatus.DELIVERY_STATUS_FAILED,
 } as const satisfies Record<DomainDeliveryStatus, DeliveryStatus>;
-
-const PRESENCE_KIND = {
-  session_connected: PresenceEventKind.PRESENCE_EVENT_KIND_SESSION_CONNECTED,
-  session_disconnected: PresenceEventKind.PRESENCE_EVENT_KIND_SESSION_DISCONNECTED,
-  user_online: PresenceEventKind.PRESENCE_EVENT_KIND_USER_ONLINE,
-  user_offline: PresenceEventKind.PRESENCE_EVENT_KIND_USER_OFFLINE,
-  snapshot_complete: PresenceEventKind.PRESENCE_EVENT_KIND_SNAPSHOT_COMPLETE,
-} as const satisfies Record<PresenceKind, PresenceEventKind>;
 
 export function encodeSession(session: SessionRecord): Session {
   return {
@@ -67,16 +57,4 @@ export function encodeBatchItem(item: BatchItem): PushToUsersResponse {
   if (item.kind === 'summary') return { summary: item.summary };
   const { result } = item;
   return { userResult: { userId: result.userId, ...encodePushResult(result) } };
-}
-
-export function encodePresenceEvent(event: DomainPresenceEvent): PresenceEvent {
-  return {
-    kind: PRESENCE_KIND[event.kind],
-    userId: event.userId,
-    session: event.session === undefined ? undefined : encodeSession(event.session),
-    reason: event.reason,
-    at: new Date(event.atMs),
-    sessionCount: event.sessionCount,
-    cursor: event.cursor,
-  };
 }

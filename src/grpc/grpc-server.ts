@@ -5,6 +5,7 @@ import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import type { PushServiceServer } from '../gen/pushgate/v1/push_service.js';
 import { pushServiceDefinition } from './payload-size.js';
+import { serializeWatchPresenceResponse } from './presence-encoding.js';
 
 export const PUSH_SERVICE_NAME = 'pushgate.v1.PushService';
 const PROTO_ROOT = fileURLToPath(new URL('../../proto/', import.meta.url));
@@ -36,10 +37,12 @@ export class GrpcServer {
     this.credentials = options.credentials;
     this.server = new Server({ ...options.serverOptions, interceptors: [...options.interceptors] });
     // Deserializers that never throw: a request they cannot decode is refused by its handler, with our trailers.
-    const service = pushServiceDefinition({
-      scanAboveBytes: options.maxPayloadBytes,
-      maxDataDepth: options.maxDataDepth,
-    }) satisfies ServiceDefinition;
+    const definition = pushServiceDefinition({ scanAboveBytes: options.maxPayloadBytes, maxDataDepth: options.maxDataDepth });
+    // Presence events are encoded once for all the streams that carry them (see presence-encoding.ts).
+    const service = {
+      ...definition,
+      watchPresence: { ...definition.watchPresence, responseSerialize: serializeWatchPresenceResponse },
+    } satisfies ServiceDefinition;
     this.server.addService(service, options.handlers);
     this.health.addToServer(this.server);
     new ReflectionService(reflectionDefinition()).addToServer(this.server);

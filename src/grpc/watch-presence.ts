@@ -1,12 +1,11 @@
-import { once } from 'node:events';
 import type { handleServerStreamingCall, ServerWritableStream } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { PresenceService, PresenceWatch, WatchRequest } from '../domain/presence-service.js';
 import { PushgateError } from '../errors.js';
 import type { WatchPresenceRequest, WatchPresenceResponse } from '../gen/pushgate/v1/push_service.js';
 import { abortSignalOf, callerOf, requestIdOf } from './call-context.js';
-import { encodePresenceEvent } from './encode.js';
 import { requireDecoded } from './payload-size.js';
+import { presenceResponse } from './presence-encoding.js';
 import { toGrpcError } from './status.js';
 import { requireId } from './validate.js';
 
@@ -58,15 +57,48 @@ export function watchPresence(
   };
 }
 
-/** Leaving the loop early (the caller is gone) ends the watch: `for await` calls its return(). */
+/**
+ * Writes what is queued without waiting between events, and waits (next()) only when nothing is.
+ * However the loop is left, the watch ends (return() lets go of the subscription).
+ */
 async function pump(call: Call, watch: PresenceWatch, signal: AbortSignal): Promise<void> {
-  for await (const event of watch) {
-    if (signal.aborted) return;
-    if (!call.write({ event: encodePresenceEvent(event) })) {
-      // Wakes when the reader drained the buffer, or when the watch ended (overflow, shutdown, cancel).
-      await once(call, 'drain', { signal: watch.stopped }).catch(() => undefined);
+  const drained = drainOrEnd(call, watch.stopped);
+  try {
+    for (;;) {
+      let event = watch.poll();
+      if (event === undefined) {
+        const step = await watch.next();
+        if (step.done) return;
+        event = step.value;
+      }
+      if (signal.aborted) return;
+      if (!call.write(presenceResponse(event))) {
+        await drained();
+      }
     }
+  } finally {
+    await watch.return();
   }
+}
+
+/**
+ * A wait for the call's next 'drain' that also ends when the watch does (overflow, shutdown,
+ * cancel). One listener on `stopped` serves every wait: a busy stream waits often.
+ */
+function drainOrEnd(call: Call, stopped: AbortSignal): () => Promise<void> {
+  let wake: (() => void) | undefined;
+  const onDrainOrEnd = (): void => {
+    call.off('drain', onDrainOrEnd);
+    const resolve = wake;
+    wake = undefined;
+    resolve?.();
+  };
+  stopped.addEventListener('abort', onDrainOrEnd, { once: true });
+  return () => {
+    if (stopped.aborted) return Promise.resolve();
+    call.once('drain', onDrainOrEnd);
+    return new Promise((resolve) => (wake = resolve));
+  };
 }
 
 function watchRequestOf(request: WatchPresenceRequest, caller: string, limits: WatchLimits): WatchRequest {

@@ -5,6 +5,7 @@ import { status as GrpcStatus, type StatusObject } from '@grpc/grpc-js';
 import type { Socket } from 'socket.io-client';
 import { describe, expect, it } from 'vitest';
 import type { SessionRecord } from '../../src/domain/session.js';
+import { WatchPresenceResponse } from '../../src/gen/pushgate/v1/push_service.js';
 import { TestPushClient } from '../support/grpc-client.js';
 import type { TestNode } from '../support/node.js';
 import {
@@ -15,11 +16,13 @@ import {
   OFFLINE,
   ONLINE,
   presenceStreams,
+  type RawWatch,
   SNAPSHOT_COMPLETE,
   type Summary,
   stopWatching,
   summary,
   type Watch,
+  watchRaw,
 } from '../support/presence-watch.js';
 import { sessionRecord } from '../support/session-record.js';
 import { testNodes } from '../support/test-nodes.js';
@@ -232,6 +235,31 @@ describe('WatchPresence', () => {
     expect(got.length).toBeGreaterThan(0);
     expect(got.length).toBeLessThan(expected.length);
     expect(got).toEqual(expected.slice(0, got.length));
+  });
+
+  it('writes every stream the same bytes for each event, while a stalled stream among them overflows alone', async () => {
+    const node = await start({ PUSHGATE_PRESENCE_BUFFER: '8' });
+    const baseline = node.app.registry.subscriberCount();
+    const streams = watchRaw(node.grpcAddress, 6, cleanups);
+    await waitFor('every stream subscribed', () => node.app.registry.subscriberCount() === baseline + 6);
+    const [stalled, ...keepingUp] = streams as [RawWatch, ...RawWatch[]];
+    stalled.call.pause();
+
+    const expected = await churnPresence(node, syntheticSession, () => node.app.registry.subscriberCount() === baseline + 6, 3000);
+    expect(node.app.registry.subscriberCount()).toBe(baseline + 5);
+
+    await waitFor('every event on every stream that keeps up', () => keepingUp.every((s) => s.messages.length >= expected.length));
+    const [first, ...others] = keepingUp.map((s) => s.messages);
+    expect(summary(first!.map((bytes) => WatchPresenceResponse.decode(bytes).event!))).toEqual(expected);
+    for (const messages of others) expect(messages).toEqual(first);
+    for (const s of keepingUp) expect(s.status).toBeUndefined();
+
+    stalled.call.resume();
+    await waitFor('the stalled stream to end', () => stalled.status, { timeoutMs: 10_000 });
+    expect(stalled.status!.code).toBe(GrpcStatus.RESOURCE_EXHAUSTED);
+    // What it did get is, byte for byte, the start of what the others got.
+    expect(stalled.messages.length).toBeGreaterThan(0);
+    expect(stalled.messages).toEqual(first!.slice(0, stalled.messages.length));
   });
 
   it('reports sessions closed by DisconnectSessions with reason kicked', async () => {

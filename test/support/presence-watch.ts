@@ -1,8 +1,8 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import type { ClientReadableStream, StatusObject } from '@grpc/grpc-js';
+import { Client, type ClientReadableStream, credentials, type StatusObject } from '@grpc/grpc-js';
 import type { SessionRecord } from '../../src/domain/session.js';
 import { type PresenceEvent, PresenceEventKind } from '../../src/gen/pushgate/v1/presence.js';
-import type { WatchPresenceRequest, WatchPresenceResponse } from '../../src/gen/pushgate/v1/push_service.js';
+import { PushServiceService, WatchPresenceRequest, type WatchPresenceResponse } from '../../src/gen/pushgate/v1/push_service.js';
 import type { TestPushClient } from './grpc-client.js';
 import type { TestNode } from './node.js';
 import { waitFor } from './wait.js';
@@ -62,6 +62,34 @@ export function presenceStreams(cleanups: (() => unknown)[]): PresenceStreams {
   }
 
   return { watch, watchLive };
+}
+
+/** A WatchPresence stream read as the bytes of each message, undecoded: what the node wrote, byte for byte. */
+export interface RawWatch {
+  readonly call: ClientReadableStream<Buffer>;
+  readonly messages: Buffer[];
+  status: StatusObject | undefined;
+}
+
+/** Opens `count` streams watching every user on one connection to `address`; `cleanups` cancels them and closes it. */
+export function watchRaw(address: string, count: number, cleanups: (() => unknown)[]): RawWatch[] {
+  const client = new Client(address, credentials.createInsecure());
+  const { path } = PushServiceService.watchPresence;
+  const request = WatchPresenceRequest.fromPartial({});
+  const serialize = (r: WatchPresenceRequest): Buffer => Buffer.from(WatchPresenceRequest.encode(r).finish());
+  const streams = Array.from({ length: count }, (): RawWatch => {
+    const call = client.makeServerStreamRequest(path, serialize, (bytes: Buffer) => bytes, request);
+    const stream: RawWatch = { call, messages: [], status: undefined };
+    call.on('data', (bytes: Buffer) => stream.messages.push(bytes));
+    call.on('status', (status: StatusObject) => (stream.status = status));
+    call.on('error', () => {});
+    return stream;
+  });
+  cleanups.push(() => {
+    for (const stream of streams) stream.call.cancel();
+    client.close();
+  });
+  return streams;
 }
 
 /** Cancels a stream and waits until the node has let go of it (its registry subscription is gone). */

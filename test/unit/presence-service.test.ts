@@ -176,6 +176,66 @@ describe('PresenceService live watch', () => {
   });
 });
 
+describe('PresenceService poll', () => {
+  it('takes what is queued without waiting, in the order next() would, then leaves the wait to next()', async () => {
+    const { service, connect, leave } = setup();
+    const watch = service.watch({ caller: '', userIds: [], from: { kind: 'live' } }, live());
+    expect(watch.poll()).toBeUndefined();
+    await connect('u1', 's1');
+    await leave('u1', 's1');
+
+    const burst: PresenceEvent[] = [];
+    for (let event = watch.poll(); event !== undefined; event = watch.poll()) burst.push(event);
+    expect(burst.map(row)).toEqual([
+      ['user_online', 'u1', 's1', '', 1],
+      ['session_connected', 'u1', 's1', '', 1],
+      ['session_disconnected', 'u1', 's1', 'client_disconnect', 0],
+      ['user_offline', 'u1', 's1', 'client_disconnect', 0],
+    ]);
+    // Taken by poll, so no longer unread: next() waits for the next change.
+    const pending = next(watch);
+    await connect('u2', 'x1');
+    expect(row(await pending)).toEqual(['user_online', 'u2', 'x1', '', 1]);
+    service.endAll();
+    expect(row(watch.poll()!)).toEqual(['session_connected', 'u2', 'x1', '', 1]);
+    expect(await end(watch)).toEqual(DONE);
+  });
+
+  it('yields nothing while a snapshot is being caught up: next() keeps the order, poll() takes over once live', async () => {
+    const { service, connect } = setup();
+    await connect('u1', 's1');
+    const watch = service.watch({ caller: '', userIds: [], from: { kind: 'snapshot' } }, live());
+    expect(row(await next(watch))).toEqual(['session_connected', 'u1', 's1', 'snapshot', 1]);
+    // After the snapshot's cursor: held live, and read from the feed by next().
+    await connect('u2', 'x1');
+    expect(watch.poll()).toBeUndefined();
+    expect((await read(watch, 3)).map(row)).toEqual([
+      ['snapshot_complete', '', undefined, '', 0],
+      ['user_online', 'u2', 'x1', '', 1],
+      ['session_connected', 'u2', 'x1', '', 1],
+    ]);
+    await connect('u3', 't1');
+    // The catch-up ends inside a next(); from then on poll() takes the live queue.
+    expect(watch.poll()).toBeUndefined();
+    expect(row(await next(watch))).toEqual(['user_online', 'u3', 't1', '', 1]);
+    expect(row(watch.poll()!)).toEqual(['session_connected', 'u3', 't1', '', 1]);
+    expect(watch.poll()).toBeUndefined();
+    service.endAll();
+    expect(await end(watch)).toEqual(DONE);
+  });
+
+  it('leaves an overflow to next(), which throws presence_overflow', async () => {
+    const { service, connect } = setup(3);
+    const watch = service.watch({ caller: '', userIds: [], from: { kind: 'live' } }, live());
+    await connect('u1', 's1');
+    await connect('u1', 's2');
+    await connect('u1', 's3');
+    expect(watch.stopped.aborted).toBe(true);
+    expect(watch.poll()).toBeUndefined();
+    expect((await refusal(within('a read', watch.next()))).code).toBe('presence_overflow');
+  });
+});
+
 describe('PresenceService snapshot and resume', () => {
   it('yields the snapshot, snapshot_complete with its cursor, then live events, with no duplicate and no gap around the snapshot', async () => {
     const { registry, service, connect, leave } = setup();
