@@ -10,6 +10,7 @@
  * bench/results/<date>-<scenario>[-quick].{json,md}; the capacity-model inputs are printed last.
  * See bench/README.md.
  */
+import { spawnSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { cleanUp } from './lib/children.js';
 import { type ScenarioResult, writeResult } from './lib/measure.js';
@@ -30,12 +31,21 @@ const SCENARIOS: Record<string, (quick: boolean) => Promise<ScenarioResult>> = {
   cluster,
 };
 
+/** The pushgate servers run from dist/ (see lib/server.ts), so it must hold what src/ holds now. */
+function buildFirst(): void {
+  if (process.env.BENCH_FROM_SOURCE === '1') return;
+  const built = spawnSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
+  if (built.status !== 0)
+    throw new Error('npm run build failed: the bench runs pushgate from dist/ (BENCH_FROM_SOURCE=1 runs src/ under tsx instead)');
+}
+
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const quick = args.includes('--quick');
   const names = args.filter((a) => !a.startsWith('--'));
   const unknown = names.filter((n) => !(n in SCENARIOS));
   if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(', ')}; known: ${Object.keys(SCENARIOS).join(', ')}`);
+  buildFirst();
   const machine = `${cpus().length} × ${cpus()[0]?.model.trim()}, Node ${process.version}`;
   const inputs: Record<string, number> = {};
   const started = Date.now();

@@ -4,15 +4,24 @@
  * (bench/baseline-server.ts: bare Socket.IO + the same JWT check, optionally the minimal Redis
  * composition from BENCH_FLOOR_REDIS_URL). Sends {op:'ready', httpUrl, grpcAddress} once listening.
  */
+import { writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector/promises';
+import { writeHeapSnapshot } from 'node:v8';
 import type { Server as IoServer } from 'socket.io';
-import { App } from '../../src/app.js';
-import { parseConfig } from '../../src/config/config.js';
-import { createLogger } from '../../src/logger.js';
+import type { App } from '../../src/app.js';
 import { TEST_SECRET } from '../../test/support/tokens.js';
 import { startBaseline } from '../baseline-server.js';
 import { serve } from './children.js';
 
 const kind = process.argv[2];
+
+// pushgate runs from its build (dist/, as `npm start` and the Dockerfile run it; bench/run.ts builds
+// first): under tsx every closure also pays esbuild's keepNames helper when created, a per-push cost
+// production never pays. BENCH_FROM_SOURCE=1 runs src/ instead (no build needed).
+const from = process.env.BENCH_FROM_SOURCE === '1' ? '../../src/' : '../../dist/';
+const { App: AppClass } = (await import(`${from}app.js`)) as typeof import('../../src/app.js');
+const { parseConfig } = (await import(`${from}config/config.js`)) as typeof import('../../src/config/config.js');
+const { createLogger } = (await import(`${from}logger.js`)) as typeof import('../../src/logger.js');
 
 async function start(): Promise<{ httpUrl: string; grpcAddress: string; io?: IoServer; app?: App }> {
   if (kind === 'floor') {
@@ -32,12 +41,14 @@ async function start(): Promise<{ httpUrl: string; grpcAddress: string; io?: IoS
       string
     >),
   });
-  const app = new App(config, createLogger(process.env.LOG_LEVEL ?? 'warn'));
+  const app = new AppClass(config, createLogger(process.env.LOG_LEVEL ?? 'warn'));
   const ports = await app.start();
   return { httpUrl: `http://127.0.0.1:${ports.httpPort}`, grpcAddress: `127.0.0.1:${ports.grpcPort}`, app };
 }
 
 const server = await start();
+const profiler = new Session();
+profiler.connect();
 serve({
   /** Floor of a batch: emit to every socket with an ack callback; answers when all have acked. */
   async emitAll(body) {
@@ -57,6 +68,23 @@ serve({
     (globalThis as { gc?: () => void }).gc?.();
     return {};
   },
+  /** Writes a heap snapshot to `body.path` (what the idle sessions hold, by constructor). */
+  heapSnapshot(body) {
+    writeHeapSnapshot(String(body.path));
+    return {};
+  },
   subscribers: () => ({ count: server.app?.registry.subscriberCount() ?? 0 }),
+  /** Starts a CPU profile of this process (children are SIGKILLed, so `--cpu-prof` would never write one). */
+  async profileStart() {
+    await profiler.post('Profiler.enable');
+    await profiler.post('Profiler.start');
+    return {};
+  },
+  /** Stops the profile and writes it to `body.path` (a .cpuprofile for Chrome DevTools or speedscope). */
+  async profileStop(body) {
+    const { profile } = await profiler.post('Profiler.stop');
+    await writeFile(String(body.path), JSON.stringify(profile));
+    return {};
+  },
 });
 process.send!({ op: 'ready', httpUrl: server.httpUrl, grpcAddress: server.grpcAddress });

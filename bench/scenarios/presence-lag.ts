@@ -1,4 +1,4 @@
-import { spawnChild } from '../lib/children.js';
+import { type Child, spawnChild } from '../lib/children.js';
 import { startDevices, startServer, until } from '../lib/fixtures.js';
 import { cpuMs, type Row, type ScenarioResult } from '../lib/measure.js';
 
@@ -15,6 +15,8 @@ export interface PresenceLag {
   readonly watcherCpu: number;
   /** The same for the node, when its pid is known. */
   readonly serverCpu: number;
+  /** Node CPU (µs) per event delivered to a stream, connects and disconnects included. */
+  readonly serverUsPerEvent: number;
 }
 
 /**
@@ -26,8 +28,17 @@ export interface PresenceLag {
 export async function measurePresenceLag(
   grpcAddress: string,
   httpUrl: string,
-  options: { watchers: number; rate: number; seconds: number; subscribed?: () => Promise<boolean>; serverPid?: number },
+  options: {
+    watchers: number;
+    rate: number;
+    seconds: number;
+    subscribed?: () => Promise<boolean>;
+    serverPid?: number;
+    /** Server process to CPU-profile over the churn into `profileDir` (BENCH_PRESENCE_CPU_PROF), with the watcher. */
+    server?: Child;
+  },
 ): Promise<PresenceLag> {
+  const profileDir = process.env.BENCH_PRESENCE_CPU_PROF;
   const watcher = spawnChild(new URL('../lib/watcher.ts', import.meta.url), []);
   const devices = await startDevices(1);
   try {
@@ -35,6 +46,8 @@ export async function measurePresenceLag(
     await watcher.request('watch', { grpcAddress, count: options.watchers });
     if (options.subscribed) await until('every presence stream subscribed', options.subscribed);
     else await new Promise((r) => setTimeout(r, 1000));
+    const profiled = profileDir === undefined ? [] : [watcher, ...(options.server ? [options.server] : [])];
+    for (const child of profiled) await child.request('profileStart');
     const [cpu0, t0] = [cpuMs(watcher.pid), performance.now()];
     const server0 = options.serverPid === undefined ? 0 : cpuMs(options.serverPid);
     const churn = await devices.procs[0]!.request<{ connects: number; failed: number }>(
@@ -45,15 +58,23 @@ export async function measurePresenceLag(
     if (churn.failed > 0) throw new Error(`${churn.failed} churn sessions failed to connect`);
     // Each session: ONLINE + CONNECTED, then DISCONNECTED + OFFLINE, to every stream.
     const expected = churn.connects * 4;
-    let stats = await watcher.request<Omit<PresenceLag, 'connects'>>('stats');
     await until(`${expected} presence events on every stream`, async () => {
-      stats = await watcher.request('stats');
-      return stats.minPerStream >= expected || stats.cutOff > 0;
+      const progress = await watcher.request<{ minPerStream: number; cutOff: number }>('progress');
+      return progress.minPerStream >= expected || progress.cutOff > 0;
     });
     const watcherCpu = (cpuMs(watcher.pid) - cpu0) / (performance.now() - t0);
-    const serverCpu = options.serverPid === undefined ? Number.NaN : (cpuMs(options.serverPid) - server0) / (performance.now() - t0);
+    const serverMs = options.serverPid === undefined ? Number.NaN : cpuMs(options.serverPid) - server0;
+    const serverCpu = serverMs / (performance.now() - t0);
+    for (const [i, child] of profiled.entries()) {
+      await child.request('profileStop', {
+        path: `${profileDir}/${i === 0 ? 'watcher' : 'server'}-${options.watchers}x${options.rate}.cpuprofile`,
+      });
+    }
+    const stats = await watcher.request<Omit<PresenceLag, 'connects'>>('stats');
+    if (process.env.BENCH_PRESENCE_TIMELINE)
+      console.log('worst lag per second (ms):', (await watcher.request<{ worst: number[] }>('timeline')).worst.join(' '));
     await watcher.request('close');
-    return { ...stats, connects: churn.connects, watcherCpu, serverCpu };
+    return { ...stats, connects: churn.connects, watcherCpu, serverCpu, serverUsPerEvent: (serverMs * 1000) / stats.events };
   } finally {
     await devices.stop();
     await watcher.kill();
@@ -75,6 +96,7 @@ export async function presenceLag(quick: boolean): Promise<ScenarioResult> {
       seconds,
       subscribed: async () => (await server.child.request<{ count: number }>('subscribers')).count >= watchers,
       serverPid: server.pid,
+      server: server.child,
     });
     return presenceResult(
       'presence',
@@ -97,7 +119,10 @@ export function presenceResult(scenario: string, title: string, lag: PresenceLag
     'events/stream min–max': `${lag.minPerStream}–${lag.maxPerStream}`,
     'cut off': lag.cutOff,
     'watcher CPU': `${(lag.watcherCpu * 100).toFixed(0)}%`,
-    ...(Number.isFinite(lag.serverCpu) && { 'node CPU': `${(lag.serverCpu * 100).toFixed(0)}%` }),
+    ...(Number.isFinite(lag.serverCpu) && {
+      'node CPU': `${(lag.serverCpu * 100).toFixed(0)}%`,
+      'node CPU µs/event': Number(lag.serverUsPerEvent.toFixed(1)),
+    }),
   };
   const ok = lag.p99 <= targetMs && lag.cutOff === 0;
   return {
