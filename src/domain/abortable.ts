@@ -6,21 +6,18 @@ import { PushgateError } from '../errors.js';
  * hot path), so a signal gets one real listener, on first use, that runs a plain set of callbacks;
  * adding and removing a callback is then a Set operation. The listener goes with the signal.
  */
-const HUB = Symbol('pushgate.abortCallbacks');
-
-/** The callbacks live on the signal itself (a symbol-keyed property: cheaper than a WeakMap lookup per wait). */
-type HubSignal = AbortSignal & { [HUB]?: Set<() => void> };
+const hubs = new WeakMap<AbortSignal, Set<() => void>>();
 
 /**
  * Runs `callback` once when `signal` aborts (not at all if it already has: check `aborted` first).
  * Returns the function that stops listening; call it when the wait ends, whatever the outcome.
  */
 export function onAbort(signal: AbortSignal, callback: () => void): () => void {
-  let hub = (signal as HubSignal)[HUB];
+  let hub = hubs.get(signal);
   if (hub === undefined) {
     const callbacks = new Set<() => void>();
     hub = callbacks;
-    (signal as HubSignal)[HUB] = callbacks;
+    hubs.set(signal, callbacks);
     signal.addEventListener(
       'abort',
       () => {
@@ -67,5 +64,5 @@ function abortError(signal: AbortSignal): unknown {
 
 /** Callbacks still listening to `signal` through onAbort: zero once every wait on it has ended (tests check). */
 export function abortCallbacks(signal: AbortSignal): number {
-  return (signal as HubSignal)[HUB]?.size ?? 0;
+  return hubs.get(signal)?.size ?? 0;
 }
