@@ -1,5 +1,5 @@
 import { PushgateError } from '../errors.js';
-import { onAbort, untilAborted } from './abortable.js';
+import { untilAborted } from './abortable.js';
 import { BatchFanOut } from './batch-fan-out.js';
 import {
   type BatchItem,
@@ -113,7 +113,8 @@ export class PushService {
     }
     const batch = new BatchFanOut(request, userIds, found, observer);
     const stop = new AbortController();
-    const stopListening = onAbort(signal, () => stop.abort(signal.reason));
+    const onAbort = (): void => stop.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
     try {
       this.deliverBatch(batch, request, stop.signal);
       const tally = new BatchTally(request.messageId);
@@ -125,7 +126,7 @@ export class PushService {
       }
       yield { kind: 'summary', summary: tally.summary() };
     } finally {
-      stopListening();
+      signal.removeEventListener('abort', onAbort);
       // A consumer that stopped reading (cancelled call) leaves no ack wait behind.
       stop.abort();
     }
