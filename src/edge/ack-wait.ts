@@ -1,6 +1,5 @@
 import { performance } from 'node:perf_hooks';
 import type { Socket } from 'socket.io';
-import { onAbort } from '../domain/abortable.js';
 import { type DeliveryStatus, type Outcome, outcome, type PushMessage } from '../domain/push.js';
 import { type AckLimits, checkAck } from './ack-bounds.js';
 
@@ -41,13 +40,13 @@ export class AckWait {
   private readonly emittedAt: number[];
   private remaining = 0;
   private readonly timer: NodeJS.Timeout | undefined;
-  private stopListening: (() => void) | undefined;
+  private readonly onAbort = (): void => this.finish('failed', 'call cancelled or its deadline passed before the ack');
 
   constructor(
     private readonly context: AckWaitContext,
     sessionIds: readonly string[],
     message: PushMessage,
-    signal: AbortSignal,
+    private readonly signal: AbortSignal,
     private readonly resolve: (outcomes: Outcome[]) => void,
     /** Told of each awaited session as it settles (a batch reports users early); the others come with `resolve`. */
     private readonly onOutcome?: (index: number, outcome: Outcome) => void,
@@ -82,12 +81,8 @@ export class AckWait {
       return;
     }
     this.timer = setTimeout(() => this.finish('timeout', ''), message.ackTimeoutMs);
-    if (signal.aborted) this.aborted();
-    else this.stopListening = onAbort(signal, () => this.aborted());
-  }
-
-  private aborted(): void {
-    this.finish('failed', 'call cancelled or its deadline passed before the ack');
+    if (signal.aborted) this.onAbort();
+    else signal.addEventListener('abort', this.onAbort, { once: true });
   }
 
   disconnected(entry: AckTarget): void {
@@ -132,7 +127,7 @@ export class AckWait {
 
   private done(): void {
     clearTimeout(this.timer);
-    this.stopListening?.();
+    this.signal.removeEventListener('abort', this.onAbort);
     this.resolve(this.outcomes);
   }
 }
