@@ -4,14 +4,13 @@
  * (bench/baseline-server.ts: bare Socket.IO + the same JWT check, optionally the minimal Redis
  * composition from BENCH_FLOOR_REDIS_URL). Sends {op:'ready', httpUrl, grpcAddress} once listening.
  */
-import { writeFile } from 'node:fs/promises';
-import { Session } from 'node:inspector/promises';
 import { writeHeapSnapshot } from 'node:v8';
 import type { Server as IoServer } from 'socket.io';
 import type { App } from '../../src/app.js';
 import { TEST_SECRET } from '../../test/support/tokens.js';
 import { startBaseline } from '../baseline-server.js';
 import { serve } from './children.js';
+import { profilerOps } from './profiler.js';
 
 const kind = process.argv[2];
 
@@ -47,8 +46,6 @@ async function start(): Promise<{ httpUrl: string; grpcAddress: string; io?: IoS
 }
 
 const server = await start();
-const profiler = new Session();
-profiler.connect();
 serve({
   /** Floor of a batch: emit to every socket with an ack callback; answers when all have acked. */
   async emitAll(body) {
@@ -74,17 +71,6 @@ serve({
     return {};
   },
   subscribers: () => ({ count: server.app?.registry.subscriberCount() ?? 0 }),
-  /** Starts a CPU profile of this process (children are SIGKILLed, so `--cpu-prof` would never write one). */
-  async profileStart() {
-    await profiler.post('Profiler.enable');
-    await profiler.post('Profiler.start');
-    return {};
-  },
-  /** Stops the profile and writes it to `body.path` (a .cpuprofile for Chrome DevTools or speedscope). */
-  async profileStop(body) {
-    const { profile } = await profiler.post('Profiler.stop');
-    await writeFile(String(body.path), JSON.stringify(profile));
-    return {};
-  },
+  ...profilerOps(),
 });
 process.send!({ op: 'ready', httpUrl: server.httpUrl, grpcAddress: server.grpcAddress });

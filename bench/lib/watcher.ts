@@ -8,11 +8,10 @@
  * `at`: at 80,000 messages/s grpc-js's client and a full decode cost more than the node being
  * measured, the way socket.io-client would starve the server in the device processes.
  */
-import { writeFile } from 'node:fs/promises';
 import { type ClientHttp2Session, type ClientHttp2Stream, connect, type IncomingHttpHeaders } from 'node:http2';
-import { Session } from 'node:inspector/promises';
 import { PushServiceService, WatchPresenceRequest } from '../../src/gen/pushgate/v1/push_service.js';
 import { serve } from './children.js';
+import { profilerOps } from './profiler.js';
 
 interface Stream {
   readonly call: ClientHttp2Stream;
@@ -31,8 +30,6 @@ function record(lag: number): void {
   const second = Math.floor(Date.now() / 1000);
   if (lag > (worstBySecond.get(second) ?? -1)) worstBySecond.set(second, lag);
 }
-const profiler = new Session();
-profiler.connect();
 
 /**
  * The connections the streams are spread over, round robin: BENCH_PRESENCE_CONNECTIONS (default 1,
@@ -169,17 +166,7 @@ serve({
       cutOff: streams.filter((s) => s.ended !== undefined).length,
     };
   },
-  /** CPU profile of this process over the churn (see BENCH_PRESENCE_CPU_PROF in presence-lag.ts). */
-  async profileStart() {
-    await profiler.post('Profiler.enable');
-    await profiler.post('Profiler.start');
-    return {};
-  },
-  async profileStop(body) {
-    const { profile } = await profiler.post('Profiler.stop');
-    await writeFile(String(body.path), JSON.stringify(profile));
-    return {};
-  },
+  ...profilerOps(),
   close() {
     for (const s of streams) s.call.close();
     streams = [];

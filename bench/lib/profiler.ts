@@ -1,0 +1,24 @@
+import { writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector/promises';
+
+/**
+ * `profileStart` / `profileStop` ops for a bench child (see `serve` in children.ts): a CPU profile
+ * of that process over a chosen window. Children are SIGKILLed, so `--cpu-prof` would never write one.
+ */
+export function profilerOps(): Record<string, (body: Record<string, unknown>) => Promise<Record<string, unknown>>> {
+  const profiler = new Session();
+  profiler.connect();
+  return {
+    async profileStart() {
+      await profiler.post('Profiler.enable');
+      await profiler.post('Profiler.start');
+      return {};
+    },
+    /** Writes the profile to `body.path` (a .cpuprofile for Chrome DevTools or speedscope). */
+    async profileStop(body) {
+      const { profile } = await profiler.post('Profiler.stop');
+      await writeFile(String(body.path), JSON.stringify(profile));
+      return {};
+    },
+  };
+}
