@@ -1,5 +1,6 @@
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
+import { dirname } from 'node:path';
 
 /**
  * `profileStart` / `profileStop` ops for a bench child (see `serve` in children.ts): a CPU profile
@@ -17,6 +18,7 @@ export function profilerOps(): Record<string, (body: Record<string, unknown>) =>
     /** Writes the profile to `body.path` (a .cpuprofile for Chrome DevTools or speedscope). */
     async profileStop(body) {
       const { profile } = await profiler.post('Profiler.stop');
+      await mkdir(dirname(String(body.path)), { recursive: true });
       await writeFile(String(body.path), JSON.stringify(profile));
       return {};
     },
