@@ -78,8 +78,7 @@ export class PushService {
         sessions.map((session, i) => withSession(session, outcomes[i]!)),
       );
     }
-    // Other nodes first: their requests travel through the bus while this node emits to its own sockets.
-    const groups = [...byNode(sessions)].sort(([a], [b]) => Number(a === nodeId) - Number(b === nodeId));
+    const groups = otherNodesFirst(byNode(sessions), nodeId);
     const parts = await Promise.all(groups.map(([owner, owned]) => this.deliverTo(owner, idsOf(owned), message, signal)));
     // Back in lookup order (oldest connection first), whichever node answered first.
     const bySession = new Map<string, Outcome>();
@@ -143,9 +142,7 @@ export class PushService {
       noAck: message.noAck,
       messageId: message.messageId,
     };
-    // Other nodes first, as for one push: their requests travel while this node emits.
-    const groups = [...batch.byNode()].sort(([a], [b]) => Number(a === nodeId) - Number(b === nodeId));
-    for (const [owner, slots] of groups) {
+    for (const [owner, slots] of otherNodesFirst(batch.byNode(), nodeId)) {
       const ids = slots.map((slot) => slot.session.sessionId);
       const early = owner === nodeId ? (i: number, o: Outcome) => batch.settle(slots[i]!, o) : undefined;
       const delivered =
@@ -210,6 +207,11 @@ export class PushService {
 
 function idsOf(sessions: readonly SessionRecord[]): string[] {
   return sessions.map((s) => s.sessionId);
+}
+
+/** Other nodes' groups first: their requests travel through the bus while this node emits to its own sockets. */
+function otherNodesFirst<T>(groups: Map<string, T>, nodeId: string): [string, T][] {
+  return [...groups].sort(([a], [b]) => Number(a === nodeId) - Number(b === nodeId));
 }
 
 function byNode(sessions: readonly SessionRecord[]): Map<string, SessionRecord[]> {
