@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import { Cancel, type Cancellation } from '../domain/cancellation.js';
 import type { PushMessage } from '../domain/push.js';
 import type { CloseReason } from '../domain/session-transport.js';
 import type { BusTransport } from './bus-transport.js';
@@ -25,7 +26,7 @@ type Envelope =
  * Serves one request; `signal` aborts when the requester cancels or the bus closes. The reply is
  * useful only within `remainingMs`: after that the requester has given up.
  */
-export type BusHandler = (request: BusRequest, from: string, signal: AbortSignal, remainingMs: number) => Promise<unknown>;
+export type BusHandler = (request: BusRequest, from: string, signal: Cancellation, remainingMs: number) => Promise<unknown>;
 
 /** Why a request to another node produced no reply; the message names the node. */
 export class NodeUnreachableError extends Error {
@@ -53,7 +54,7 @@ interface Pending {
 export class NodeBus {
   private readonly pending = new Map<string, Pending>();
   /** Requests this node is serving, by requester and id, so a cancel can stop them. */
-  private readonly serving = new Map<string, AbortController>();
+  private readonly serving = new Map<string, Cancel>();
   private handler: BusHandler | undefined;
 
   constructor(
@@ -77,7 +78,7 @@ export class NodeBus {
    * transport cannot take it, no node listens, no reply comes within `timeoutMs`, or `signal` aborts (the
    * target is then told to stop). Leaves nothing behind once settled.
    */
-  request(nodeId: string, body: BusRequest, timeoutMs: number, signal: AbortSignal): Promise<unknown> {
+  request(nodeId: string, body: BusRequest, timeoutMs: number, signal: Cancellation): Promise<unknown> {
     const { observer } = this.deps;
     if (signal.aborted) {
       observer?.requested(body.type, 'error', 0);
@@ -135,7 +136,7 @@ export class NodeBus {
   close(): void {
     this.deps.transport.close();
     for (const id of [...this.pending.keys()]) this.fail(id, 'this node is shutting down');
-    for (const controller of this.serving.values()) controller.abort();
+    for (const cancel of this.serving.values()) cancel.abort();
     this.serving.clear();
   }
 
@@ -184,11 +185,11 @@ export class NodeBus {
       return;
     }
     const key = `${envelope.from}/${envelope.id}`;
-    const controller = new AbortController();
-    this.serving.set(key, controller);
+    const cancel = new Cancel();
+    this.serving.set(key, cancel);
     try {
-      const body = await this.handler!(envelope.body, envelope.from, controller.signal, remainingMs);
-      if (controller.signal.aborted) return;
+      const body = await this.handler!(envelope.body, envelope.from, cancel, remainingMs);
+      if (cancel.aborted) return;
       await this.send(envelope.from, { kind: 'reply', id: envelope.id, from: this.deps.nodeId, body });
     } catch (err) {
       // The requester fails its sessions at its own timeout; nothing else to tell it.

@@ -1,3 +1,4 @@
+import type { Cancellation } from '../domain/cancellation.js';
 import type { DeliveryStatus, Outcome, PushMessage } from '../domain/push.js';
 import type { CloseReason, RemoteNodes, SessionCloser, SessionTransport } from '../domain/session-transport.js';
 import type { BusHandler, NodeBus } from './node-bus.js';
@@ -30,7 +31,7 @@ export class BusRemoteNodes implements RemoteNodes {
     private readonly replyGraceMs: number,
   ) {}
 
-  async deliver(nodeId: string, sessionIds: readonly string[], message: PushMessage, signal: AbortSignal): Promise<Outcome[]> {
+  async deliver(nodeId: string, sessionIds: readonly string[], message: PushMessage, signal: Cancellation): Promise<Outcome[]> {
     const timeoutMs = (message.noAck ? 0 : message.ackTimeoutMs) + this.replyGraceMs;
     // Only what the owner needs: a PushRequest handed in as the message carries user and filter too.
     const { event, data, ackTimeoutMs, noAck, messageId } = message;
@@ -58,7 +59,7 @@ export class BusRemoteNodes implements RemoteNodes {
     sessionIds: readonly string[],
     reason: CloseReason,
     notice: string,
-    signal: AbortSignal,
+    signal: Cancellation,
   ): Promise<string[]> {
     const reply = (await this.bus.request(
       nodeId,

@@ -1,11 +1,12 @@
 import { PushgateError } from '../errors.js';
+import type { Cancellation } from './cancellation.js';
 
 /**
  * Settles with `work`, or rejects as soon as `signal` aborts: a caller whose deadline passed stops
  * waiting at once, e.g. for a Redis that does not answer. (The work itself still ends on its own
  * bound, such as the Redis command timeout.)
  */
-export function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+export function untilAborted<T>(work: Promise<T>, signal: Cancellation): Promise<T> {
   if (signal.aborted) {
     work.catch(() => undefined);
     return Promise.reject(abortError(signal));
@@ -26,6 +27,6 @@ export function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<
   });
 }
 
-function abortError(signal: AbortSignal): unknown {
+function abortError(signal: Cancellation): unknown {
   return signal.reason instanceof PushgateError ? signal.reason : new PushgateError('cancelled', 'call cancelled or deadline exceeded');
 }

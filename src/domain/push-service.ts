@@ -1,6 +1,7 @@
 import { PushgateError } from '../errors.js';
 import { untilAborted } from './abortable.js';
 import { BatchFanOut } from './batch-fan-out.js';
+import type { Cancellation } from './cancellation.js';
 import {
   type BatchItem,
   type BatchPushRequest,
@@ -49,7 +50,7 @@ export interface PushObserver {
 export class PushService {
   constructor(private readonly deps: PushServiceDeps) {}
 
-  async push(request: PushRequest, signal: AbortSignal): Promise<PushResult> {
+  async push(request: PushRequest, signal: Cancellation): Promise<PushResult> {
     const { observer } = this.deps;
     if (observer === undefined) return this.fanOut(request, signal);
     let result: PushResult;
@@ -63,7 +64,7 @@ export class PushService {
     return result;
   }
 
-  private async fanOut(request: PushRequest, signal: AbortSignal): Promise<PushResult> {
+  private async fanOut(request: PushRequest, signal: Cancellation): Promise<PushResult> {
     const sessions = await untilAborted(this.deps.registry.lookup(request.userId, { clientTypes: request.clientTypes }), signal);
     if (sessions.length === 0 || signal.aborted) return summarize(request.messageId, []);
 
@@ -100,7 +101,7 @@ export class PushService {
    * replies. The summary comes last. Leaving the iteration early (or `signal` aborting) ends every
    * wait still open, so no ack wait outlives the call.
    */
-  async *pushMany(request: BatchPushRequest, signal: AbortSignal): AsyncGenerator<BatchItem, void, undefined> {
+  async *pushMany(request: BatchPushRequest, signal: Cancellation): AsyncGenerator<BatchItem, void, undefined> {
     const { observer } = this.deps;
     const userIds = [...new Set(request.userIds)];
     let found: Map<string, SessionRecord[]>;
@@ -132,7 +133,7 @@ export class PushService {
   }
 
   /** One delivery per owning node for the whole batch; outcomes flow into `batch` as they come. */
-  private deliverBatch(batch: BatchFanOut, message: PushMessage, signal: AbortSignal): void {
+  private deliverBatch(batch: BatchFanOut, message: PushMessage, signal: Cancellation): void {
     const { nodeId } = this.deps;
     // The nodes get the batch's message: the event and data are the same for every user.
     const plain: PushMessage = {
@@ -160,7 +161,7 @@ export class PushService {
   }
 
   /** One page of a user's sessions matching the filter, oldest connection first. */
-  async listSessions(userId: string, filter: SessionFilter, page: PageRequest, signal: AbortSignal): Promise<SessionPage> {
+  async listSessions(userId: string, filter: SessionFilter, page: PageRequest, signal: Cancellation): Promise<SessionPage> {
     const sessions = await untilAborted(this.deps.registry.lookup(userId, filter), signal);
     const listing = [userId, ...[...(filter.clientTypes ?? [])].sort()].join('\n');
     return pageOf(sessions, listing, page);
@@ -175,7 +176,7 @@ export class PushService {
     userId: string,
     filter: SessionFilter,
     notice: string,
-    signal: AbortSignal,
+    signal: Cancellation,
     reason: CloseReason = 'kicked',
   ): Promise<SessionRecord[]> {
     const sessions = await untilAborted(this.deps.registry.lookup(userId, filter), signal);
@@ -198,7 +199,7 @@ export class PushService {
     return sessions.filter((s) => closed.has(s.sessionId));
   }
 
-  private deliverTo(owner: string, sessionIds: readonly string[], message: PushMessage, signal: AbortSignal): Promise<Outcome[]> {
+  private deliverTo(owner: string, sessionIds: readonly string[], message: PushMessage, signal: Cancellation): Promise<Outcome[]> {
     return owner === this.deps.nodeId
       ? this.deps.local.deliver(sessionIds, message, signal)
       : this.deps.remote.deliver(owner, sessionIds, message, signal);

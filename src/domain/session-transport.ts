@@ -1,3 +1,4 @@
+import type { Cancellation } from './cancellation.js';
 import type { DisconnectReason } from './presence.js';
 import type { Outcome, PushMessage } from './push.js';
 
@@ -17,7 +18,7 @@ export interface SessionTransport {
   deliver(
     sessionIds: readonly string[],
     message: PushMessage,
-    signal: AbortSignal,
+    signal: Cancellation,
     onOutcome?: (index: number, outcome: Outcome) => void,
   ): Promise<Outcome[]>;
 }
@@ -40,9 +41,9 @@ export interface SessionCloser {
  * FAILED with an error naming the node.
  */
 export interface RemoteNodes {
-  deliver(nodeId: string, sessionIds: readonly string[], message: PushMessage, signal: AbortSignal): Promise<Outcome[]>;
+  deliver(nodeId: string, sessionIds: readonly string[], message: PushMessage, signal: Cancellation): Promise<Outcome[]>;
   /** Closes sessions held by `nodeId`; resolves with the ids it closed; rejects if the node does not confirm. */
-  disconnect(nodeId: string, sessionIds: readonly string[], reason: CloseReason, notice: string, signal: AbortSignal): Promise<string[]>;
+  disconnect(nodeId: string, sessionIds: readonly string[], reason: CloseReason, notice: string, signal: Cancellation): Promise<string[]>;
 }
 
 /** A single node reaches no other node: a session held elsewhere (never the case with the memory registry) fails. */

@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { Socket } from 'socket.io';
+import type { Cancellation } from '../domain/cancellation.js';
 import { type DeliveryStatus, type Outcome, outcome, type PushMessage } from '../domain/push.js';
 import { type AckLimits, checkAck } from './ack-bounds.js';
 
@@ -46,7 +47,7 @@ export class AckWait {
     private readonly context: AckWaitContext,
     sessionIds: readonly string[],
     message: PushMessage,
-    private readonly signal: AbortSignal,
+    private readonly signal: Cancellation,
     private readonly resolve: (outcomes: Outcome[]) => void,
     /** Told of each awaited session as it settles (a batch reports users early); the others come with `resolve`. */
     private readonly onOutcome?: (index: number, outcome: Outcome) => void,

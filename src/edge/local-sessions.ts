@@ -1,4 +1,5 @@
 import type { Socket } from 'socket.io';
+import type { Cancellation } from '../domain/cancellation.js';
 import { type Outcome, outcome, type PushMessage } from '../domain/push.js';
 import type { SessionRecord } from '../domain/session.js';
 import type { SessionTransport } from '../domain/session-transport.js';
@@ -85,7 +86,7 @@ export class LocalSessions implements SessionTransport {
   deliver(
     sessionIds: readonly string[],
     message: PushMessage,
-    signal: AbortSignal,
+    signal: Cancellation,
     onOutcome?: (index: number, outcome: Outcome) => void,
   ): Promise<Outcome[]> {
     if (message.noAck) return Promise.resolve(sessionIds.map((id) => this.send(id, message)));

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ServerUnaryCall } from '@grpc/grpc-js';
 import { PushgateError } from '../errors.js';
+import { capped } from './call-caps.js';
 
 /** What every server call has, unary or streaming. */
 type Call = Pick<ServerUnaryCall<unknown, unknown>, 'metadata' | 'getDeadline' | 'once' | 'off'>;
@@ -31,17 +32,35 @@ export interface SignalOptions {
 }
 
 /**
- * An AbortSignal for every wait of one call: it aborts when the caller cancels (`cancelled`), when
+ * An AbortSignal for every wait of one stream: it aborts when the caller cancels (`cancelled`), when
  * the call's deadline or the server's cap `maxMs` passes (`deadline_exceeded`), and on any of
- * `alsoOn`. `release` stops listening and clears the cap's timer once the call is done.
+ * `alsoOn`. `release` stops listening and clears the cap's timer once the call is done. (Streams
+ * take a real AbortSignal: they hand it to Node, e.g. `once(call, 'drain', { signal })`; unary
+ * calls take the lighter Cancel, see unary.ts.)
  */
 export function abortSignalOf(call: Call, { alsoOn = [], maxMs }: SignalOptions = {}): { readonly signal: AbortSignal; release(): void } {
   const controller = new AbortController();
-  const onGone = (): void => controller.abort(new PushgateError('cancelled', 'the call ended'));
+  const stopListening = abortOnEnd(call, controller, alsoOn);
+  const timer = maxMs !== undefined && msLeft(call) > maxMs ? setTimeout(() => controller.abort(capped(maxMs)), maxMs) : undefined;
+  return {
+    signal: controller.signal,
+    release: () => {
+      clearTimeout(timer);
+      stopListening();
+    },
+  };
+}
+
+/**
+ * Aborts `target` when the caller cancels or the call's deadline passes (grpc-js says `cancelled`
+ * for both; the reason tells them apart), and on any of `alsoOn`. Returns what stops listening.
+ */
+export function abortOnEnd(call: Call, target: { abort(reason: unknown): void }, alsoOn: readonly string[] = []): () => void {
+  const onGone = (): void => target.abort(new PushgateError('cancelled', 'the call ended'));
   const onCancelled = (): void => {
     const deadline = call.getDeadline();
     const passed = deadline !== Infinity && new Date(deadline).getTime() <= Date.now();
-    controller.abort(
+    target.abort(
       passed
         ? new PushgateError('deadline_exceeded', 'the call’s deadline passed')
         : new PushgateError('cancelled', 'the caller cancelled the call'),
@@ -49,25 +68,16 @@ export function abortSignalOf(call: Call, { alsoOn = [], maxMs }: SignalOptions 
   };
   call.once('cancelled', onCancelled);
   for (const event of alsoOn) call.once(event, onGone);
-  const timer = maxMs !== undefined && msLeft(call) > maxMs ? setTimeout(() => controller.abort(capped(maxMs)), maxMs) : undefined;
-  return {
-    signal: controller.signal,
-    release: () => {
-      clearTimeout(timer);
-      call.off('cancelled', onCancelled);
-      for (const event of alsoOn) call.off(event, onGone);
-    },
+  return () => {
+    call.off('cancelled', onCancelled);
+    for (const event of alsoOn) call.off(event, onGone);
   };
 }
 
 /** Time until the call's own deadline; Infinity when it has none. */
-function msLeft(call: Pick<Call, 'getDeadline'>): number {
+export function msLeft(call: Pick<Call, 'getDeadline'>): number {
   const deadline = call.getDeadline();
   return (deadline instanceof Date ? deadline.getTime() : deadline) - Date.now();
-}
-
-function capped(maxMs: number): PushgateError {
-  return new PushgateError('deadline_exceeded', `the call ran for ${maxMs} ms, the longest a call may take (PUSHGATE_GRPC_MAX_CALL_MS)`);
 }
 
 /** The user a request is about (user_id), or the first of the users it names (user_ids), for the audit line. */

@@ -4,6 +4,7 @@ import type { PresenceService } from '../domain/presence-service.js';
 import type { PushService } from '../domain/push-service.js';
 import { isPushgateError } from '../errors.js';
 import type { PushServiceServer } from '../gen/pushgate/v1/push_service.js';
+import { CallCaps } from './call-caps.js';
 import { encodePushResult, encodeSession } from './encode.js';
 import { dataFactsOf } from './payload-size.js';
 import { pushToUsers } from './push-to-users.js';
@@ -26,7 +27,7 @@ const MAX_REASON_LENGTH = 256;
 /** The PushService RPCs: validate, call the engine, encode. No logic of their own. */
 export function pushServiceHandlers(deps: HandlerDeps): PushServiceServer {
   const { push, presence, limits, apiLimits, inFlight, log } = deps;
-  const calls = { inFlight, log, maxCallMs: apiLimits.maxCallMs };
+  const calls = { inFlight, log, caps: new CallCaps(apiLimits.maxCallMs) };
   return {
     pushToUser: unary('PushToUser', calls, async (request, { signal }) => {
       const result = await push.push(toPushRequest(request, dataFactsOf(request), limits), signal);

@@ -1,13 +1,15 @@
 import type { handleUnaryCall } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { untilAborted } from '../domain/abortable.js';
-import { abortSignalOf, callerOf, requestIdOf, usersOf } from './call-context.js';
+import { Cancel, type Cancellation } from '../domain/cancellation.js';
+import type { CallCaps } from './call-caps.js';
+import { abortOnEnd, callerOf, msLeft, requestIdOf, usersOf } from './call-context.js';
 import { requireDecoded } from './payload-size.js';
 import { toGrpcError } from './status.js';
 
 export interface CallContext {
   /** Aborts when the caller cancels or its deadline passes; pass it to every wait. */
-  readonly signal: AbortSignal;
+  readonly signal: Cancellation;
   /** The authenticated caller's name ('' when the API needs no authentication), for logs. */
   readonly caller: string;
   readonly requestId: string;
@@ -47,12 +49,12 @@ export interface UnaryDeps {
   readonly inFlight: InFlight;
   readonly log: Logger;
   /** PUSHGATE_GRPC_MAX_CALL_MS: the deadline of a call that comes without one, or with a later one. */
-  readonly maxCallMs: number;
+  readonly caps: CallCaps;
 }
 
 /**
- * Adapts an async handler to grpc-js: cancellation and deadline (the caller's, capped at
- * `maxCallMs`) become an AbortSignal, errors go through the one status mapping (tagged with the
+ * Adapts an async handler to grpc-js: cancellation and deadline (the caller's, capped by `caps`)
+ * become the call's Cancellation (a plain Cancel, not an AbortSignal: see cancellation.ts), errors go through the one status mapping (tagged with the
  * request id), and the call is counted while in flight. The answer goes out as soon as the signal
  * aborts, with its reason (`deadline_exceeded` at the cap), even if the handler has not settled
  * yet; the call stays counted, and its timer and listeners stay, until the handler does.
@@ -61,11 +63,13 @@ export interface UnaryDeps {
  */
 export function unary<Req extends object, Res>(
   method: string,
-  { inFlight, log, maxCallMs }: UnaryDeps,
+  { inFlight, log, caps }: UnaryDeps,
   handler: (request: Req, context: CallContext) => Promise<Res>,
 ): handleUnaryCall<Req, Res> {
   return (call, callback) => {
-    const { signal, release } = abortSignalOf(call, { maxMs: maxCallMs });
+    const signal = new Cancel();
+    const stopListening = abortOnEnd(call, signal);
+    const cap = caps.add(msLeft(call), signal);
     const caller = callerOf(call);
     const requestId = requestIdOf(call);
     inFlight.begin();
@@ -90,7 +94,8 @@ export function unary<Req extends object, Res>(
     result
       .catch(() => undefined)
       .finally(() => {
-        release();
+        stopListening();
+        caps.release(cap);
         inFlight.end();
       });
   };

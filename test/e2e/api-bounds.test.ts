@@ -329,7 +329,7 @@ describe('unary call cap', () => {
     }
   });
 
-  it('clears the cap’s timer when a call ends', async () => {
+  it('leaves no timer per call behind once calls end', async () => {
     const node = await start();
     const timers = (): number => process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
     await node.client.listSessions({ userId: 'u-1' });
@@ -338,7 +338,7 @@ describe('unary call cap', () => {
     for (let i = 0; i < 50; i++) await node.client.listSessions({ userId: 'u-1' });
     await node.client.pushToUser({ userId: 'u-1', event: 'notice' });
 
-    // Each call had a 120 s timer (PUSHGATE_GRPC_MAX_CALL_MS): none is left.
+    // Every call is capped (PUSHGATE_GRPC_MAX_CALL_MS, 120 s): one timer serves them all, none is left per call.
     expect(timers() - before).toBeLessThan(5);
   });
 });

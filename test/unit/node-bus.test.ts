@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryBusNetwork } from '../../src/cluster/memory-bus-transport.js';
 import { type BusHandler, type BusObserver, type BusRequest, NodeBus, NodeUnreachableError } from '../../src/cluster/node-bus.js';
 import { BusRemoteNodes, serveRemoteRequests } from '../../src/cluster/remote-nodes.js';
+import type { Cancellation } from '../../src/domain/cancellation.js';
 import type { Outcome, PushMessage, PushRequest } from '../../src/domain/push.js';
 import type { CloseReason, SessionCloser, SessionTransport } from '../../src/domain/session-transport.js';
 import { createLogger } from '../../src/logger.js';
@@ -50,7 +51,7 @@ function pushTo(...sessionIds: string[]): BusRequest {
 
 /** A handler that records every call and answers when the test says, or when its signal aborts. */
 class HeldHandler {
-  readonly calls: { request: BusRequest; from: string; signal: AbortSignal; answer: (body: unknown) => void }[] = [];
+  readonly calls: { request: BusRequest; from: string; signal: Cancellation; answer: (body: unknown) => void }[] = [];
   readonly handle: BusHandler = (request, from, signal) =>
     new Promise((resolve) => {
       this.calls.push({ request, from, signal, answer: resolve });
