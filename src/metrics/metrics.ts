@@ -13,6 +13,7 @@ import {
   PUSH_OUTCOMES,
   streamEndReason,
 } from './labels.js';
+import { type CounterSeries, type HistogramSeries, PlainCounter, PlainHistogram } from './plain-metrics.js';
 
 /** What the gauges read at scrape time: nothing on the hot path keeps them up to date. */
 export interface MetricSources {
@@ -82,27 +83,28 @@ export class Metrics {
       });
     }
 
-    // Pushes, deliveries and ack latency: derived from each PushResult, off the delivery path.
-    const pushes = new Counter({
+    // Pushes, deliveries and ack latency: derived from each PushResult, off the delivery path, in
+    // plain series (plain-metrics.ts): these are recorded several times per push.
+    const pushes = new PlainCounter({
       name: 'pushgate_pushes_total',
       help: 'PushToUser calls taken by this node, by outcome.',
       labelNames: ['outcome'],
       registers,
     });
-    const deliveries = new Counter({
+    const deliveries = new PlainCounter({
       name: 'pushgate_deliveries_total',
       help: 'Per-session outcomes of the pushes this node took, by status.',
       labelNames: ['status'],
       registers,
     });
-    const ackLatency = new Histogram({
+    const ackLatency = new PlainHistogram({
       name: 'pushgate_ack_latency_seconds',
       help: 'Emit to client ack, per acked delivery.',
       buckets: ACK_BUCKETS,
       registers,
-    });
-    const byOutcome = bind(pushes, PUSH_OUTCOMES);
-    const byStatus = bind(deliveries, DELIVERY_STATUSES);
+    }).series();
+    const byOutcome = bindSeries(pushes, PUSH_OUTCOMES);
+    const byStatus = bindSeries(deliveries, DELIVERY_STATUSES);
     this.push = {
       pushed(request: PushRequest, result: PushResult): void {
         const n = result.deliveries.length;
@@ -149,13 +151,13 @@ export class Metrics {
     };
 
     // The gRPC API, and the presence streams it serves.
-    const calls = new Counter({
+    const calls = new PlainCounter({
       name: 'pushgate_grpc_calls_total',
       help: 'gRPC calls finished by this node, by method and status (refusals by the auth gate included).',
       labelNames: ['method', 'code'],
       registers,
     });
-    const callDuration = new Histogram({
+    const callDuration = new PlainHistogram({
       name: 'pushgate_grpc_call_duration_seconds',
       help: 'gRPC call duration, start to status, by method (streams included: their whole life).',
       labelNames: ['method'],
@@ -169,22 +171,21 @@ export class Metrics {
       registers,
     });
     const methods = new Set(GRPC_METHODS);
-    // One child per (method, code) pair, made on first use: at most methods × 17 of them.
-    const callChildren = new Map<string, ReturnType<typeof calls.labels>>();
-    const durationByMethod: Record<string, ReturnType<typeof callDuration.labels>> = {};
-    for (const method of [...GRPC_METHODS, 'other']) durationByMethod[method] = callDuration.labels(method);
+    // Per method: its duration series, and its calls series by status code, made on first use.
+    const byMethod = new Map<string, { duration: HistogramSeries; byCode: CounterSeries[] }>();
+    for (const method of [...GRPC_METHODS, 'other']) byMethod.set(method, { duration: callDuration.series(method), byCode: [] });
     this.grpc = {
       finished(method, code, seconds, errorCode) {
         const name = methods.has(method) ? method : 'other';
+        const series = byMethod.get(name)!;
         const codeName = GRPC_STATUS_NAMES[code] ?? 'other';
-        const key = `${name} ${codeName}`;
-        let child = callChildren.get(key);
-        if (child === undefined) {
-          child = calls.labels(name, codeName);
-          callChildren.set(key, child);
+        let count = series.byCode[code];
+        if (count === undefined) {
+          count = calls.series(name, codeName);
+          series.byCode[code] = count;
         }
-        child.inc();
-        durationByMethod[name]!.observe(seconds);
+        count.inc();
+        series.duration.observe(seconds);
         if (name === 'WatchPresence') streamsEnded.labels(streamEndReason(codeName, errorCode)).inc();
       },
     };
@@ -285,3 +286,10 @@ function bind<K extends string>(
 }
 
 type CounterChild = ReturnType<Counter<string>['labels']>;
+
+/** One series per label value, bound once, each exported from 0 so a rate over it exists before its first event. */
+function bindSeries<K extends string>(counter: PlainCounter, values: readonly K[]): Children<K, CounterSeries> {
+  const series: Record<string, CounterSeries> = {};
+  for (const value of values) series[value] = counter.series(value);
+  return series as Children<K, CounterSeries>;
+}
