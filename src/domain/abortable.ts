@@ -27,6 +27,7 @@ export function untilAborted<T>(work: Promise<T>, signal: Cancellation): Promise
   });
 }
 
-function abortError(signal: Cancellation): unknown {
+/** Why `signal` aborted, as the error a wait it ended rejects with. */
+export function abortError(signal: Cancellation): unknown {
   return signal.reason instanceof PushgateError ? signal.reason : new PushgateError('cancelled', 'call cancelled or deadline exceeded');
 }

@@ -1,6 +1,6 @@
 import type { handleUnaryCall } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { untilAborted } from '../domain/abortable.js';
+import { abortError } from '../domain/abortable.js';
 import { Cancel, type Cancellation } from '../domain/cancellation.js';
 import type { CallCaps } from './call-caps.js';
 import { abortOnEnd, callerOf, msLeft, requestIdOf, usersOf } from './call-context.js';
@@ -71,32 +71,58 @@ export function unary<Req extends object, Res>(
     const stopListening = abortOnEnd(call, signal);
     const cap = caps.add(msLeft(call), signal);
     const caller = callerOf(call);
-    const requestId = requestIdOf(call);
+    // Made only when something logs it: most calls never do, and a fresh id is a UUID.
+    let requestId: string | undefined;
+    const context: CallContext = {
+      signal,
+      caller,
+      get requestId() {
+        requestId ??= requestIdOf(call);
+        return requestId;
+      },
+    };
     inFlight.begin();
     const started = log.isLevelEnabled('debug') ? performance.now() : 0;
+    let answered = false;
+    const answer = (send: () => void): void => {
+      if (answered) return;
+      answered = true;
+      try {
+        send();
+      } catch (err) {
+        log.error({ err, method }, 'answering a call failed');
+      }
+    };
+    const fail = (err: unknown): void =>
+      answer(() => callback(toGrpcError(err, log, context.requestId, method, caller, usersOf(call.request))));
+    // The answer goes out at the abort, whether or not the handler has settled.
+    const onAbort = (): void => fail(abortError(signal));
+    signal.addEventListener('abort', onAbort);
+    const settled = (): void => {
+      signal.removeEventListener('abort', onAbort);
+      stopListening();
+      caps.release(cap);
+      inFlight.end();
+    };
     let result: Promise<Res>;
     try {
-      result = handler(requireDecoded(call.request), { signal, caller, requestId });
+      result = handler(requireDecoded(call.request), context);
     } catch (err) {
       result = Promise.reject(err);
     }
-    untilAborted(result, signal)
-      .then(
-        (response) => {
-          if (started > 0) {
-            log.debug({ method, requestId, caller, durationMs: performance.now() - started }, 'call done');
-          }
+    result.then(
+      (response) => {
+        settled();
+        answer(() => {
+          if (started > 0)
+            log.debug({ method, requestId: context.requestId, caller, durationMs: performance.now() - started }, 'call done');
           callback(null, response);
-        },
-        (err: unknown) => callback(toGrpcError(err, log, requestId, method, caller, usersOf(call.request))),
-      )
-      .catch((err: unknown) => log.error({ err, method }, 'answering a call failed'));
-    result
-      .catch(() => undefined)
-      .finally(() => {
-        stopListening();
-        caps.release(cap);
-        inFlight.end();
-      });
+        });
+      },
+      (err: unknown) => {
+        settled();
+        fail(err);
+      },
+    );
   };
 }
