@@ -1,4 +1,10 @@
-import { type Metadata, ServerInterceptingCall, type ServerInterceptingCallInterface, type ServerInterceptor } from '@grpc/grpc-js';
+import {
+  type Metadata,
+  ServerInterceptingCall,
+  type ServerInterceptingCallInterface,
+  type ServerInterceptor,
+  type ServerListener,
+} from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { ApiLimitsConfig } from '../config/config.js';
 import type { RateLimiter } from '../domain/rate-limiter.js';
@@ -49,6 +55,11 @@ export interface CallerAuthDeps {
 export function callerAuthInterceptor(deps: CallerAuthDeps): ServerInterceptor {
   const required = (): boolean => deps.keys.configured || deps.mutualTls;
   return (method, call) => {
+    // Nothing to check (no key, no client CA, or an open method): the layer only drops a
+    // client-sent caller name, through objects shared by every such call.
+    if (!required() || (!deps.authHealth && OPEN_PREFIXES.some((prefix) => method.path.startsWith(prefix)))) {
+      return new ServerInterceptingCall(call, UNCHECKED);
+    }
     // A refused PushService call is answered once its request has arrived, so the audit line can
     // name the user it was about; the request then goes no further (the handler never runs).
     let refusing = false;
@@ -58,11 +69,6 @@ export function callerAuthInterceptor(deps: CallerAuthDeps): ServerInterceptor {
         next({
           onReceiveMetadata: (metadata, proceed) => {
             metadata.remove(CALLER_METADATA);
-            const open = OPEN_PREFIXES.some((prefix) => method.path.startsWith(prefix)) && !deps.authHealth;
-            if (open || !required()) {
-              proceed(metadata);
-              return;
-            }
             const refuseCall = (err: unknown, caller: string): void => {
               if (METHOD_SCOPES[method.path] === undefined) {
                 refuse(deps.log, call, method.path, metadata, err, caller, undefined);
@@ -104,6 +110,15 @@ export function callerAuthInterceptor(deps: CallerAuthDeps): ServerInterceptor {
     });
   };
 }
+
+/** The layer of a call nothing is checked for: it passes everything on but a client-sent caller name. */
+const UNCHECKED_LISTENER: ServerListener = {
+  onReceiveMetadata: (metadata, proceed) => {
+    metadata.remove(CALLER_METADATA);
+    proceed(metadata);
+  },
+};
+const UNCHECKED = { start: (next: (listener: ServerListener) => void): void => next(UNCHECKED_LISTENER) };
 
 /** How long a refused call's request is waited for, to name its user in the audit line. */
 const REQUEST_WAIT_MS = 1000;

@@ -254,6 +254,20 @@ describe('API keys', () => {
     for (const secret of Object.values(KEYS)) expect(text).not.toContain(secret);
   });
 
+  it('on an open API (no key configured) still ignores a caller name the client sends', async () => {
+    const logs: LogLine[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        for (const line of chunk.toString().split('\n').filter(Boolean)) logs.push(JSON.parse(line) as LogLine);
+        callback();
+      },
+    });
+    const node = await startNode({}, createLogger('info', sink));
+    nodes.push(node);
+    await call(client(node), 'DisconnectSessions', auth(undefined, { 'pushgate-caller': 'ops', 'x-request-id': 'req-open-1' }));
+    expect(logs.find((line) => line.msg === 'sessions disconnected')).toMatchObject({ audit: true, caller: '', requestId: 'req-open-1' });
+  });
+
   it('keeps health and reflection open by default, and puts them behind a key with PUSHGATE_GRPC_AUTH_HEALTH', async () => {
     const open = await nodeWith(ALL_KEYS);
     expect(await health(open.node, undefined)).toBe('SERVING');
