@@ -1,4 +1,4 @@
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { PushRequest, PushResult } from '../domain/push.js';
 import type { PushObserver } from '../domain/push-service.js';
 import { ERROR_CODES } from '../errors.js';
@@ -197,7 +197,7 @@ export class Metrics {
       labelNames: ['type', 'outcome'],
       registers,
     });
-    const busDuration = new Histogram({
+    const busDuration = new PlainHistogram({
       name: 'pushgate_bus_request_duration_seconds',
       help: 'Request to reply (or failure) over the node bus, by type.',
       labelNames: ['type'],
@@ -208,10 +208,10 @@ export class Metrics {
       requested(type, outcome, seconds) {
         const label = type === 'push' || type === 'disconnect' ? type : 'other';
         busRequests.labels(label, outcome).inc();
-        busDuration.labels(label).observe(seconds);
+        busDuration.series(label).observe(seconds);
       },
     };
-    const redisDuration = new Histogram({
+    const redisDuration = new PlainHistogram({
       name: 'pushgate_redis_command_duration_seconds',
       help: "Redis calls (registry and lease scripts, and the registry's plain lookups), by operation.",
       labelNames: ['operation'],
@@ -224,16 +224,10 @@ export class Metrics {
       labelNames: ['operation'],
       registers,
     });
-    const redisChildren = new Map<string, ReturnType<typeof redisDuration.labels>>();
     this.redis = {
-      // Operations are script names from the code's own tables: a bounded set.
+      // Operations are script names from the code's own tables: a bounded set (one series each).
       command(operation, seconds, failed) {
-        let child = redisChildren.get(operation);
-        if (child === undefined) {
-          child = redisDuration.labels(operation);
-          redisChildren.set(operation, child);
-        }
-        child.observe(seconds);
+        redisDuration.series(operation).observe(seconds);
         if (failed) redisErrors.labels(operation).inc();
       },
       connectionError() {
