@@ -38,15 +38,40 @@ const encoded = new WeakMap<WatchPresenceResponse, Buffer | null>();
 export function presenceResponse(event: DomainPresenceEvent): WatchPresenceResponse {
   let response = responses.get(event);
   if (response === undefined) {
-    response = { event: encodePresenceEvent(event) };
+    response = { event: encodePresenceEvent(event), events: [] };
     responses.set(event, response);
     encoded.set(response, null);
   }
   return response;
 }
 
+/** Field 1 (`event`) and field 2 (`events`) of WatchPresenceResponse, as length-delimited tags. */
+const EVENT_TAG = 0x0a;
+const EVENTS_TAG = 0x12;
+
 /**
- * WatchPresence's response serializer: the bytes already made for a message from presenceResponse,
+ * One WatchPresence message holding several events (max_events_per_message). Its bytes are made
+ * here, from each event's own message bytes (cached for every stream): `{event: e}` is the tag of
+ * field 1, a length and e; the same bytes with the tag of field 2 are one element of `events`, so
+ * the batch is their concatenation with each first byte changed.
+ */
+export function presenceBatch(events: readonly DomainPresenceEvent[]): WatchPresenceResponse {
+  const singles = events.map((event) => serializeWatchPresenceResponse(presenceResponse(event)));
+  const bytes = Buffer.allocUnsafe(singles.reduce((total, single) => total + single.length, 0));
+  let at = 0;
+  for (const single of singles) {
+    if (single[0] !== EVENT_TAG) throw new Error('a presence message does not start with its event field');
+    single.copy(bytes, at);
+    bytes[at] = EVENTS_TAG;
+    at += single.length;
+  }
+  const response: WatchPresenceResponse = { event: undefined, events: events.map((event) => presenceResponse(event).event!) };
+  encoded.set(response, bytes);
+  return response;
+}
+
+/**
+ * WatchPresence's response serializer: the bytes already made for a message from presenceResponse or presenceBatch,
  * else (the first stream to write it, or any other message) ts-proto's encoding. grpc-js copies
  * them into its own frame, so one buffer can serve every stream.
  */

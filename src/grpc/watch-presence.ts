@@ -5,11 +5,14 @@ import { PushgateError } from '../errors.js';
 import type { WatchPresenceRequest, WatchPresenceResponse } from '../gen/pushgate/v1/push_service.js';
 import { abortSignalOf, callerOf, requestIdOf } from './call-context.js';
 import { requireDecoded } from './payload-size.js';
-import { presenceResponse } from './presence-encoding.js';
+import { presenceBatch, presenceResponse } from './presence-encoding.js';
 import { toGrpcError } from './status.js';
 import { requireId } from './validate.js';
 
 const METHOD = 'WatchPresence';
+
+/** The most events one message may carry (max_events_per_message); a batch is copied once per stream. */
+const MAX_EVENTS_PER_MESSAGE = 1000;
 
 /** Longer than any cursor a registry hands out (cluster cursors hold a position per shard); refused before it reaches the registry. */
 const MAX_CURSOR_LENGTH = 65_536;
@@ -36,14 +39,17 @@ export function watchPresence(
     const { signal, release } = abortSignalOf(call, { alsoOn: ['close', 'error'] });
     const caller = callerOf(call);
     let watch: PresenceWatch;
+    let perMessage: number;
     try {
-      watch = presence.watch(watchRequestOf(requireDecoded(call.request), caller, limits), signal);
+      const request = requireDecoded(call.request);
+      perMessage = eventsPerMessageOf(request);
+      watch = presence.watch(watchRequestOf(request, caller, limits), signal);
     } catch (err) {
       release();
       call.emit('error', toGrpcError(err, log, requestIdOf(call), METHOD, caller));
       return;
     }
-    pump(call, watch, signal)
+    pump(call, watch, signal, perMessage)
       .then(
         () => {
           if (!signal.aborted) call.end();
@@ -58,10 +64,11 @@ export function watchPresence(
 }
 
 /**
- * Writes what is queued without waiting between events, and waits (next()) only when nothing is.
- * However the loop is left, the watch ends (return() lets go of the subscription).
+ * Writes what is queued without waiting between events, and waits (next()) only when nothing is;
+ * with `perMessage` above 1, what is queued goes out up to that many events a message. However
+ * the loop is left, the watch ends (return() lets go of the subscription).
  */
-async function pump(call: Call, watch: PresenceWatch, signal: AbortSignal): Promise<void> {
+async function pump(call: Call, watch: PresenceWatch, signal: AbortSignal, perMessage: number): Promise<void> {
   const drained = drainOrEnd(call, watch.stopped);
   try {
     for (;;) {
@@ -72,7 +79,18 @@ async function pump(call: Call, watch: PresenceWatch, signal: AbortSignal): Prom
         event = step.value;
       }
       if (signal.aborted) return;
-      if (!call.write(presenceResponse(event))) {
+      let response: WatchPresenceResponse;
+      if (perMessage <= 1) response = presenceResponse(event);
+      else {
+        const batch = [event];
+        while (batch.length < perMessage) {
+          const next = watch.poll();
+          if (next === undefined) break;
+          batch.push(next);
+        }
+        response = presenceBatch(batch);
+      }
+      if (!call.write(response)) {
         await drained();
       }
     }
@@ -99,6 +117,14 @@ function drainOrEnd(call: Call, stopped: AbortSignal): () => Promise<void> {
     call.once('drain', onDrainOrEnd);
     return new Promise((resolve) => (wake = resolve));
   };
+}
+
+function eventsPerMessageOf(request: WatchPresenceRequest): number {
+  const perMessage = request.maxEventsPerMessage;
+  if (perMessage > MAX_EVENTS_PER_MESSAGE) {
+    throw new PushgateError('invalid_argument', `max_events_per_message must be at most ${MAX_EVENTS_PER_MESSAGE}, got ${perMessage}`);
+  }
+  return perMessage;
 }
 
 function watchRequestOf(request: WatchPresenceRequest, caller: string, limits: WatchLimits): WatchRequest {

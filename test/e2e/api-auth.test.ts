@@ -123,7 +123,7 @@ function call(
       case 'WatchPresence': {
         // A stream that is let in stays open: OK means it was admitted (and then cancelled here).
         const stream: ClientReadableStream<WatchPresenceResponse> = raw.watchPresence(
-          { userIds: [], includeSnapshot: true, resumeAfter: '' },
+          { userIds: [], includeSnapshot: true, resumeAfter: '', maxEventsPerMessage: 0 },
           metadata,
         );
         stream.on('data', () => {

@@ -66,8 +66,11 @@ describe('presence buffer in bytes', () => {
 
 /** A WatchPresence stream opened with the given metadata (an API key); its events are not kept. */
 function watchWith(client: TestPushClient, metadata: Metadata, request: Partial<WatchPresenceRequest> = {}): Watch {
-  const call = client.raw.watchPresence({ userIds: [], includeSnapshot: false, resumeAfter: '', ...request }, metadata);
-  const stream: Watch = { call, events: [], status: undefined };
+  const call = client.raw.watchPresence(
+    { userIds: [], includeSnapshot: false, resumeAfter: '', maxEventsPerMessage: 0, ...request },
+    metadata,
+  );
+  const stream: Watch = { call, events: [], messages: [], status: undefined };
   call.on('data', () => {});
   call.on('status', (status: StatusObject) => (stream.status = status));
   call.on('error', () => {});

@@ -19,7 +19,7 @@ describe('churn', () => {
   it('leaves nothing behind after many sessions come, get pushes, drop mid-wait and go', async () => {
     node = await startNode();
     const events: PresenceEvent[] = [];
-    const watch = node.client.raw.watchPresence({ userIds: [], includeSnapshot: false, resumeAfter: '' });
+    const watch = node.client.raw.watchPresence({ userIds: [], includeSnapshot: false, resumeAfter: '', maxEventsPerMessage: 0 });
     watch.on('data', (response: WatchPresenceResponse) => events.push(response.event!));
     let status: StatusObject | undefined;
     watch.on('status', (s: StatusObject) => (status = s));

@@ -42,7 +42,7 @@ interface Watch {
 }
 
 function watch(client: TestPushClient, userIds: string[]): Watch {
-  const call = client.raw.watchPresence({ userIds, includeSnapshot: false, resumeAfter: '' });
+  const call = client.raw.watchPresence({ userIds, includeSnapshot: false, resumeAfter: '', maxEventsPerMessage: 0 });
   const watch: Watch = { call, events: [], status: undefined, ended: false };
   call.on('data', (response: WatchPresenceResponse) => watch.events.push(response.event!));
   call.on('status', (status: StatusObject) => (watch.status = status));

@@ -22,6 +22,8 @@ export const {
 export interface Watch {
   readonly call: ClientReadableStream<WatchPresenceResponse>;
   readonly events: PresenceEvent[];
+  /** Events per message received, in order (all 1 unless the request set max_events_per_message). */
+  readonly messages: number[];
   status: StatusObject | undefined;
 }
 
@@ -44,9 +46,13 @@ export interface PresenceStreams {
 /** `watch` and `watchLive` for a test file: every stream they open is cancelled by a step pushed on `cleanups`. */
 export function presenceStreams(cleanups: (() => unknown)[]): PresenceStreams {
   function watch(client: TestPushClient, request: Partial<WatchPresenceRequest>): Watch {
-    const call = client.raw.watchPresence({ userIds: [], includeSnapshot: false, resumeAfter: '', ...request });
-    const stream: Watch = { call, events: [], status: undefined };
-    call.on('data', (response: WatchPresenceResponse) => stream.events.push(response.event!));
+    const call = client.raw.watchPresence({ userIds: [], includeSnapshot: false, resumeAfter: '', maxEventsPerMessage: 0, ...request });
+    const stream: Watch = { call, events: [], messages: [], status: undefined };
+    call.on('data', (response: WatchPresenceResponse) => {
+      const events = response.event === undefined ? response.events : [response.event];
+      stream.events.push(...events);
+      stream.messages.push(events.length);
+    });
     call.on('status', (status: StatusObject) => (stream.status = status));
     // Non-OK statuses also arrive as 'error'; the test reads them from `status`.
     call.on('error', () => {});

@@ -290,12 +290,27 @@ export interface WatchPresenceRequest {
    * Cannot be combined with include_snapshot.
    */
   resumeAfter: string;
+  /**
+   * Up to this many events per message, in WatchPresenceResponse.events, whenever several are
+   * waiting to be sent (a snapshot, a burst, a reader that fell behind); a lone event is not held
+   * back to fill a message. A busy stream then costs the node, and the reader, a fraction per event.
+   * 0 or 1: one event per message, in WatchPresenceResponse.event (for clients that predate
+   * `events`). At most 1000.
+   */
+  maxEventsPerMessage: number;
 }
 
-/** WatchPresenceResponse carries one presence event. */
+/** WatchPresenceResponse carries presence events, in order. */
 export interface WatchPresenceResponse {
-  /** The event. */
-  event?: PresenceEvent | undefined;
+  /** The event, when the request left max_events_per_message at 0 or 1. */
+  event?:
+    | PresenceEvent
+    | undefined;
+  /**
+   * The events, oldest first, when the request set max_events_per_message above 1 (then `event` is
+   * unset): 1 to max_events_per_message of them.
+   */
+  events: PresenceEvent[];
 }
 
 /** DisconnectSessionsRequest selects sessions of one user to close. */
@@ -1643,7 +1658,7 @@ export const ListSessionsResponse: MessageFns<ListSessionsResponse> = {
 };
 
 function createBaseWatchPresenceRequest(): WatchPresenceRequest {
-  return { userIds: [], includeSnapshot: false, resumeAfter: "" };
+  return { userIds: [], includeSnapshot: false, resumeAfter: "", maxEventsPerMessage: 0 };
 }
 
 export const WatchPresenceRequest: MessageFns<WatchPresenceRequest> = {
@@ -1656,6 +1671,9 @@ export const WatchPresenceRequest: MessageFns<WatchPresenceRequest> = {
     }
     if (message.resumeAfter !== "") {
       writer.uint32(26).string(message.resumeAfter);
+    }
+    if (message.maxEventsPerMessage !== 0) {
+      writer.uint32(32).uint32(message.maxEventsPerMessage);
     }
     return writer;
   },
@@ -1697,6 +1715,14 @@ export const WatchPresenceRequest: MessageFns<WatchPresenceRequest> = {
             message.resumeAfter = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.maxEventsPerMessage = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1726,6 +1752,11 @@ export const WatchPresenceRequest: MessageFns<WatchPresenceRequest> = {
         : isSet(object.resume_after)
         ? globalThis.String(object.resume_after)
         : "",
+      maxEventsPerMessage: isSet(object.maxEventsPerMessage)
+        ? globalThis.Number(object.maxEventsPerMessage)
+        : isSet(object.max_events_per_message)
+        ? globalThis.Number(object.max_events_per_message)
+        : 0,
     };
   },
 
@@ -1740,6 +1771,9 @@ export const WatchPresenceRequest: MessageFns<WatchPresenceRequest> = {
     if (message.resumeAfter !== "") {
       obj.resumeAfter = message.resumeAfter;
     }
+    if (message.maxEventsPerMessage !== 0) {
+      obj.maxEventsPerMessage = Math.round(message.maxEventsPerMessage);
+    }
     return obj;
   },
 
@@ -1751,18 +1785,22 @@ export const WatchPresenceRequest: MessageFns<WatchPresenceRequest> = {
     message.userIds = object.userIds?.map((e) => e) || [];
     message.includeSnapshot = object.includeSnapshot ?? false;
     message.resumeAfter = object.resumeAfter ?? "";
+    message.maxEventsPerMessage = object.maxEventsPerMessage ?? 0;
     return message;
   },
 };
 
 function createBaseWatchPresenceResponse(): WatchPresenceResponse {
-  return { event: undefined };
+  return { event: undefined, events: [] };
 }
 
 export const WatchPresenceResponse: MessageFns<WatchPresenceResponse> = {
   encode(message: WatchPresenceResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.event !== undefined) {
       PresenceEvent.encode(message.event, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.events) {
+      PresenceEvent.encode(v!, writer.uint32(18).fork()).join();
     }
     return writer;
   },
@@ -1788,6 +1826,14 @@ export const WatchPresenceResponse: MessageFns<WatchPresenceResponse> = {
             message.event = PresenceEvent.decode(reader, reader.uint32());
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.events.push(PresenceEvent.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1801,13 +1847,19 @@ export const WatchPresenceResponse: MessageFns<WatchPresenceResponse> = {
   },
 
   fromJSON(object: any): WatchPresenceResponse {
-    return { event: isSet(object.event) ? PresenceEvent.fromJSON(object.event) : undefined };
+    return {
+      event: isSet(object.event) ? PresenceEvent.fromJSON(object.event) : undefined,
+      events: globalThis.Array.isArray(object?.events) ? object.events.map((e: any) => PresenceEvent.fromJSON(e)) : [],
+    };
   },
 
   toJSON(message: WatchPresenceResponse): unknown {
     const obj: any = {};
     if (message.event !== undefined) {
       obj.event = PresenceEvent.toJSON(message.event);
+    }
+    if (message.events?.length) {
+      obj.events = message.events.map((e) => PresenceEvent.toJSON(e));
     }
     return obj;
   },
@@ -1820,6 +1872,7 @@ export const WatchPresenceResponse: MessageFns<WatchPresenceResponse> = {
     message.event = (object.event !== undefined && object.event !== null)
       ? PresenceEvent.fromPartial(object.event)
       : undefined;
+    message.events = object.events?.map((e) => PresenceEvent.fromPartial(e)) || [];
     return message;
   },
 };
