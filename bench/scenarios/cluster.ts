@@ -6,7 +6,7 @@ import { startNodeProcess, stopAllNodes } from '../../test/support/node-process.
 import { onExit, spawnChild } from '../lib/children.js';
 import { benchRedis, pushToUser, startDevices } from '../lib/fixtures.js';
 import { percentile, perOp, type Row, redisDelta, redisSnapshot, type ScenarioResult } from '../lib/measure.js';
-import { measurePresenceLag, presenceResult } from './presence-lag.js';
+import { BATCHED, measurePresenceLag, type PresenceLag, presenceResult } from './presence-lag.js';
 
 const SESSIONS = 3;
 
@@ -85,8 +85,11 @@ export async function cluster(quick: boolean): Promise<ScenarioResult> {
     const plus = (cross['p50 ms'] as number) - (local['p50 ms'] as number);
     const hops = percentile(latencies.floor!, 50);
     const [watchers, churnRate, seconds] = quick ? [20, 100, 3] : [100, 200, 15];
-    const lag = await measurePresenceLag(nodes[2]!.grpcAddress, nodes[0]!.httpUrl, { watchers, rate: churnRate, seconds });
-    const presence = presenceResult('cluster', '', lag, 50);
+    const lags: PresenceLag[] = [];
+    for (const perMessage of [0, BATCHED]) {
+      lags.push(await measurePresenceLag(nodes[2]!.grpcAddress, nodes[0]!.httpUrl, { watchers, rate: churnRate, seconds, perMessage }));
+    }
+    const presence = presenceResult('cluster', '', lags, 50);
     return {
       scenario: 'cluster',
       title: `three-process cluster on one redis-server: PushToUser to ${SESSIONS} sessions (${rounds} rounds × ${calls} sequential), throughput at ${concurrency} in flight, presence on C while A churns`,
@@ -104,12 +107,12 @@ export async function cluster(quick: boolean): Promise<ScenarioResult> {
         { target: 'cross-node − local − floor (what pushgate adds to the two hops)', 'p50 ms': plus - hops },
         { target: `pushes/s: one node, local (${calls * 2} calls)`, 'p50 ms': '', rate: oneNode },
         { target: 'pushes/s: cluster, calls and users spread over A, B, C', 'p50 ms': '', rate: spread },
-        {
-          target: `presence on C (${watchers} watchers, ${churnRate}/s churn on A for ${seconds} s)`,
+        ...lags.map((lag) => ({
+          target: `presence on C (${watchers} watchers, ${churnRate}/s churn on A for ${seconds} s), ${lag.perMessage <= 1 ? 'one event' : `≤ ${lag.perMessage} events`} per message`,
           'p50 ms': lag.p50,
           'p99 ms': lag.p99,
           commands: `cut off ${lag.cutOff}, watcher CPU ${(lag.watcherCpu * 100).toFixed(0)}%`,
-        },
+        })),
       ],
       inputs: {
         'cross-node extra p50 ms': plus,
