@@ -6,6 +6,8 @@ import type { RetryEvent } from './options.js';
 import { backoffMs, type RetryPolicy, sleep } from './retry.js';
 
 const METHOD = 'WatchPresence';
+/** max_events_per_message asked for: a server sends up to this many waiting events together (older servers one). */
+const EVENTS_PER_MESSAGE = 100;
 
 export interface WatchPresenceOptions {
   /** Only these users; every user when empty. */
@@ -116,6 +118,8 @@ export class PresenceStream implements AsyncIterableIterator<PresenceEvent> {
           userIds: [...(request.userIds ?? [])],
           includeSnapshot: start.kind === 'snapshot',
           resumeAfter: start.kind === 'resume' ? start.cursor : '',
+          // What is already waiting comes in one message (a node pays per message, not per event).
+          maxEventsPerMessage: EVENTS_PER_MESSAGE,
         }),
         this.deps.metadata(),
       );
@@ -128,14 +132,14 @@ export class PresenceStream implements AsyncIterableIterator<PresenceEvent> {
       let failure: unknown;
       try {
         for await (const response of call as AsyncIterable<WatchPresenceResponse>) {
-          const event = response.event;
-          if (event === undefined) continue;
-          delivered = true;
-          if (event.cursor !== '') this.lastCursor = event.cursor;
-          if (start.kind !== 'snapshot' || event.kind === PresenceEventKind.PRESENCE_EVENT_KIND_SNAPSHOT_COMPLETE) {
-            if (this.lastCursor !== '') start = { kind: 'resume', cursor: this.lastCursor };
+          for (const event of response.event === undefined ? response.events : [response.event]) {
+            delivered = true;
+            if (event.cursor !== '') this.lastCursor = event.cursor;
+            if (start.kind !== 'snapshot' || event.kind === PresenceEventKind.PRESENCE_EVENT_KIND_SNAPSHOT_COMPLETE) {
+              if (this.lastCursor !== '') start = { kind: 'resume', cursor: this.lastCursor };
+            }
+            yield event;
           }
-          yield event;
         }
       } catch (err) {
         failure = err;
