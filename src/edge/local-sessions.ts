@@ -7,15 +7,50 @@ import type { AckLimits } from './ack-bounds.js';
 import { type AckTarget, AckWait, type AckWaitContext, GONE } from './ack-wait.js';
 import { ClientBacklog } from './client-backlog.js';
 
-/** A socket this node holds; `waits` are the pushes awaiting its ack, told at once when it closes. */
-export interface LocalSession extends AckTarget {
-  readonly record: SessionRecord;
+/**
+ * A socket this node holds; `waits` are the pushes awaiting its ack, told at once when it closes.
+ * An idle session is most of what a node holds, so what only some sessions ever need (a set of
+ * waits, the backlog count) is made on first use.
+ */
+export class LocalSession implements AckTarget {
   /** Set by the server before it closes the socket, so presence reports why. */
-  closeReason: string | undefined;
+  closeReason: string | undefined = undefined;
+  /** Settles when the session is in the registry; undefined once it is. */
+  registered: Promise<unknown> | undefined = undefined;
   /** Settles when the session has left the registry after its socket closed. */
-  unregistered: Promise<unknown> | undefined;
+  unregistered: Promise<unknown> | undefined = undefined;
+  /** Place in the node's token-expiry clock (token-expiry.ts); -1 while not watched. */
+  expiryIndex = -1;
+  private waitSet: Set<AckWait> | undefined = undefined;
+  private clientBacklog: ClientBacklog | undefined = undefined;
+
+  constructor(
+    readonly socket: Socket,
+    readonly record: SessionRecord,
+  ) {}
+
+  get waits(): Set<AckWait> {
+    this.waitSet ??= new Set();
+    return this.waitSet;
+  }
+
+  /** Pushes awaiting this session's ack. */
+  get pendingWaits(): number {
+    return this.waitSet?.size ?? 0;
+  }
+
   /** What is queued on this node for the client (slow-consumer check). */
-  readonly backlog: ClientBacklog;
+  get backlog(): ClientBacklog {
+    this.clientBacklog ??= ClientBacklog.of(this.socket);
+    return this.clientBacklog;
+  }
+
+  /** Tells every push still awaiting this session's ack that it closed. */
+  closed(): void {
+    // Each wait removes itself from the set as it is told.
+    for (const wait of this.waitSet ?? []) wait.disconnected(this);
+    this.waitSet = undefined;
+  }
 }
 
 export interface LocalSessionLimits extends AckLimits {
@@ -43,14 +78,7 @@ export class LocalSessions implements SessionTransport {
   }
 
   add(socket: Socket, record: SessionRecord): LocalSession {
-    const entry: LocalSession = {
-      socket,
-      record,
-      waits: new Set(),
-      closeReason: undefined,
-      unregistered: undefined,
-      backlog: ClientBacklog.of(socket),
-    };
+    const entry = new LocalSession(socket, record);
     this.sessions.set(record.sessionId, entry);
     return entry;
   }
@@ -60,8 +88,7 @@ export class LocalSessions implements SessionTransport {
     const entry = this.sessions.get(sessionId);
     if (entry === undefined) return;
     this.sessions.delete(sessionId);
-    for (const wait of entry.waits) wait.disconnected(entry);
-    entry.waits.clear();
+    entry.closed();
   }
 
   get(sessionId: string): LocalSession | undefined {
@@ -79,7 +106,7 @@ export class LocalSessions implements SessionTransport {
   /** Pushes still waiting for acks across all sessions: zero when nothing is in flight. */
   pendingWaits(): number {
     let count = 0;
-    for (const entry of this.sessions.values()) count += entry.waits.size;
+    for (const entry of this.sessions.values()) count += entry.pendingWaits;
     return count;
   }
 

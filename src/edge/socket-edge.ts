@@ -2,7 +2,6 @@ import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import { Server, type Socket } from 'socket.io';
 import type { EdgeConfig, EdgeLimitsConfig } from '../config/config.js';
-import { DISCONNECT_NOTICE_EVENT } from '../domain/events.js';
 import type { DisconnectReason } from '../domain/presence.js';
 import type { RateLimiter } from '../domain/rate-limiter.js';
 import type { SessionRecord } from '../domain/session.js';
@@ -17,7 +16,8 @@ import { handshakeMiddleware, type SocketIdentity } from './handshake.js';
 import type { LocalSession, LocalSessions } from './local-sessions.js';
 import { OriginPolicy } from './origin-policy.js';
 import { SessionCap } from './session-cap.js';
-import { watchTokenExpiry } from './token-expiry.js';
+import { announceClose, closeAfterNotice, REASONS } from './session-close.js';
+import { TokenExpiry } from './token-expiry.js';
 import type { TokenVerifier } from './token-verifier.js';
 
 export interface SocketEdgeDeps {
@@ -55,19 +55,6 @@ const CLOSE_ON_REFUSAL: ReadonlySet<ErrorCode> = new Set(['too_many_connections'
  */
 const MAX_USER_AGENT_LENGTH = 256;
 
-/** Socket.IO's disconnect reasons, in the vocabulary presence subscribers see. */
-const REASONS: Record<string, DisconnectReason> = {
-  'client namespace disconnect': 'client_disconnect',
-  'transport close': 'client_disconnect',
-  'ping timeout': 'heartbeat_timeout',
-  'transport error': 'transport_error',
-  'parse error': 'transport_error',
-  'server shutting down': 'server_shutdown',
-  'forced server close': 'server_shutdown',
-  'forced close': 'server_shutdown',
-  'server namespace disconnect': 'kicked',
-};
-
 /**
  * The client-facing edge: authenticates sockets, registers each as a session, keeps the local
  * socket index, and closes sessions on request.
@@ -78,6 +65,11 @@ export class SocketEdge implements SessionCloser {
   readonly addressLimits: AddressLimits;
   private readonly addresses: ClientAddresses;
   private readonly observer: EdgeObserver;
+  /** Every local session with a token, by its exp. */
+  private readonly expiry: TokenExpiry<LocalSession>;
+  private readonly onSocketDisconnect: (this: Socket, reason: string) => void;
+  private readonly onHeartbeat: (this: LocalSession) => void;
+  private readonly onHeartbeatEvent: (this: Socket, ...args: unknown[]) => void;
   private draining = false;
 
   constructor(
@@ -132,6 +124,28 @@ export class SocketEdge implements SessionCloser {
         closeOn: CLOSE_ON_REFUSAL,
       }),
     );
+    this.expiry = new TokenExpiry({
+      verifier: deps.verifier,
+      sessionOf: (socket) => deps.local.get(socket.id),
+      onExpired: (entry) => {
+        announceClose(entry, 'token_expired', 'token_expired');
+        entry.socket.disconnect(true);
+      },
+      log: logger,
+    });
+    const edge = this;
+    this.onSocketDisconnect = function (this: Socket, reason: string): void {
+      edge.socketClosed(this, reason);
+    };
+    this.onHeartbeat = function (this: LocalSession): void {
+      edge.touch(this);
+    };
+    this.onHeartbeatEvent = function (this: Socket, ...args: unknown[]): void {
+      const entry = deps.local.get(this.id);
+      if (entry !== undefined) edge.touch(entry);
+      const ack = args[args.length - 1];
+      if (typeof ack === 'function') ack({ ok: true });
+    };
     this.io.on('connection', (socket) => this.onConnection(socket));
   }
 
@@ -155,6 +169,8 @@ export class SocketEdge implements SessionCloser {
   private onConnection(socket: Socket): void {
     const { registry, local, config, logger, nodeId } = this.deps;
     const { userId, clientType, tokenExpiresAtMs } = socket.data.identity as SocketIdentity;
+    // Everything it held is in the record now; the socket need not keep it for its lifetime.
+    socket.data.identity = undefined;
     const now = Date.now();
     const record: SessionRecord = {
       sessionId: socket.id,
@@ -173,54 +189,53 @@ export class SocketEdge implements SessionCloser {
       logger.error({ err, sessionId: socket.id }, 'session registration failed; closing the socket');
       socket.disconnect(true);
     });
-
-    // A socket lives no longer than its token, unless the client refreshes it (token-expiry.ts).
-    const stopExpiry =
-      tokenExpiresAtMs === undefined
-        ? undefined
-        : watchTokenExpiry(socket, {
-            userId,
-            expiresAtMs: tokenExpiresAtMs,
-            verifier: this.deps.verifier,
-            onExpired: () => {
-              announceClose(entry, 'token_expired', 'token_expired');
-              socket.disconnect(true);
-            },
-            log: logger,
-          });
-
-    socket.on('disconnect', (socketReason) => {
-      stopExpiry?.();
-      local.remove(socket.id);
-      const reason = entry.closeReason ?? REASONS[socketReason] ?? 'client_disconnect';
-      this.observer.disconnected(reason);
-      entry.unregistered = registered
-        .then(() => registry.unregister(userId, socket.id, reason))
-        .catch((err: unknown) => {
-          // Redis trouble: the registry remembers the departure and announces it once Redis answers.
-          if (isPushgateError(err) && err.code === 'registry_unavailable') {
-            logger.warn(
-              { sessionId: socket.id, reason: err.message },
-              'session left while the registry was unreachable; it is announced when it answers again',
-            );
-          } else {
-            logger.error({ err, sessionId: socket.id }, 'session unregistration failed');
-          }
-        });
+    // Kept only until it settles: an idle session should not hold a settled promise for its lifetime.
+    entry.registered = registered;
+    void registered.then(() => {
+      if (entry.registered === registered) entry.registered = undefined;
     });
 
-    const touch = (): void => {
-      registry.touch(userId, socket.id, Date.now()).catch((err: unknown) => logger.warn({ err }, 'last_seen_at refresh failed'));
-    };
-    socket.conn.on('heartbeat', touch);
-    if (config.heartbeatEvent !== undefined) {
-      socket.on(config.heartbeatEvent, (...args: unknown[]) => {
-        touch();
-        const ack = args[args.length - 1];
-        if (typeof ack === 'function') ack({ ok: true });
-      });
-    }
+    // A socket lives no longer than its token, unless the client refreshes it (token-expiry.ts).
+    if (tokenExpiresAtMs !== undefined) this.expiry.watch(entry, tokenExpiresAtMs);
+    // The listeners are shared by every socket (Socket.IO calls them with the socket or the entry
+    // as `this`): an idle session holds no closures of its own.
+    socket.on('disconnect', this.onSocketDisconnect);
+    socket.conn.on('heartbeat', this.onHeartbeat.bind(entry));
+    if (config.heartbeatEvent !== undefined) socket.on(config.heartbeatEvent, this.onHeartbeatEvent);
     if (logger.isLevelEnabled('debug')) logger.debug({ sessionId: socket.id, userId, clientType }, 'session connected');
+  }
+
+  /** The socket closed: it leaves the local index and then the registry, once it is registered. */
+  private socketClosed(socket: Socket, socketReason: string): void {
+    const { registry, local, logger } = this.deps;
+    const entry = local.get(socket.id);
+    if (entry === undefined) return;
+    this.expiry.unwatch(entry);
+    local.remove(socket.id);
+    const reason = entry.closeReason ?? REASONS[socketReason] ?? 'client_disconnect';
+    this.observer.disconnected(reason);
+    const { userId, sessionId } = entry.record;
+    entry.unregistered = (entry.registered ?? Promise.resolve())
+      .then(() => registry.unregister(userId, sessionId, reason))
+      .catch((err: unknown) => {
+        // Redis trouble: the registry remembers the departure and announces it once Redis answers.
+        if (isPushgateError(err) && err.code === 'registry_unavailable') {
+          logger.warn(
+            { sessionId, reason: err.message },
+            'session left while the registry was unreachable; it is announced when it answers again',
+          );
+        } else {
+          logger.error({ err, sessionId }, 'session unregistration failed');
+        }
+      });
+  }
+
+  /** A heartbeat of the session's connection, or its client's heartbeat event: refreshes last_seen_at. */
+  private touch(entry: LocalSession): void {
+    const { userId, sessionId } = entry.record;
+    this.deps.registry
+      .touch(userId, sessionId, Date.now())
+      .catch((err: unknown) => this.deps.logger.warn({ err }, 'last_seen_at refresh failed'));
   }
 
   /**
@@ -259,36 +274,6 @@ export class SocketEdge implements SessionCloser {
       this.io.close(() => resolve());
     });
     await Promise.all(entries.map((entry) => entry.unregistered));
+    this.expiry.close();
   }
-}
-
-/** Records why the server closes a session (for presence) and tells the client before it closes. */
-function announceClose(entry: LocalSession, reason: DisconnectReason, notice: string): void {
-  entry.closeReason = reason;
-  entry.socket.emit(DISCONNECT_NOTICE_EVENT, { reason: notice });
-}
-
-/** Longest wait at shutdown for a connection to flush the notice and close. */
-const SHUTDOWN_FLUSH_MS = 1000;
-
-/**
- * Sends the shutdown notice, then closes the connection once its queued packets are written. The
- * connection (not the namespace) is closed, as when the server goes away: the client sees a
- * transport close and reconnects on its own, to another node.
- */
-function closeAfterNotice(entry: LocalSession): Promise<void> {
-  const conn = entry.socket.conn;
-  announceClose(entry, 'server_shutdown', 'server_shutdown');
-  return new Promise((resolve) => {
-    if (conn.readyState === 'closed') {
-      resolve();
-      return;
-    }
-    const timer = setTimeout(resolve, SHUTDOWN_FLUSH_MS);
-    conn.once('close', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    conn.close();
-  });
 }

@@ -28,6 +28,10 @@ const CURSOR = /^([0-9a-f]{16})-(0|[1-9][0-9]{0,14})$/;
  * written or read, so no timer is needed. A cursor is `<epoch>-<seq>`, the position after event
  * `seq` (`<epoch>-0` before any event). The epoch is random per instance: a restarted node has
  * lost its events and must refuse cursors from its previous life rather than misread them.
+ *
+ * The ring holds each event's fields in one array per field, and `readAfter` makes the event
+ * objects again: up to `retention` retained events were a large part of a node's idle memory as
+ * objects (each with its cursor string and a boxed time), and far less as array slots.
  */
 export class MemorySessionRegistry implements SessionRegistry {
   /** userId → sessionId → record; Map iteration order is insertion (connect) order. */
@@ -36,7 +40,12 @@ export class MemorySessionRegistry implements SessionRegistry {
   private sortedUsers: string[] | undefined;
   private readonly listeners = new Set<PresenceListener>();
   private readonly epoch = randomBytes(8).toString('hex');
-  private readonly ring: (PresenceEvent | undefined)[] = [];
+  /** The ring, by slot: event kinds, sessions (undefined once dropped), reasons, times, session counts. */
+  private readonly ringKinds: PresenceKind[] = [];
+  private readonly ringSessions: (SessionRecord | undefined)[] = [];
+  private readonly ringReasons: string[] = [];
+  private readonly ringAtMs: number[] = [];
+  private readonly ringCounts: number[] = [];
   /** Seq of the newest event; 0 before any. */
   private newestSeq = 0;
   /** Seq of the oldest event still held; `newestSeq + 1` when none is. */
@@ -150,7 +159,7 @@ export class MemorySessionRegistry implements SessionRegistry {
     if (epoch !== this.epoch || seq + 1 < this.oldestSeq) throw this.expired(cursor);
     const events: PresenceEvent[] = [];
     const last = Math.min(this.newestSeq, seq + Math.max(0, Math.floor(limit)));
-    for (let next = seq + 1; next <= last; next++) events.push(this.ring[next % this.retention.retention]!);
+    for (let next = seq + 1; next <= last; next++) events.push(this.eventAt(next));
     return events;
   }
 
@@ -176,8 +185,9 @@ export class MemorySessionRegistry implements SessionRegistry {
   private emit(kind: PresenceKind, session: SessionRecord, reason: string, sessionCount: number): void {
     const atMs = Date.now();
     const seq = this.newestSeq + 1;
+    this.append(seq, kind, session, reason, atMs, sessionCount);
+    if (this.listeners.size === 0) return;
     const event: PresenceEvent = { kind, userId: session.userId, session, reason, atMs, sessionCount, cursor: this.cursorAt(seq) };
-    this.append(event, seq);
     for (const listener of this.listeners) {
       try {
         listener(event);
@@ -188,19 +198,39 @@ export class MemorySessionRegistry implements SessionRegistry {
   }
 
   /** Stores event `seq` in the ring, overwriting the oldest when full, then drops what aged out. */
-  private append(event: PresenceEvent, seq: number): void {
-    this.ring[seq % this.retention.retention] = event;
+  private append(seq: number, kind: PresenceKind, session: SessionRecord, reason: string, atMs: number, sessionCount: number): void {
+    const slot = seq % this.retention.retention;
+    this.ringKinds[slot] = kind;
+    this.ringSessions[slot] = session;
+    this.ringReasons[slot] = reason;
+    this.ringAtMs[slot] = atMs;
+    this.ringCounts[slot] = sessionCount;
     this.newestSeq = seq;
     if (seq - this.oldestSeq + 1 > this.retention.retention) this.oldestSeq = seq - this.retention.retention + 1;
-    this.dropExpired(event.atMs);
+    this.dropExpired(atMs);
+  }
+
+  /** Event `seq`, which the ring holds. */
+  private eventAt(seq: number): PresenceEvent {
+    const slot = seq % this.retention.retention;
+    const session = this.ringSessions[slot]!;
+    return {
+      kind: this.ringKinds[slot]!,
+      userId: session.userId,
+      session,
+      reason: this.ringReasons[slot]!,
+      atMs: this.ringAtMs[slot]!,
+      sessionCount: this.ringCounts[slot]!,
+      cursor: this.cursorAt(seq),
+    };
   }
 
   private dropExpired(nowMs: number): void {
     const limitMs = nowMs - this.retention.retentionMs;
     while (this.oldestSeq <= this.newestSeq) {
       const slot = this.oldestSeq % this.retention.retention;
-      if (this.ring[slot]!.atMs > limitMs) break;
-      this.ring[slot] = undefined; // let the session record go
+      if (this.ringAtMs[slot]! > limitMs) break;
+      this.ringSessions[slot] = undefined; // let the session record go
       this.oldestSeq++;
     }
   }

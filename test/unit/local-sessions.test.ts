@@ -1,4 +1,4 @@
-import { getEventListeners } from 'node:events';
+import { getEventListeners, setMaxListeners } from 'node:events';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Server, type Socket as ServerSocket } from 'socket.io';
@@ -208,6 +208,8 @@ describe('LocalSessions.deliver', () => {
     const a = await connect();
     holdAcks(a.client);
     const signal = new AbortController().signal;
+    // Twenty waits on one signal at once, as one call's would be; Node warns past ten by default.
+    setMaxListeners(20, signal);
 
     const rounds = await Promise.all(Array.from({ length: 20 }, () => local.deliver([a.id], message({ ackTimeoutMs: 50 }), signal)));
 

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { PresenceEvent } from '../../src/domain/presence.js';
 import type { SessionRecord } from '../../src/domain/session.js';
 import { MemorySessionRegistry } from '../../src/registry/memory-registry.js';
 import { refusal } from '../support/refusal.js';
@@ -62,6 +63,29 @@ describe('MemorySessionRegistry presence feed', () => {
     const later = await refusal(registry.readAfter(start, 10));
     expect(later.details.oldest_cursor).toBe(await registry.position());
     expect(await registry.readAfter(later.details.oldest_cursor!, 10)).toEqual([]);
+  });
+
+  it('reads back each event as it was told live, field for field, also across a full ring', async () => {
+    const registry = new MemorySessionRegistry({ retention: 4, retentionMs: 600_000 });
+    const live: PresenceEvent[] = [];
+    registry.subscribe((event) => live.push(event));
+    const start = await registry.position();
+    await registry.register(session('u1', 's-1'));
+    await registry.register(session('u1', 's-2'));
+    expect(await registry.readAfter(start, 10)).toEqual(live);
+
+    await registry.unregister('u1', 's-1', 'kicked');
+    await registry.unregister('u1', 's-2', 'token_expired');
+    await registry.register(session('u2', 's-3'));
+    // Six events in a ring of four: the newest four come back, in order and whole.
+    const oldest = (await refusal(registry.readAfter(start, 10))).details.oldest_cursor!;
+    expect(await registry.readAfter(oldest, 10)).toEqual(live.slice(-4));
+    expect(live.slice(-4).map((event) => [event.kind, event.reason, event.sessionCount])).toEqual([
+      ['session_disconnected', 'token_expired', 0],
+      ['user_offline', 'token_expired', 0],
+      ['user_online', '', 1],
+      ['session_connected', '', 1],
+    ]);
   });
 
   it('refuses a cursor from another instance, as after a restart, naming its own start', async () => {
