@@ -93,9 +93,24 @@ export class BatchFanOut {
   }
 
   private complete(user: UserEntry): void {
-    const messageId = userMessageId(this.request.messageId, user.userId);
-    const result: UserPushResult = { userId: user.userId, ...summarize(messageId, user.deliveries) };
-    this.observer?.pushed({ ...this.request, userId: user.userId, messageId }, result);
+    const { request, observer } = this;
+    const { userId, deliveries } = user;
+    const messageId = userMessageId(request.messageId, userId);
+    const { acked, timedOut, failed } = summarize(messageId, deliveries);
+    const result: UserPushResult = { userId, messageId, deliveries, acked, timedOut, failed };
+    // Spelled out, not spread: this runs once per user of the batch.
+    observer?.pushed(
+      {
+        event: request.event,
+        data: request.data,
+        ackTimeoutMs: request.ackTimeoutMs,
+        noAck: request.noAck,
+        messageId,
+        userId,
+        clientTypes: request.clientTypes,
+      },
+      result,
+    );
     this.outstanding--;
     this.done.push(result);
     const wake = this.wake;

@@ -10,13 +10,13 @@ import type { Session } from '../gen/pushgate/v1/session.js';
 
 /** Domain values to wire messages. ts-proto encodes these plain objects; no JSON step in between. */
 
-const DELIVERY_STATUS = {
+export const DELIVERY_STATUS: Readonly<Record<DomainDeliveryStatus, DeliveryStatus>> = {
   acked: DeliveryStatus.DELIVERY_STATUS_ACKED,
   timeout: DeliveryStatus.DELIVERY_STATUS_TIMEOUT,
   disconnected: DeliveryStatus.DELIVERY_STATUS_DISCONNECTED,
   sent: DeliveryStatus.DELIVERY_STATUS_SENT,
   failed: DeliveryStatus.DELIVERY_STATUS_FAILED,
-} as const satisfies Record<DomainDeliveryStatus, DeliveryStatus>;
+};
 
 export function encodeSession(session: SessionRecord): Session {
   return {
@@ -57,4 +57,57 @@ export function encodeBatchItem(item: BatchItem): PushToUsersResponse {
   if (item.kind === 'summary') return { summary: item.summary };
   const { result } = item;
   return { userResult: { userId: result.userId, ...encodePushResult(result) } };
+}
+
+/**
+ * A PushToUsers stream message that keeps the item it stands for, so push-encoding.ts writes its
+ * bytes straight from the domain result (a thousand of these per batch). Its fields are made on
+ * first read, for ts-proto or whoever else reads them.
+ */
+export class BatchItemMessage implements PushToUsersResponse {
+  private fields: PushToUsersResponse | undefined;
+
+  constructor(readonly item: BatchItem) {}
+
+  get userResult(): PushToUsersResponse['userResult'] {
+    this.fields ??= encodeBatchItem(this.item);
+    return this.fields.userResult;
+  }
+
+  get summary(): PushToUsersResponse['summary'] {
+    this.fields ??= encodeBatchItem(this.item);
+    return this.fields.summary;
+  }
+}
+
+/** The same for a PushToUser reply: push-encoding.ts writes it from `result`. */
+export class PushResultMessage implements PushToUserResponse {
+  private fields: PushToUserResponse | undefined;
+
+  constructor(readonly result: PushResult) {}
+
+  get messageId(): string {
+    return this.encoded().messageId;
+  }
+
+  get deliveries(): SessionDelivery[] {
+    return this.encoded().deliveries;
+  }
+
+  get acked(): number {
+    return this.encoded().acked;
+  }
+
+  get timedOut(): number {
+    return this.encoded().timedOut;
+  }
+
+  get failed(): number {
+    return this.encoded().failed;
+  }
+
+  private encoded(): PushToUserResponse {
+    this.fields ??= encodePushResult(this.result);
+    return this.fields;
+  }
 }

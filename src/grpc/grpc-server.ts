@@ -6,6 +6,7 @@ import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-
 import type { PushServiceServer } from '../gen/pushgate/v1/push_service.js';
 import { pushServiceDefinition } from './payload-size.js';
 import { serializeWatchPresenceResponse } from './presence-encoding.js';
+import { serializePushToUserResponse, serializePushToUsersResponse } from './push-encoding.js';
 
 export const PUSH_SERVICE_NAME = 'pushgate.v1.PushService';
 const PROTO_ROOT = fileURLToPath(new URL('../../proto/', import.meta.url));
@@ -38,10 +39,13 @@ export class GrpcServer {
     this.server = new Server({ ...options.serverOptions, interceptors: [...options.interceptors] });
     // Deserializers that never throw: a request they cannot decode is refused by its handler, with our trailers.
     const definition = pushServiceDefinition({ scanAboveBytes: options.maxPayloadBytes, maxDataDepth: options.maxDataDepth });
-    // Presence events are encoded once for all the streams that carry them (see presence-encoding.ts).
+    // Presence events are encoded once for all the streams that carry them (see presence-encoding.ts);
+    // push replies are written straight from their results (see push-encoding.ts).
     const service = {
       ...definition,
       watchPresence: { ...definition.watchPresence, responseSerialize: serializeWatchPresenceResponse },
+      pushToUser: { ...definition.pushToUser, responseSerialize: serializePushToUserResponse },
+      pushToUsers: { ...definition.pushToUsers, responseSerialize: serializePushToUsersResponse },
     } satisfies ServiceDefinition;
     this.server.addService(service, options.handlers);
     this.health.addToServer(this.server);

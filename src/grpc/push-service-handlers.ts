@@ -5,7 +5,7 @@ import type { PushService } from '../domain/push-service.js';
 import { isPushgateError } from '../errors.js';
 import type { PushServiceServer } from '../gen/pushgate/v1/push_service.js';
 import { CallCaps } from './call-caps.js';
-import { encodePushResult, encodeSession } from './encode.js';
+import { encodeSession, PushResultMessage } from './encode.js';
 import { dataFactsOf } from './payload-size.js';
 import { pushToUsers } from './push-to-users.js';
 import { type InFlight, unary } from './unary.js';
@@ -31,7 +31,7 @@ export function pushServiceHandlers(deps: HandlerDeps): PushServiceServer {
   return {
     pushToUser: unary('PushToUser', calls, async (request, { signal }) => {
       const result = await push.push(toPushRequest(request, dataFactsOf(request), limits), signal);
-      return encodePushResult(result);
+      return new PushResultMessage(result);
     }),
 
     pushToUsers: pushToUsers(push, {

@@ -5,7 +5,7 @@ import type { BatchItem } from '../domain/push.js';
 import type { PushService } from '../domain/push-service.js';
 import type { PushToUsersRequest, PushToUsersResponse } from '../gen/pushgate/v1/push_service.js';
 import { abortSignalOf, callerOf, requestIdOf, usersOf } from './call-context.js';
-import { encodeBatchItem } from './encode.js';
+import { BatchItemMessage } from './encode.js';
 import { dataFactsOf, requireDecoded } from './payload-size.js';
 import { toGrpcError } from './status.js';
 import type { InFlight } from './unary.js';
@@ -65,7 +65,7 @@ export function pushToUsers(push: PushService, deps: PushToUsersDeps): handleSer
 async function pump(call: Call, items: AsyncGenerator<BatchItem, void, undefined>, signal: AbortSignal): Promise<void> {
   for await (const item of items) {
     if (signal.aborted) return;
-    if (!call.write(encodeBatchItem(item))) {
+    if (!call.write(new BatchItemMessage(item))) {
       // Wakes when the reader drained the buffer, or when the call ends (cancel, deadline).
       await once(call, 'drain', { signal }).catch(() => undefined);
     }
