@@ -96,7 +96,8 @@ export class PushService {
    * A batch push: the same message to every session of many users. One `lookupMany` (one round
    * trip per registry shard), then every session of the batch is grouped by owning node and each
    * node gets one delivery (one bus request for a remote node), as for a single push. Each user's
-   * result is yielded as soon as all its sessions have outcomes: users without sessions at once,
+   * result is yielded as soon as all its sessions have outcomes, with every other result complete
+   * by then: users without sessions at once,
    * users on this node as their own sessions settle, users on another node when that node
    * replies. The summary comes last. Leaving the iteration early (or `signal` aborting) ends every
    * wait still open, so no ack wait outlives the call.
@@ -119,10 +120,12 @@ export class PushService {
       this.deliverBatch(batch, request, stop.signal);
       const tally = new BatchTally(request.messageId);
       for (;;) {
-        const result = batch.next() ?? (await batch.ready());
-        if (result === undefined) break;
-        tally.add(result);
-        yield { kind: 'user', result };
+        const first = batch.next() ?? (await batch.ready());
+        if (first === undefined) break;
+        const results = [first];
+        for (let result = batch.next(); result !== undefined; result = batch.next()) results.push(result);
+        for (const result of results) tally.add(result);
+        yield { kind: 'users', results };
       }
       yield { kind: 'summary', summary: tally.summary() };
     } finally {

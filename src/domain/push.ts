@@ -87,9 +87,13 @@ export interface BatchSummary {
   readonly sent: number;
 }
 
-/** What a batch push yields: each user's result as it completes, then the summary, last. */
+/**
+ * What a batch push yields: users' results as they complete (every result already complete when
+ * the reader asks, together: how many go in one message is the transport's choice), then the
+ * summary, last.
+ */
 export type BatchItem =
-  | { readonly kind: 'user'; readonly result: UserPushResult }
+  | { readonly kind: 'users'; readonly results: readonly UserPushResult[] }
   | { readonly kind: 'summary'; readonly summary: BatchSummary };
 
 /**

@@ -1,10 +1,11 @@
-import type { BatchItem, Delivery, DeliveryStatus as DomainDeliveryStatus, PushResult } from '../domain/push.js';
+import type { BatchSummary, Delivery, DeliveryStatus as DomainDeliveryStatus, PushResult, UserPushResult } from '../domain/push.js';
 import type { SessionRecord } from '../domain/session.js';
 import {
   DeliveryStatus,
   type PushToUserResponse,
   type PushToUsersResponse,
   type SessionDelivery,
+  type UserPushResult as UserPushResultMessage,
 } from '../gen/pushgate/v1/push_service.js';
 import type { Session } from '../gen/pushgate/v1/session.js';
 
@@ -52,22 +53,34 @@ export function encodePushResult(result: PushResult): PushToUserResponse {
   };
 }
 
-/** One message of a PushToUsers stream: a user's result (like a PushToUserResponse, with its user) or the summary. */
-export function encodeBatchItem(item: BatchItem): PushToUsersResponse {
-  if (item.kind === 'summary') return { summary: item.summary };
-  const { result } = item;
-  return { userResult: { userId: result.userId, ...encodePushResult(result) } };
+/**
+ * What one message of a PushToUsers stream carries: a user's result (`user_result`), several
+ * (`user_results`, for a caller that set max_results_per_message), or the summary, last.
+ */
+export type BatchMessageContent =
+  | { readonly kind: 'user'; readonly result: UserPushResult }
+  | { readonly kind: 'users'; readonly results: readonly UserPushResult[] }
+  | { readonly kind: 'summary'; readonly summary: BatchSummary };
+
+function encodeUserResult(result: UserPushResult): UserPushResultMessage {
+  return { userId: result.userId, ...encodePushResult(result) };
+}
+
+export function encodeBatchItem(content: BatchMessageContent): PushToUsersResponse {
+  if (content.kind === 'summary') return { summary: content.summary, userResults: [] };
+  if (content.kind === 'users') return { userResult: undefined, userResults: content.results.map(encodeUserResult) };
+  return { userResult: encodeUserResult(content.result), userResults: [] };
 }
 
 /**
- * A PushToUsers stream message that keeps the item it stands for, so push-encoding.ts writes its
- * bytes straight from the domain result (a thousand of these per batch). Its fields are made on
+ * A PushToUsers stream message that keeps what it stands for, so push-encoding.ts writes its
+ * bytes straight from the domain results (a thousand users' per batch). Its fields are made on
  * first read, for ts-proto or whoever else reads them.
  */
 export class BatchItemMessage implements PushToUsersResponse {
   private fields: PushToUsersResponse | undefined;
 
-  constructor(readonly item: BatchItem) {}
+  constructor(readonly item: BatchMessageContent) {}
 
   get userResult(): PushToUsersResponse['userResult'] {
     this.fields ??= encodeBatchItem(this.item);
@@ -77,6 +90,11 @@ export class BatchItemMessage implements PushToUsersResponse {
   get summary(): PushToUsersResponse['summary'] {
     this.fields ??= encodeBatchItem(this.item);
     return this.fields.summary;
+  }
+
+  get userResults(): PushToUsersResponse['userResults'] {
+    this.fields ??= encodeBatchItem(this.item);
+    return this.fields.userResults;
   }
 }
 

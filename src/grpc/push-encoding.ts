@@ -1,7 +1,7 @@
 import type { BatchSummary, Delivery, PushResult } from '../domain/push.js';
 import type { SessionRecord } from '../domain/session.js';
 import { PushToUserResponse, PushToUsersResponse } from '../gen/pushgate/v1/push_service.js';
-import { BatchItemMessage, DELIVERY_STATUS, PushResultMessage } from './encode.js';
+import { BatchItemMessage, type BatchMessageContent, DELIVERY_STATUS, PushResultMessage } from './encode.js';
 import { writeValue } from './value-encoding.js';
 import { varintSize, WireWriter } from './wire-writer.js';
 
@@ -25,9 +25,7 @@ export function serializePushToUsersResponse(message: PushToUsersResponse): Buff
   if (message instanceof BatchItemMessage) {
     const { item } = message;
     scratch.reset();
-    if (item.kind === 'user' ? writeResult(scratch, item.result.userId, item.result) : writeSummary(scratch, item.summary)) {
-      return scratch.take();
-    }
+    if (writeContent(scratch, item)) return scratch.take();
   }
   return viaTsProto(PushToUsersResponse.encode(message).finish());
 }
@@ -47,19 +45,30 @@ function viaTsProto(bytes: Uint8Array): Buffer {
 const isUint32 = (n: unknown): n is number => typeof n === 'number' && n >>> 0 === n;
 const isString = (s: unknown): s is string => typeof s === 'string';
 
+function writeContent(out: WireWriter, content: BatchMessageContent): boolean {
+  if (content.kind === 'summary') return writeSummary(out, content.summary);
+  if (content.kind === 'user') return writeResult(out, content.result.userId, content.result);
+  return content.results.every((result) => writeResult(out, result.userId, result, USER_RESULTS_TAG));
+}
+
+/** PushToUsersResponse's user_result (field 1) and user_results (field 3), length-delimited. */
+const USER_RESULT_TAG = 10;
+const USER_RESULTS_TAG = 26;
+
 /**
- * A PushToUsersResponse holding a user's result (field 1, `userId` given), or a PushToUserResponse
- * (`userId` undefined): the same message but for the user id, which shifts its field numbers by
- * one. False, with a partial write, for what ts-proto is left to encode or refuse.
+ * A PushToUsersResponse holding a user's result (under `tag`: user_result, or one of user_results;
+ * `userId` given), or a PushToUserResponse (`userId` undefined): the same message but for the user
+ * id, which shifts its field numbers by one. False, with a partial write, for what ts-proto is left
+ * to encode or refuse.
  */
-function writeResult(out: WireWriter, userId: string | undefined, result: PushResult): boolean {
+function writeResult(out: WireWriter, userId: string | undefined, result: PushResult, tag = USER_RESULT_TAG): boolean {
   const { messageId, deliveries, acked, timedOut, failed } = result;
   if (!isString(messageId) || !isUint32(acked) || !isUint32(timedOut) || !isUint32(failed)) return false;
   let start = 0;
   let shift = 0;
   if (userId !== undefined) {
     if (!isString(userId)) return false;
-    start = out.begin(10);
+    start = out.begin(tag);
     shift = 8;
     out.stringField(10, userId);
   }

@@ -3,9 +3,10 @@ import type { handleServerStreamingCall, ServerWritableStream } from '@grpc/grpc
 import type { Logger } from 'pino';
 import type { BatchItem } from '../domain/push.js';
 import type { PushService } from '../domain/push-service.js';
+import { PushgateError } from '../errors.js';
 import type { PushToUsersRequest, PushToUsersResponse } from '../gen/pushgate/v1/push_service.js';
 import { abortSignalOf, callerOf, requestIdOf, usersOf } from './call-context.js';
-import { BatchItemMessage } from './encode.js';
+import { BatchItemMessage, type BatchMessageContent } from './encode.js';
 import { dataFactsOf, requireDecoded } from './payload-size.js';
 import { toGrpcError } from './status.js';
 import type { InFlight } from './unary.js';
@@ -39,8 +40,10 @@ export function pushToUsers(push: PushService, deps: PushToUsersDeps): handleSer
     };
     inFlight.begin();
     let items: AsyncGenerator<BatchItem, void, undefined>;
+    let perMessage: number;
     try {
       const request = requireDecoded(call.request);
+      perMessage = resultsPerMessageOf(request);
       items = push.pushMany(toBatchPushRequest(request, dataFactsOf(request), limits), signal);
     } catch (err) {
       release();
@@ -48,7 +51,7 @@ export function pushToUsers(push: PushService, deps: PushToUsersDeps): handleSer
       fail(err);
       return;
     }
-    pump(call, items, signal)
+    pump(call, items, signal, perMessage)
       .then(
         () => (signal.aborted ? fail(signal.reason) : call.end()),
         (err: unknown) => fail(err),
@@ -61,13 +64,42 @@ export function pushToUsers(push: PushService, deps: PushToUsersDeps): handleSer
   };
 }
 
-/** Leaving the loop early (the call is gone) ends the batch: `for await` calls the generator's return(). */
-async function pump(call: Call, items: AsyncGenerator<BatchItem, void, undefined>, signal: AbortSignal): Promise<void> {
+/**
+ * Writes each user's result as its own message, or (`perMessage` above 1) the results complete
+ * together up to that many a message, then the summary. Leaving the loop early (the call is gone)
+ * ends the batch: `for await` calls the generator's return().
+ */
+async function pump(call: Call, items: AsyncGenerator<BatchItem, void, undefined>, signal: AbortSignal, perMessage: number): Promise<void> {
   for await (const item of items) {
-    if (signal.aborted) return;
-    if (!call.write(new BatchItemMessage(item))) {
-      // Wakes when the reader drained the buffer, or when the call ends (cancel, deadline).
-      await once(call, 'drain', { signal }).catch(() => undefined);
+    const messages: BatchMessageContent[] =
+      item.kind === 'summary'
+        ? [item]
+        : perMessage <= 1
+          ? item.results.map((result) => ({ kind: 'user', result }))
+          : chunks(item.results, perMessage).map((results) => ({ kind: 'users', results }));
+    for (const message of messages) {
+      if (signal.aborted) return;
+      if (!call.write(new BatchItemMessage(message))) {
+        // Wakes when the reader drained the buffer, or when the call ends (cancel, deadline).
+        await once(call, 'drain', { signal }).catch(() => undefined);
+      }
     }
   }
+}
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** The most results one message may carry (max_results_per_message). */
+const MAX_RESULTS_PER_MESSAGE = 1000;
+
+function resultsPerMessageOf(request: PushToUsersRequest): number {
+  const perMessage = request.maxResultsPerMessage;
+  if (perMessage > MAX_RESULTS_PER_MESSAGE) {
+    throw new PushgateError('invalid_argument', `max_results_per_message must be at most ${MAX_RESULTS_PER_MESSAGE}, got ${perMessage}`);
+  }
+  return perMessage;
 }

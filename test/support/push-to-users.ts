@@ -13,6 +13,8 @@ export interface BatchCall {
   readonly call: ClientReadableStream<PushToUsersResponse>;
   /** Every user result so far, in arrival order. */
   readonly results: { readonly result: UserPushResult; readonly atMs: number }[];
+  /** User results per message received, in order (all 1 unless the request set max_results_per_message). */
+  readonly perMessage: number[];
   /** Resolves with the summary and when it came; rejects with the stream's error. */
   readonly done: Promise<{ readonly summary: BatchSummary | undefined; readonly atMs: number; readonly afterSummary: number }>;
 }
@@ -22,6 +24,7 @@ export function pushToUsers(raw: PushServiceClient, request: Partial<PushToUsers
   const started = performance.now();
   const call = raw.pushToUsers(PushToUsersRequest.fromPartial(request), new Metadata(), options);
   const results: BatchCall['results'] = [];
+  const perMessage: number[] = [];
   let summary: BatchSummary | undefined;
   let summaryAt = 0;
   let afterSummary = 0;
@@ -29,7 +32,9 @@ export function pushToUsers(raw: PushServiceClient, request: Partial<PushToUsers
     call.on('data', (message: PushToUsersResponse) => {
       const atMs = performance.now() - started;
       if (summary !== undefined) afterSummary++;
-      if (message.userResult !== undefined) results.push({ result: message.userResult, atMs });
+      const users = message.userResult === undefined ? message.userResults : [message.userResult];
+      for (const result of users) results.push({ result, atMs });
+      if (users.length > 0) perMessage.push(users.length);
       if (message.summary !== undefined) {
         summary = message.summary;
         summaryAt = atMs;
@@ -39,7 +44,7 @@ export function pushToUsers(raw: PushServiceClient, request: Partial<PushToUsers
     call.on('end', () => resolve({ summary, atMs: summaryAt, afterSummary }));
   });
   done.catch(() => undefined);
-  return { call, results, done };
+  return { call, results, perMessage, done };
 }
 
 /** The count of a histogram's (or counter's) series with these labels in a node's metrics registry; 0 when absent. */

@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
-import type { BatchItem, Delivery, DeliveryStatus, UserPushResult } from '../../src/domain/push.js';
+import type { Delivery, DeliveryStatus, UserPushResult } from '../../src/domain/push.js';
 import { PushToUserResponse, PushToUsersResponse } from '../../src/gen/pushgate/v1/push_service.js';
-import { BatchItemMessage, encodeBatchItem, encodePushResult, PushResultMessage } from '../../src/grpc/encode.js';
+import { BatchItemMessage, type BatchMessageContent, encodeBatchItem, encodePushResult, PushResultMessage } from '../../src/grpc/encode.js';
 import { serializePushToUserResponse, serializePushToUsersResponse } from '../../src/grpc/push-encoding.js';
 import { sessionRecord } from '../support/session-record.js';
 
@@ -10,7 +10,7 @@ const tsProtoUsers = (m: PushToUsersResponse) => Buffer.from(PushToUsersResponse
 const tsProtoUser = (m: PushToUserResponse) => Buffer.from(PushToUserResponse.encode(m).finish());
 
 /** Both serializers on `item`, against ts-proto's bytes of the plain message (and of the lazy one, read through its fields). */
-function expectTsProtoBytes(item: BatchItem): void {
+function expectTsProtoBytes(item: BatchMessageContent): void {
   const expected = tsProtoUsers(encodeBatchItem(item));
   expect(serializePushToUsersResponse(new BatchItemMessage(item))).toEqual(expected);
   expect(tsProtoUsers(new BatchItemMessage(item))).toEqual(expected);
@@ -69,6 +69,8 @@ describe('push response serializers', () => {
         delivery(`s${i}`, status, status === 'acked' ? { ackData } : { error: status === 'failed' ? 'slow_consumer: ü' : '' }),
       );
       expectTsProtoBytes({ kind: 'user', result: userResult(deliveries) });
+      // Several users in one message (max_results_per_message): the same results under user_results.
+      expectTsProtoBytes({ kind: 'users', results: [userResult(deliveries), userResult([], 'nobody'), userResult(deliveries, 'u2')] });
     }
   });
 
@@ -117,7 +119,7 @@ describe('push response serializers', () => {
       { messageId: 'b', users: 1, usersWithoutSessions: 0, sessions: 2 ** 32 - 1, acked: 0, timedOut: 0, failed: 0, sent: 200 },
     ];
     for (const summary of summaries) expectTsProtoBytes({ kind: 'summary', summary });
-    expect(serializePushToUsersResponse({})).toEqual(tsProtoUsers({}));
+    expect(serializePushToUsersResponse({ userResults: [] })).toEqual(tsProtoUsers({ userResults: [] }));
   });
 
   it('encodes JSON acks itself, without ts-proto', () => {
@@ -167,7 +169,7 @@ describe('push response serializers', () => {
       else expect(serializePushToUsersResponse(new BatchItemMessage({ kind: 'user', result }))).toEqual(expected);
     }
     for (const bad of [() => 1, Symbol('s'), 10n]) {
-      const item: BatchItem = { kind: 'user', result: userResult([delivery('s', 'acked', { ackData: bad })]) };
+      const item: BatchMessageContent = { kind: 'user', result: userResult([delivery('s', 'acked', { ackData: bad })]) };
       expect(() => serializePushToUsersResponse(new BatchItemMessage(item))).toThrow(/Unsupported any value type/);
     }
     const negative = { ...userResult([delivery('s', 'acked')]), acked: -1 };

@@ -170,6 +170,14 @@ export interface PushToUsersRequest {
    * receive the same event and data whichever user they belong to.
    */
   messageId: string;
+  /**
+   * Up to this many users' results per message, in PushToUsersResponse.user_results, whenever
+   * several are complete at once (users without sessions, another node's reply for many users, a
+   * reader that fell behind); a result that completes alone is sent at once. A big batch then costs
+   * the node, and the reader, a fraction per user. 0 or 1: one result per message, in user_result
+   * (for clients that predate user_results). At most 1000.
+   */
+  maxResultsPerMessage: number;
 }
 
 /**
@@ -182,7 +190,14 @@ export interface PushToUsersResponse {
     | UserPushResult
     | undefined;
   /** The batch's totals; the last message of a stream that completed. */
-  summary?: BatchSummary | undefined;
+  summary?:
+    | BatchSummary
+    | undefined;
+  /**
+   * With max_results_per_message above 1: users' results, in the order they completed (1 to
+   * max_results_per_message of them); user_result and summary are then unset in this message.
+   */
+  userResults: UserPushResult[];
 }
 
 /** UserPushResult is the outcome of a batch push for one user, like a PushToUserResponse. */
@@ -663,7 +678,16 @@ export const PushToUserResponse: MessageFns<PushToUserResponse> = {
 };
 
 function createBasePushToUsersRequest(): PushToUsersRequest {
-  return { userIds: [], event: "", data: undefined, clientTypes: [], ackTimeoutMs: 0, noAck: false, messageId: "" };
+  return {
+    userIds: [],
+    event: "",
+    data: undefined,
+    clientTypes: [],
+    ackTimeoutMs: 0,
+    noAck: false,
+    messageId: "",
+    maxResultsPerMessage: 0,
+  };
 }
 
 export const PushToUsersRequest: MessageFns<PushToUsersRequest> = {
@@ -688,6 +712,9 @@ export const PushToUsersRequest: MessageFns<PushToUsersRequest> = {
     }
     if (message.messageId !== "") {
       writer.uint32(58).string(message.messageId);
+    }
+    if (message.maxResultsPerMessage !== 0) {
+      writer.uint32(64).uint32(message.maxResultsPerMessage);
     }
     return writer;
   },
@@ -761,6 +788,14 @@ export const PushToUsersRequest: MessageFns<PushToUsersRequest> = {
             message.messageId = reader.string();
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.maxResultsPerMessage = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -802,6 +837,11 @@ export const PushToUsersRequest: MessageFns<PushToUsersRequest> = {
         : isSet(object.message_id)
         ? globalThis.String(object.message_id)
         : "",
+      maxResultsPerMessage: isSet(object.maxResultsPerMessage)
+        ? globalThis.Number(object.maxResultsPerMessage)
+        : isSet(object.max_results_per_message)
+        ? globalThis.Number(object.max_results_per_message)
+        : 0,
     };
   },
 
@@ -828,6 +868,9 @@ export const PushToUsersRequest: MessageFns<PushToUsersRequest> = {
     if (message.messageId !== "") {
       obj.messageId = message.messageId;
     }
+    if (message.maxResultsPerMessage !== 0) {
+      obj.maxResultsPerMessage = Math.round(message.maxResultsPerMessage);
+    }
     return obj;
   },
 
@@ -843,12 +886,13 @@ export const PushToUsersRequest: MessageFns<PushToUsersRequest> = {
     message.ackTimeoutMs = object.ackTimeoutMs ?? 0;
     message.noAck = object.noAck ?? false;
     message.messageId = object.messageId ?? "";
+    message.maxResultsPerMessage = object.maxResultsPerMessage ?? 0;
     return message;
   },
 };
 
 function createBasePushToUsersResponse(): PushToUsersResponse {
-  return { userResult: undefined, summary: undefined };
+  return { userResult: undefined, summary: undefined, userResults: [] };
 }
 
 export const PushToUsersResponse: MessageFns<PushToUsersResponse> = {
@@ -858,6 +902,9 @@ export const PushToUsersResponse: MessageFns<PushToUsersResponse> = {
     }
     if (message.summary !== undefined) {
       BatchSummary.encode(message.summary, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.userResults) {
+      UserPushResult.encode(v!, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -891,6 +938,14 @@ export const PushToUsersResponse: MessageFns<PushToUsersResponse> = {
             message.summary = BatchSummary.decode(reader, reader.uint32());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.userResults.push(UserPushResult.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -911,6 +966,11 @@ export const PushToUsersResponse: MessageFns<PushToUsersResponse> = {
         ? UserPushResult.fromJSON(object.user_result)
         : undefined,
       summary: isSet(object.summary) ? BatchSummary.fromJSON(object.summary) : undefined,
+      userResults: globalThis.Array.isArray(object?.userResults)
+        ? object.userResults.map((e: any) => UserPushResult.fromJSON(e))
+        : globalThis.Array.isArray(object?.user_results)
+        ? object.user_results.map((e: any) => UserPushResult.fromJSON(e))
+        : [],
     };
   },
 
@@ -921,6 +981,9 @@ export const PushToUsersResponse: MessageFns<PushToUsersResponse> = {
     }
     if (message.summary !== undefined) {
       obj.summary = BatchSummary.toJSON(message.summary);
+    }
+    if (message.userResults?.length) {
+      obj.userResults = message.userResults.map((e) => UserPushResult.toJSON(e));
     }
     return obj;
   },
@@ -936,6 +999,7 @@ export const PushToUsersResponse: MessageFns<PushToUsersResponse> = {
     message.summary = (object.summary !== undefined && object.summary !== null)
       ? BatchSummary.fromPartial(object.summary)
       : undefined;
+    message.userResults = object.userResults?.map((e) => UserPushResult.fromPartial(e)) || [];
     return message;
   },
 };
