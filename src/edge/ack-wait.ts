@@ -18,7 +18,9 @@ interface SocketAckInternals {
 /** A session as a wait sees it: its socket, and the waits it must tell when it closes. */
 export interface AckTarget {
   readonly socket: Socket;
-  readonly waits: Set<AckWait>;
+  /** Tells `wait` when this session closes, until removeWait. */
+  addWait(wait: AckWait): void;
+  removeWait(wait: AckWait): void;
 }
 
 /** What a wait needs from the sessions' owner: the index, the ack bounds, and the slow-consumer gate. */
@@ -71,7 +73,7 @@ export class AckWait {
       this.outcomes[i] = outcome('timeout');
       this.awaiting[i] = entry;
       this.remaining++;
-      entry.waits.add(this);
+      entry.addWait(this);
       const socket = entry.socket;
       this.ackIds[i] = (socket as unknown as SocketAckInternals).nsp._ids;
       this.emittedAt[i] = performance.now();
@@ -112,7 +114,7 @@ export class AckWait {
     this.awaiting[i] = undefined;
     // Socket.IO keeps an unanswered ack callback even after its socket closed; ours is done with it.
     if (status !== 'acked') (entry.socket as unknown as SocketAckInternals).acks.delete(this.ackIds[i]!);
-    entry.waits.delete(this);
+    entry.removeWait(this);
     const result = this.outcomes[i]!;
     result.status = status;
     result.error = error;

@@ -8,9 +8,9 @@ import { type AckTarget, AckWait, type AckWaitContext, GONE } from './ack-wait.j
 import { ClientBacklog } from './client-backlog.js';
 
 /**
- * A socket this node holds; `waits` are the pushes awaiting its ack, told at once when it closes.
- * An idle session is most of what a node holds, so what only some sessions ever need (a set of
- * waits, the backlog count) is made on first use.
+ * A socket this node holds, and the pushes awaiting its ack, told at once when it closes. An idle
+ * session is most of what a node holds, so what only some sessions ever need (a set of
+ * overlapping waits, the backlog count) is made on first use.
  */
 export class LocalSession implements AckTarget {
   /** Set by the server before it closes the socket, so presence reports why. */
@@ -21,7 +21,10 @@ export class LocalSession implements AckTarget {
   unregistered: Promise<unknown> | undefined = undefined;
   /** Place in the node's token-expiry clock (token-expiry.ts); -1 while not watched. */
   expiryIndex = -1;
-  private waitSet: Set<AckWait> | undefined = undefined;
+  // The pushes awaiting this session's ack: mostly none or one, so a field, and a Set only while
+  // several overlap (a Set that empties has its table reallocated by V8, on every push).
+  private wait: AckWait | undefined = undefined;
+  private moreWaits: Set<AckWait> | undefined = undefined;
   private clientBacklog: ClientBacklog | undefined = undefined;
 
   constructor(
@@ -29,14 +32,22 @@ export class LocalSession implements AckTarget {
     readonly record: SessionRecord,
   ) {}
 
-  get waits(): Set<AckWait> {
-    this.waitSet ??= new Set();
-    return this.waitSet;
+  addWait(wait: AckWait): void {
+    if (this.wait === undefined) this.wait = wait;
+    else {
+      this.moreWaits ??= new Set();
+      this.moreWaits.add(wait);
+    }
+  }
+
+  removeWait(wait: AckWait): void {
+    if (this.wait === wait) this.wait = undefined;
+    else this.moreWaits?.delete(wait);
   }
 
   /** Pushes awaiting this session's ack. */
   get pendingWaits(): number {
-    return this.waitSet?.size ?? 0;
+    return (this.wait === undefined ? 0 : 1) + (this.moreWaits?.size ?? 0);
   }
 
   /** What is queued on this node for the client (slow-consumer check). */
@@ -47,9 +58,10 @@ export class LocalSession implements AckTarget {
 
   /** Tells every push still awaiting this session's ack that it closed. */
   closed(): void {
-    // Each wait removes itself from the set as it is told.
-    for (const wait of this.waitSet ?? []) wait.disconnected(this);
-    this.waitSet = undefined;
+    const waits = [this.wait, ...(this.moreWaits ?? [])];
+    this.wait = undefined;
+    this.moreWaits = undefined;
+    for (const wait of waits) wait?.disconnected(this);
   }
 }
 
