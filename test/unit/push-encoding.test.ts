@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import type { Delivery, DeliveryStatus, UserPushResult } from '../../src/domain/push.js';
 import { PushToUserResponse, PushToUsersResponse } from '../../src/gen/pushgate/v1/push_service.js';
@@ -176,5 +177,41 @@ describe('push response serializers', () => {
     expect(() => serializePushToUserResponse(new PushResultMessage(negative))).toThrow(/invalid uint32/);
     const unknownStatus = userResult([delivery('s', 'acked', { status: 'lost' as DeliveryStatus })]);
     expect(() => serializePushToUsersResponse(new BatchItemMessage({ kind: 'user', result: unknownStatus }))).toThrow(/invalid int32/);
+  });
+
+  it('gives ts-proto’s bytes for any results: random strings, statuses, times, counts and JSON acks (property)', () => {
+    const text = fc.string({ unit: 'grapheme', maxLength: 40 });
+    const session = fc.record({
+      sessionId: text,
+      userId: text,
+      clientType: text,
+      nodeId: text,
+      connectedAtMs: fc.integer({ min: 0, max: 8.64e15 }),
+      lastSeenAtMs: fc.integer({ min: 0, max: 8.64e15 }),
+      remoteAddress: text,
+      userAgent: fc.string({ maxLength: 300 }),
+    });
+    const deliveryOf = fc.record({
+      session,
+      status: fc.constantFrom<DeliveryStatus>('acked', 'timeout', 'disconnected', 'sent', 'failed'),
+      latencyUs: fc.integer({ min: 0, max: 0xffffffff }),
+      ackData: fc.option(fc.jsonValue({ maxDepth: 4 }), { nil: undefined }),
+      error: text,
+    });
+    const result = fc.record({
+      userId: text,
+      messageId: text,
+      deliveries: fc.array(deliveryOf, { maxLength: 5 }),
+      acked: fc.integer({ min: 0, max: 0xffffffff }),
+      timedOut: fc.integer({ min: 0, max: 0xffffffff }),
+      failed: fc.integer({ min: 0, max: 0xffffffff }),
+    });
+    fc.assert(
+      fc.property(fc.array(result, { minLength: 1, maxLength: 4 }), (results) => {
+        expectTsProtoBytes({ kind: 'user', result: results[0]! });
+        expectTsProtoBytes({ kind: 'users', results });
+      }),
+      { numRuns: 300 },
+    );
   });
 });
