@@ -3,14 +3,13 @@ import type { handleServerStreamingCall, ServerWritableStream } from '@grpc/grpc
 import type { Logger } from 'pino';
 import type { BatchItem } from '../domain/push.js';
 import type { PushService } from '../domain/push-service.js';
-import { PushgateError } from '../errors.js';
 import type { PushToUsersRequest, PushToUsersResponse } from '../gen/pushgate/v1/push_service.js';
 import { abortSignalOf, callerOf, requestIdOf, usersOf } from './call-context.js';
 import { BatchItemMessage, type BatchMessageContent } from './encode.js';
 import { dataFactsOf, requireDecoded } from './payload-size.js';
 import { toGrpcError } from './status.js';
 import type { InFlight } from './unary.js';
-import { type BatchLimits, toBatchPushRequest } from './validate.js';
+import { type BatchLimits, perMessageOf, toBatchPushRequest } from './validate.js';
 
 const METHOD = 'PushToUsers';
 
@@ -43,7 +42,7 @@ export function pushToUsers(push: PushService, deps: PushToUsersDeps): handleSer
     let perMessage: number;
     try {
       const request = requireDecoded(call.request);
-      perMessage = resultsPerMessageOf(request);
+      perMessage = perMessageOf(request.maxResultsPerMessage, 'max_results_per_message');
       items = push.pushMany(toBatchPushRequest(request, dataFactsOf(request), limits), signal);
     } catch (err) {
       release();
@@ -91,15 +90,4 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;
-}
-
-/** The most results one message may carry (max_results_per_message). */
-const MAX_RESULTS_PER_MESSAGE = 1000;
-
-function resultsPerMessageOf(request: PushToUsersRequest): number {
-  const perMessage = request.maxResultsPerMessage;
-  if (perMessage > MAX_RESULTS_PER_MESSAGE) {
-    throw new PushgateError('invalid_argument', `max_results_per_message must be at most ${MAX_RESULTS_PER_MESSAGE}, got ${perMessage}`);
-  }
-  return perMessage;
 }

@@ -48,6 +48,15 @@ export function pageSizeOf(pageSize: number, max: number): number {
 }
 
 /** `data` is what the deserializer found in the request's `data` bytes (see pushDecoder). */
+/** The most items one stream message may carry when a caller asks for them packed. */
+const MAX_PER_MESSAGE = 1000;
+
+/** A stream's items per message (max_events_per_message, max_results_per_message): 0 or 1 means one each. */
+export function perMessageOf(value: number, field: string): number {
+  if (value > MAX_PER_MESSAGE) throw invalid(`${field} must be at most ${MAX_PER_MESSAGE}, got ${value}`);
+  return value;
+}
+
 export function toPushRequest(request: PushToUserRequest, data: DataFacts, limits: PushLimits): PushRequest {
   const userId = requireId(request.userId, 'user_id');
   return { userId, ...pushOptionsOf(request, data, limits) };

@@ -7,12 +7,9 @@ import { abortSignalOf, callerOf, requestIdOf } from './call-context.js';
 import { requireDecoded } from './payload-size.js';
 import { presenceBatch, presenceResponse } from './presence-encoding.js';
 import { toGrpcError } from './status.js';
-import { requireId } from './validate.js';
+import { perMessageOf, requireId } from './validate.js';
 
 const METHOD = 'WatchPresence';
-
-/** The most events one message may carry (max_events_per_message); a batch is copied once per stream. */
-const MAX_EVENTS_PER_MESSAGE = 1000;
 
 /** Longer than any cursor a registry hands out (cluster cursors hold a position per shard); refused before it reaches the registry. */
 const MAX_CURSOR_LENGTH = 65_536;
@@ -42,7 +39,7 @@ export function watchPresence(
     let perMessage: number;
     try {
       const request = requireDecoded(call.request);
-      perMessage = eventsPerMessageOf(request);
+      perMessage = perMessageOf(request.maxEventsPerMessage, 'max_events_per_message');
       watch = presence.watch(watchRequestOf(request, caller, limits), signal);
     } catch (err) {
       release();
@@ -117,14 +114,6 @@ function drainOrEnd(call: Call, stopped: AbortSignal): () => Promise<void> {
     call.once('drain', onDrainOrEnd);
     return new Promise((resolve) => (wake = resolve));
   };
-}
-
-function eventsPerMessageOf(request: WatchPresenceRequest): number {
-  const perMessage = request.maxEventsPerMessage;
-  if (perMessage > MAX_EVENTS_PER_MESSAGE) {
-    throw new PushgateError('invalid_argument', `max_events_per_message must be at most ${MAX_EVENTS_PER_MESSAGE}, got ${perMessage}`);
-  }
-  return perMessage;
 }
 
 function watchRequestOf(request: WatchPresenceRequest, caller: string, limits: WatchLimits): WatchRequest {
