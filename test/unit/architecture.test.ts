@@ -19,14 +19,16 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   redis: ['config', 'errors'],
   registry: ['domain', 'redis', 'errors'],
   limits: ['domain', 'redis', 'errors'],
-  cluster: ['registry', 'redis', 'domain', 'config', 'errors'],
+  inbox: ['domain', 'redis', 'errors'],
+  idempotency: ['domain', 'redis', 'errors'],
+  cluster: ['registry', 'redis', 'domain', 'config', 'idempotency', 'inbox', 'errors'],
   edge: ['domain', 'config', 'errors'],
   grpc: ['domain', 'gen', 'config', 'errors'],
   http: ['domain', 'errors'],
   // The Prometheus metrics: observers of the domain's results; the transports declare their own observer interfaces.
   metrics: ['domain', 'errors'],
   gen: [],
-  app: ['cluster', 'config', 'domain', 'edge', 'grpc', 'http', 'limits', 'metrics', 'registry', 'errors'],
+  app: ['cluster', 'config', 'domain', 'edge', 'grpc', 'http', 'limits', 'metrics', 'registry', 'idempotency', 'inbox', 'errors'],
   // serve.ts runs a node as a process (config, logger, App, signals); grpc only to route grpc-js's own log into pino.
   serve: ['app', 'config', 'grpc', 'logger'],
   main: ['serve'],

@@ -1,0 +1,231 @@
+import { performance } from 'node:perf_hooks';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { RedisConfig } from '../../src/config/config.js';
+import { isPushgateError } from '../../src/errors.js';
+import { MemoryIdempotencyStore } from '../../src/idempotency/memory-idempotency.js';
+import { RedisIdempotencyStore } from '../../src/idempotency/redis-idempotency.js';
+import type { RedisClient } from '../../src/redis/client.js';
+import { connectRedis, openRedis } from '../../src/redis/connection.js';
+import { startRedis, startRedisCluster, type TestRedis, type TestRedisCluster } from '../support/redis-server.js';
+import { waitFor } from '../support/wait.js';
+import { describeIdempotencyStore, type IdempotencyDeployment, WatchedCancel } from './idempotency.contract.js';
+
+/**
+ * The IdempotencyStore contract on memory, on a private redis-server and on a three-master Redis
+ * Cluster, with command connections opened as the app opens them (no offline queue, a command
+ * timeout). Then what only one of them has: the Redis key layout and `registry_unavailable` when
+ * Redis is away; the memory store forgetting ended keys without being asked.
+ */
+
+const COMMAND_TIMEOUT_MS = 300;
+
+let redis: TestRedis;
+let cluster: TestRedisCluster;
+let prefixes = 0;
+
+beforeAll(async () => {
+  [redis, cluster] = await Promise.all([startRedis(), startRedisCluster(3)]);
+}, 30_000);
+
+afterAll(async () => {
+  await Promise.all([redis?.stop(), cluster?.stop()]);
+});
+
+function redisConfig(urls: readonly string[], isCluster: boolean): RedisConfig {
+  return {
+    urls,
+    cluster: isCluster,
+    keyPrefix: 'unused:',
+    shards: 1,
+    commandTimeoutMs: COMMAND_TIMEOUT_MS,
+    leaseTtlMs: 10_000,
+    reapIntervalMs: 1000,
+    nodeReplyGraceMs: 1000,
+  };
+}
+
+/** Nodes of one deployment on Redis: a command connection and a store each, on one fresh prefix. */
+function redisDeployment(config: () => RedisConfig): IdempotencyDeployment {
+  const prefix = `idem${++prefixes}:`;
+  const clients: RedisClient[] = [];
+  return {
+    async store() {
+      const client = openRedis(config(), 'command', `idem-test-${clients.length}`);
+      clients.push(client);
+      await connectRedis(client, config(), 5000);
+      return new RedisIdempotencyStore({ client, prefix });
+    },
+    async close() {
+      for (const client of clients) client.disconnect();
+    },
+  };
+}
+
+describeIdempotencyStore('MemoryIdempotencyStore', async () => {
+  const store = new MemoryIdempotencyStore();
+  return { store: async () => store, close: async () => undefined };
+});
+describeIdempotencyStore('RedisIdempotencyStore (one redis-server)', async () => redisDeployment(() => redisConfig([redis.url], false)));
+describeIdempotencyStore('RedisIdempotencyStore (Redis Cluster, three masters)', async () =>
+  redisDeployment(() => redisConfig(cluster.urls, true)),
+);
+
+describe('RedisIdempotencyStore on Redis', () => {
+  const servers: TestRedis[] = [];
+  const clients: RedisClient[] = [];
+
+  afterEach(async () => {
+    for (const client of clients.splice(0)) client.disconnect();
+    await Promise.all(servers.splice(0).map((server) => server.stop()));
+  });
+
+  async function storeOn(server: TestRedis, prefix: string): Promise<{ client: RedisClient; store: RedisIdempotencyStore }> {
+    const config = redisConfig([server.url], false);
+    const client = openRedis(config, 'command', 'idem-layout');
+    clients.push(client);
+    await connectRedis(client, config, 5000);
+    return { client, store: new RedisIdempotencyStore({ client, prefix }) };
+  }
+
+  it('keeps a key at <prefix>idem:<key>, expiring with the lease, then with the window', async () => {
+    const { store } = await storeOn(redis, 'layout:');
+    const probe = redis.client();
+    const claim = await store.claim('7:user-1msg{1}', 5000);
+    const key = 'layout:idem:7:user-1msg{1}';
+
+    expect(await probe.keys('layout:*')).toEqual([key]);
+    expect(await probe.pttl(key)).toBeGreaterThan(4000);
+    expect(await probe.pttl(key)).toBeLessThanOrEqual(5000);
+    await store.complete('7:user-1msg{1}', claim.kind === 'first' ? claim.token : '', 'r', 60_000);
+    expect(await probe.pttl(key)).toBeGreaterThan(59_000);
+    expect(await probe.get(key)).toBe('done:r');
+  });
+
+  it('stops reading a key the moment a wait ends: no poll is left scheduled after an abort or a result', async () => {
+    const { client, store } = await storeOn(redis, 'polls:');
+    // Counted as each read is sent (a wait reads with GET, and nothing else here does).
+    let reads = 0;
+    const commands = client as unknown as { get(key: string): Promise<string | null> };
+    const get = commands.get.bind(client);
+    commands.get = (key) => {
+      reads++;
+      return get(key);
+    };
+    const claim = await store.claim('k', 60_000);
+    const token = claim.kind === 'first' ? claim.token : '';
+    /** Reads made from now until `ms` have passed. */
+    const readsWithin = async (ms: number): Promise<number> => {
+      const before = reads;
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      return reads - before;
+    };
+
+    const signal = new WatchedCancel();
+    const aborted = store.waitFor('k', signal).catch((err: unknown) => err);
+    // Long enough for the pause between reads to have grown to pollMs (100 ms): a read is due soon.
+    expect(await readsWithin(400)).toBeGreaterThan(3);
+    signal.abort(new Error('gone'));
+    expect(await aborted).toEqual(new Error('gone'));
+    expect(await readsWithin(300)).toBe(0);
+
+    const completed = store.waitFor('k', new WatchedCancel());
+    await readsWithin(400);
+    await store.complete('k', token, 'r', 60_000);
+    expect(await completed).toBe('r');
+    expect(await readsWithin(300)).toBe(0);
+    expect(store.pendingWaits).toBe(0);
+  });
+
+  it('ends a pending wait with shutting_down at close, leaving nothing pending', async () => {
+    const { store } = await storeOn(redis, 'closing:');
+    await store.claim('k', 60_000);
+    const wait = store.waitFor('k', new WatchedCancel());
+    await waitFor('the wait to poll', () => store.pendingWaits === 1);
+    await store.close();
+
+    await expect(wait).rejects.toMatchObject({ code: 'shutting_down' });
+    expect(store.pendingWaits).toBe(0);
+  });
+
+  it('rejects every call with registry_unavailable at once when Redis is stopped, and a pending wait too', async () => {
+    const server = await startRedis();
+    servers.push(server);
+    const { client, store } = await storeOn(server, 'away:');
+    const claim = await store.claim('k', 60_000);
+    const token = claim.kind === 'first' ? claim.token : '';
+    const wait = store.waitFor('k', new WatchedCancel()).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    await server.stop();
+    await waitFor('the client to see Redis gone', () => client.status !== 'ready');
+
+    const started = performance.now();
+    const errors = await Promise.all(
+      [
+        store.claim('k', 1000),
+        store.complete('k', token, 'r', 1000),
+        store.release('k', token),
+        store.waitFor('other', new WatchedCancel()),
+      ].map((call) =>
+        call.then(
+          () => undefined,
+          (err: unknown) => err,
+        ),
+      ),
+    );
+
+    for (const error of [...errors, await wait]) {
+      expect(isPushgateError(error) && error.code).toBe('registry_unavailable');
+      expect((error as Error).message).toMatch(/^idempotency store unavailable/);
+    }
+    expect(performance.now() - started).toBeLessThan(COMMAND_TIMEOUT_MS + 1000);
+    expect(store.pendingWaits).toBe(0);
+  });
+
+  it('rejects with registry_unavailable within the command timeout when Redis does not answer', async () => {
+    const server = await startRedis();
+    servers.push(server);
+    const { store } = await storeOn(server, 'paused:');
+    await server.pause(10 * COMMAND_TIMEOUT_MS);
+
+    const started = performance.now();
+    const error = await store.claim('k', 1000).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+
+    expect(isPushgateError(error) && error.code).toBe('registry_unavailable');
+    expect(performance.now() - started).toBeLessThan(COMMAND_TIMEOUT_MS + 1000);
+  });
+});
+
+describe('MemoryIdempotencyStore', () => {
+  it('forgets keys whose lease or window ended without being asked again, and ends with nothing pending', async () => {
+    const store = new MemoryIdempotencyStore();
+    for (let i = 0; i < 100; i++) {
+      const claim = await store.claim(`k${i}`, 100);
+      if (i % 2 === 0 && claim.kind === 'first') await store.complete(`k${i}`, claim.token, 'r', 150);
+    }
+    await store.claim('long', 60_000);
+    expect(store.size).toBe(101);
+
+    await waitFor('ended keys to be forgotten', () => store.size === 1, { timeoutMs: 2000 });
+    expect(store.pendingWaits).toBe(0);
+    await store.close();
+  });
+
+  it('ends a pending wait with shutting_down at close, and refuses calls afterwards', async () => {
+    const store = new MemoryIdempotencyStore();
+    await store.claim('k', 60_000);
+    const signal = new WatchedCancel();
+    const wait = store.waitFor('k', signal);
+    expect(store.pendingWaits).toBe(1);
+    await store.close();
+
+    await expect(wait).rejects.toMatchObject({ code: 'shutting_down' });
+    expect(store.pendingWaits).toBe(0);
+    expect(signal.listeners.size).toBe(0);
+    await expect(store.claim('k', 1000)).rejects.toMatchObject({ code: 'shutting_down' });
+  });
+});
