@@ -106,6 +106,7 @@ export async function startBaseline(options: BaselineOptions = {}): Promise<Base
           acked: sockets.length - remaining,
           timedOut: remaining,
           failed: 0,
+          stored: false,
         });
       };
       const timer = setTimeout(reply, ackTimeoutMs || 5000);
@@ -125,6 +126,8 @@ export async function startBaseline(options: BaselineOptions = {}): Promise<Base
     disconnectSessions: (_call, callback) => callback({ code: status.UNIMPLEMENTED }),
     watchPresence: (call) => call.end(),
     pushToUsers: (call) => call.emit('error', { code: status.UNIMPLEMENTED }),
+    listInbox: (_call, callback) => callback({ code: status.UNIMPLEMENTED }),
+    deleteInbox: (_call, callback) => callback({ code: status.UNIMPLEMENTED }),
   };
   const grpc = new GrpcServer();
   grpc.addService(PushServiceService, handlers);

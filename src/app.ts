@@ -1,8 +1,8 @@
 import type { Server as HttpServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { ClusterMode } from './cluster/cluster.js';
 import type { Config } from './config/config.js';
+import { InboxService } from './domain/inbox-service.js';
 import { PresenceService } from './domain/presence-service.js';
 import { PushService } from './domain/push-service.js';
 import type { RateLimiter } from './domain/rate-limiter.js';
@@ -11,6 +11,7 @@ import { NO_OTHER_NODES } from './domain/session-transport.js';
 import { LocalSessions } from './edge/local-sessions.js';
 import { SocketEdge } from './edge/socket-edge.js';
 import { TokenVerifier } from './edge/token-verifier.js';
+import { StartError } from './errors.js';
 import { ApiKeys } from './grpc/api-keys.js';
 import { createApiServer } from './grpc/api-server.js';
 import { clientCertificateScopes } from './grpc/client-certificates.js';
@@ -19,16 +20,13 @@ import { type ApiCredentials, apiCredentials } from './grpc/tls.js';
 import { InFlight } from './grpc/unary.js';
 import { Dashboard } from './http/dashboard.js';
 import { keyOperatorAuth } from './http/dashboard-auth.js';
-import { createHttpServer, type NodeStatus, type NotReadyReason } from './http/http-server.js';
+import { createHttpServer, listen, type NodeStatus, type NotReadyReason } from './http/http-server.js';
+import { MemoryInbox } from './inbox/memory-inbox.js';
 import { MemoryRateLimiter } from './limits/memory-rate-limiter.js';
 import { RedisRateLimiter } from './limits/redis-rate-limiter.js';
+import { inboxMetrics } from './metrics/inbox-metrics.js';
 import { Metrics } from './metrics/metrics.js';
 import { MemorySessionRegistry } from './registry/memory-registry.js';
-
-/** The node could not bind its ports; the message names the settings involved. */
-export class StartError extends Error {
-  override readonly name = 'StartError';
-}
 
 export interface BoundPorts {
   readonly grpcPort: number;
@@ -44,6 +42,8 @@ export class App {
   readonly local: LocalSessions;
   readonly push: PushService;
   readonly presence: PresenceService;
+  /** The offline inbox: in memory on one node (lost on restart), in Redis in cluster mode. */
+  readonly inbox: InboxService;
   readonly edge: SocketEdge;
   readonly grpc: GrpcServer;
   readonly http: HttpServer;
@@ -92,6 +92,15 @@ export class App {
         ? new MemoryRateLimiter()
         : new RedisRateLimiter({ client: this.cluster.command, keyPrefix: redis.keyPrefix });
     this.verifier = new TokenVerifier(auth);
+    this.inbox = new InboxService({
+      inbox: this.cluster?.inbox ?? new MemoryInbox({ maxTotalMessages: config.inbox.maxTotalMessages }),
+      settings: config.inbox,
+      clientTypes: edge.clientTypes,
+      replayAckTimeoutMs: config.push.ackTimeoutMs,
+      observer: inboxMetrics(this.metrics.registry, (operation, err) =>
+        log.warn({ operation, reason: (err as Error).message }, 'offline inbox operation failed; it is retried later'),
+      ),
+    });
     // The HTTP surfaces that push (dashboard, /dev/push) check requests by the gRPC API's limits.
     const httpPushLimits = { ...config.push, clientTypes: edge.clientTypes, maxDataDepth: config.apiLimits.maxDataDepth };
     this.http = createHttpServer({
@@ -124,6 +133,7 @@ export class App {
       evictRemote: (userId, sessionIds, notice) =>
         this.push.disconnect(userId, { sessionIds }, notice, AbortSignal.timeout(config.push.maxAckTimeoutMs), 'too_many_sessions'),
       observer: this.metrics.edge,
+      inbox: this.inbox,
     });
     this.push = new PushService({
       nodeId: server.nodeId,
@@ -132,6 +142,7 @@ export class App {
       closer: this.edge,
       remote: this.cluster?.remote ?? NO_OTHER_NODES,
       observer: this.metrics.push,
+      inbox: this.inbox,
     });
     this.apiKeys = startingWith(() => new ApiKeys({ file: config.api.apiKeysFile, inline: config.api.apiKeys }));
     this.apiCredentials = startingWith(() => apiCredentials(config.api, log));
@@ -161,6 +172,7 @@ export class App {
       config,
       push: this.push,
       presence: this.presence,
+      inbox: this.inbox,
       keys: this.apiKeys,
       credentials: this.apiCredentials,
       certificateScopes,
@@ -224,18 +236,13 @@ export class App {
         `cannot serve gRPC on ${grpcHost}:${grpcPort} (PUSHGATE_GRPC_HOST, PUSHGATE_GRPC_PORT): ${(err as Error).message}`,
       );
     });
-    await new Promise<void>((resolve, reject) => {
-      this.http.once('error', reject);
-      this.http.listen(httpPort, host, () => {
-        this.http.off('error', reject);
-        resolve();
-      });
-    }).catch(async (err: unknown) => {
+    const boundHttp = await listen(this.http, host, httpPort).catch(async (err: unknown) => {
       this.grpc.forceShutdown();
       await leave();
       throw new StartError(`cannot serve HTTP on ${host}:${httpPort} (PUSHGATE_HOST, PUSHGATE_HTTP_PORT): ${(err as Error).message}`);
     });
-    this.ports = { grpcPort: boundGrpc, httpPort: (this.http.address() as AddressInfo).port };
+    this.ports = { grpcPort: boundGrpc, httpPort: boundHttp };
+    this.inbox.startExpiry();
     this.updateServing();
     return this.ports;
   }
@@ -271,6 +278,7 @@ export class App {
     this.presence.acceptFinalBurst();
     await this.edge.close();
     this.presence.endAll();
+    this.inbox.close();
     const timer = setTimeout(() => this.grpc.forceShutdown(), Math.min(graceMs, 2000));
     await grpcStopped;
     clearTimeout(timer);

@@ -26,6 +26,7 @@ export const ERROR_CODES = {
   unauthenticated: 'The caller sent no valid API key or client certificate.',
   permission_denied: 'The caller’s key or certificate does not grant the scope this call needs.',
   rate_limited: 'The caller made more calls than its rate allows; retry after the time in the retry hint.',
+  inbox_full: 'The user’s offline inbox already holds PUSHGATE_INBOX_MAX_MESSAGES messages and PUSHGATE_INBOX_FULL_POLICY is refuse_new.',
   too_many_streams: 'The node or the caller already has as many presence streams open as allowed.',
   slow_consumer:
     'The client read too slowly: more than PUSHGATE_MAX_CLIENT_BUFFER_BYTES were queued for it; the push to it failed and its socket was closed.',
@@ -65,4 +66,9 @@ export function isPushgateError(err: unknown): err is PushgateError {
 /** Thrown by config parsing; the message names the variable or flag at fault. */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
+}
+
+/** The node could not start (bind its ports, join the cluster, read its keys); the message names the settings involved. */
+export class StartError extends Error {
+  override readonly name = 'StartError';
 }

@@ -1,6 +1,7 @@
-import { App, StartError } from './app.js';
+import { App } from './app.js';
 import { operatorSettingsHelp } from './config/client.js';
 import { buildCommand, type Config, HelpRequested, parseConfig } from './config/config.js';
+import { StartError } from './errors.js';
 import { routeGrpcLogs } from './grpc/grpc-logs.js';
 import { createLogger } from './logger.js';
 

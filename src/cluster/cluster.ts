@@ -1,6 +1,8 @@
 import type { Logger } from 'pino';
 import type { Config, RedisConfig } from '../config/config.js';
 import type { SessionCloser, SessionTransport } from '../domain/session-transport.js';
+import { InboxKeys } from '../inbox/inbox-keys.js';
+import { RedisInbox } from '../inbox/redis-inbox.js';
 import type { RedisClient } from '../redis/client.js';
 import { closeRedis, connectRedis, openRedis, requireRedis7 } from '../redis/connection.js';
 import { observeRedis, type RedisObserver } from '../redis/observe.js';
@@ -21,6 +23,8 @@ const TOUCH_FLUSH_MS = 1000;
  */
 export class ClusterMode {
   readonly registry: RedisSessionRegistry;
+  /** The offline inbox, kept in each user's registry shard. */
+  readonly inbox: RedisInbox;
   readonly remote: BusRemoteNodes;
   readonly bus: NodeBus;
   private readonly membership: Membership;
@@ -44,6 +48,7 @@ export class ClusterMode {
     this.redis = redis;
     this.command = this.open('command', nodeId);
     this.subscriber = this.open('subscriber', nodeId);
+    const registryKeys = new RegistryKeys(redis.keyPrefix, redis.shards);
     this.registry = new RedisSessionRegistry({
       client: this.command,
       openReader: () => {
@@ -52,12 +57,17 @@ export class ClusterMode {
         reader.connect().catch(() => undefined);
         return reader;
       },
-      keys: new RegistryKeys(redis.keyPrefix, redis.shards),
+      keys: registryKeys,
       nodeId,
       retention: presence.retention,
       retentionMs: presence.retentionMs,
       touchFlushMs: TOUCH_FLUSH_MS,
       log,
+    });
+    this.inbox = new RedisInbox({
+      client: this.command,
+      keys: new InboxKeys((userId) => registryKeys.tag(registryKeys.shardOf(userId))),
+      shardTags: Array.from({ length: redis.shards }, (_, shard) => registryKeys.tag(shard)),
     });
     const keys = new ClusterKeys(redis.keyPrefix);
     const transport = new RedisBusTransport({ publisher: this.command, subscriber: this.subscriber, keys });

@@ -34,12 +34,12 @@ export class BusRemoteNodes implements RemoteNodes {
   async deliver(nodeId: string, sessionIds: readonly string[], message: PushMessage, signal: Cancellation): Promise<Outcome[]> {
     const timeoutMs = (message.noAck ? 0 : message.ackTimeoutMs) + this.replyGraceMs;
     // Only what the owner needs: a PushRequest handed in as the message carries user and filter too.
-    const { event, data, ackTimeoutMs, noAck, messageId } = message;
+    const { event, data, ackTimeoutMs, noAck, messageId, sentAtMs } = message;
     let reply: PushReply;
     try {
       reply = (await this.bus.request(
         nodeId,
-        { type: 'push', sessionIds, push: { event, data, ackTimeoutMs, noAck, messageId } },
+        { type: 'push', sessionIds, push: { event, data, ackTimeoutMs, noAck, messageId, sentAtMs } },
         timeoutMs,
         signal,
       )) as PushReply;

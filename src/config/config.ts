@@ -6,13 +6,25 @@ import { AUTH_SETTINGS, type AuthConfig, parseAuth } from './auth.js';
 import { CLUSTER_SETTINGS, parseCluster, type RedisConfig } from './cluster.js';
 import { EDGE_SETTINGS, type EdgeConfig, parseEdge } from './edge.js';
 import { EDGE_LIMIT_SETTINGS, type EdgeLimitsConfig, parseEdgeLimits } from './edge-limits.js';
+import { INBOX_SETTINGS, type InboxConfig, parseInbox } from './inbox.js';
 import { PRESENCE_SETTINGS, type PresenceConfig, parsePresence } from './presence.js';
 import { PUSH_SETTINGS, type PushConfig, parsePush } from './push.js';
 import { isLoopbackHost, parseServer, SERVER_SETTINGS, type ServerConfig } from './server.js';
 import { addOptions, createReader, type Env, envOnlyHelp } from './settings.js';
 
 export { redactUrl } from './cluster.js';
-export type { ApiConfig, ApiLimitsConfig, AuthConfig, EdgeConfig, EdgeLimitsConfig, PresenceConfig, PushConfig, RedisConfig, ServerConfig };
+export type {
+  ApiConfig,
+  ApiLimitsConfig,
+  AuthConfig,
+  EdgeConfig,
+  EdgeLimitsConfig,
+  InboxConfig,
+  PresenceConfig,
+  PushConfig,
+  RedisConfig,
+  ServerConfig,
+};
 
 /**
  * The only reader of process.env: main.ts passes argv and env in, everything else receives the
@@ -30,6 +42,8 @@ export interface Config {
   readonly edgeLimits: EdgeLimitsConfig;
   readonly push: PushConfig;
   readonly presence: PresenceConfig;
+  /** The offline inbox of stored pushes. */
+  readonly inbox: InboxConfig;
   /** Undefined: one node with the in-memory registry. */
   readonly redis: RedisConfig | undefined;
 }
@@ -49,6 +63,7 @@ const GROUPS = [
   ['Socket.IO edge limits:', EDGE_LIMIT_SETTINGS],
   ['Push:', PUSH_SETTINGS],
   ['Presence:', PRESENCE_SETTINGS],
+  ['Offline inbox:', INBOX_SETTINGS],
   ['Cluster mode (Redis):', CLUSTER_SETTINGS],
 ] as const;
 
@@ -62,6 +77,7 @@ const SETTINGS = {
   ...EDGE_LIMIT_SETTINGS,
   ...PUSH_SETTINGS,
   ...PRESENCE_SETTINGS,
+  ...INBOX_SETTINGS,
   ...CLUSTER_SETTINGS,
 };
 
@@ -90,13 +106,14 @@ export function parseConfig(argv: readonly string[], env: Env, command = buildCo
   const edgeLimits = parseEdgeLimits(settings);
   const push = parsePush(settings);
   const presence = parsePresence(settings);
+  const inbox = parseInbox(settings);
   const redis = parseCluster(settings);
   const auth = parseAuth(settings, server.dev);
   const api = parseApi(settings);
   const apiLimits = parseApiLimits(settings);
   checkApiAgainstPush(settings.describe, apiLimits, push);
   if (server.dev) checkDevOnLoopback(settings.describe, server, api);
-  return Object.freeze({ server, auth, api, apiLimits, edge, edgeLimits, push, presence, redis });
+  return Object.freeze({ server, auth, api, apiLimits, edge, edgeLimits, push, presence, inbox, redis });
 }
 
 /**

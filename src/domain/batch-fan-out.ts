@@ -97,7 +97,7 @@ export class BatchFanOut {
     const { userId, deliveries } = user;
     const messageId = userMessageId(request.messageId, userId);
     const { acked, timedOut, failed } = summarize(messageId, deliveries);
-    const result: UserPushResult = { userId, messageId, deliveries, acked, timedOut, failed };
+    const result: UserPushResult = { userId, messageId, deliveries, acked, timedOut, failed, stored: false };
     // Spelled out, not spread: this runs once per user of the batch.
     observer?.pushed(
       {
@@ -106,6 +106,7 @@ export class BatchFanOut {
         ackTimeoutMs: request.ackTimeoutMs,
         noAck: request.noAck,
         messageId,
+        sentAtMs: request.sentAtMs,
         userId,
         clientTypes: request.clientTypes,
       },

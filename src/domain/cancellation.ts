@@ -56,3 +56,11 @@ export class Cancel implements Cancellation {
     }
   }
 }
+
+/** For waits nobody cancels (a replay to a session ends with the session, which the wait sees itself). */
+export const NEVER_CANCELLED: Cancellation = Object.freeze({
+  aborted: false,
+  reason: undefined,
+  addEventListener: () => {},
+  removeEventListener: () => {},
+});

@@ -2,6 +2,7 @@ import { PushgateError } from '../errors.js';
 import { untilAborted } from './abortable.js';
 import { BatchFanOut } from './batch-fan-out.js';
 import type { Cancellation } from './cancellation.js';
+import type { InboxService } from './inbox-service.js';
 import {
   type BatchItem,
   type BatchPushRequest,
@@ -12,6 +13,8 @@ import {
   type PushRequest,
   type PushResult,
   summarize,
+  type UserPushResult,
+  userMessageId,
   withSession,
 } from './push.js';
 import type { SessionFilter, SessionRecord } from './session.js';
@@ -30,6 +33,8 @@ export interface PushServiceDeps {
   readonly remote: RemoteNodes;
   /** Told of every push's result (metrics); none by default. */
   readonly observer?: PushObserver;
+  /** The offline inbox, for pushes with a storing delivery mode. */
+  readonly inbox: InboxService;
 }
 
 /**
@@ -65,6 +70,15 @@ export class PushService {
   }
 
   private async fanOut(request: PushRequest, signal: Cancellation): Promise<PushResult> {
+    if (request.storage === undefined) return this.fanOutLive(request, signal);
+    const { inbox } = this.deps;
+    // Kept before anything is sent: a node that dies mid-delivery loses nothing.
+    if (request.storage.mode === 'store') await untilAborted(inbox.keepBeforeSend(request), signal);
+    // Settled even when the call was cancelled: a push that reached nobody is then kept, not lost.
+    return inbox.settle(request, await this.fanOutLive(request, signal));
+  }
+
+  private async fanOutLive(request: PushRequest, signal: Cancellation): Promise<PushResult> {
     const sessions = await untilAborted(this.deps.registry.lookup(request.userId, { clientTypes: request.clientTypes }), signal);
     if (sessions.length === 0 || signal.aborted) return summarize(request.messageId, []);
 
@@ -112,6 +126,10 @@ export class PushService {
       observer?.pushFailed();
       throw err;
     }
+    const { storage } = request;
+    if (storage?.mode === 'store') {
+      await untilAborted(Promise.all(userIds.map((userId) => this.deps.inbox.keepBeforeSend(userRequest(request, userId)))), signal);
+    }
     const batch = new BatchFanOut(request, userIds, found, observer);
     const stop = new AbortController();
     const onAbort = (): void => stop.abort(signal.reason);
@@ -124,6 +142,7 @@ export class PushService {
         if (first === undefined) break;
         const results = [first];
         for (let result = batch.next(); result !== undefined; result = batch.next()) results.push(result);
+        if (storage !== undefined) await this.settleBatch(request, results);
         for (const result of results) tally.add(result);
         yield { kind: 'users', results };
       }
@@ -133,6 +152,12 @@ export class PushService {
       // A consumer that stopped reading (cancelled call) leaves no ack wait behind.
       stop.abort();
     }
+  }
+
+  /** Storing batch pushes: each user's result goes through the inbox as for a single push. */
+  private async settleBatch(request: BatchPushRequest, results: UserPushResult[]): Promise<void> {
+    const settled = await Promise.all(results.map((result) => this.deps.inbox.settle(userRequest(request, result.userId), result)));
+    for (const [i, result] of settled.entries()) results[i] = { ...results[i]!, stored: result.stored };
   }
 
   /** One delivery per owning node for the whole batch; outcomes flow into `batch` as they come. */
@@ -145,6 +170,7 @@ export class PushService {
       ackTimeoutMs: message.ackTimeoutMs,
       noAck: message.noAck,
       messageId: message.messageId,
+      sentAtMs: message.sentAtMs,
     };
     for (const [owner, slots] of otherNodesFirst(batch.byNode(), nodeId)) {
       const ids = slots.map((slot) => slot.session.sessionId);
@@ -207,6 +233,12 @@ export class PushService {
       ? this.deps.local.deliver(sessionIds, message, signal)
       : this.deps.remote.deliver(owner, sessionIds, message, signal);
   }
+}
+
+/** One user's push within a batch: its own message id, the batch's event, data and options. */
+function userRequest(request: BatchPushRequest, userId: string): PushRequest {
+  const { event, data, ackTimeoutMs, noAck, sentAtMs, clientTypes, storage } = request;
+  return { event, data, ackTimeoutMs, noAck, sentAtMs, clientTypes, storage, userId, messageId: userMessageId(request.messageId, userId) };
 }
 
 function idsOf(sessions: readonly SessionRecord[]): string[] {

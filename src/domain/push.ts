@@ -1,3 +1,4 @@
+import type { RemovalPolicy } from './inbox.js';
 import type { SessionRecord } from './session.js';
 
 export type DeliveryStatus = 'acked' | 'timeout' | 'disconnected' | 'sent' | 'failed';
@@ -10,12 +11,28 @@ export interface PushMessage {
   readonly ackTimeoutMs: number;
   readonly noAck: boolean;
   readonly messageId: string;
+  /** When the push was made, epoch ms: clients that ask for metadata get it as `sentAt`. */
+  readonly sentAtMs: number;
+  /** A replay from the offline inbox on connect (metadata `replay`); live pushes leave it unset. */
+  readonly replay?: boolean;
+  /** Which delivery of the message this is (metadata `attempt`); unset means the first. */
+  readonly attempt?: number;
+}
+
+/** A push kept in the user's offline inbox (delivery mode STORE_IF_UNACKED or STORE). */
+export interface StoragePolicy {
+  /** `store_if_unacked`: kept only when no session acked it live; `store`: kept before it is sent, until acked. */
+  readonly mode: 'store_if_unacked' | 'store';
+  readonly ttlMs: number;
+  readonly removal: RemovalPolicy;
 }
 
 /** One validated push, as the transports hand it to the engine. */
 export interface PushRequest extends PushMessage {
   readonly userId: string;
   readonly clientTypes: readonly string[];
+  /** Undefined: a live push (nothing is kept). */
+  readonly storage?: StoragePolicy;
 }
 
 /** How one session took a push, as the node holding it reports it. */
@@ -40,6 +57,8 @@ export interface PushResult {
   readonly acked: number;
   readonly timedOut: number;
   readonly failed: number;
+  /** The message is in the user's offline inbox after the push. */
+  readonly stored: boolean;
 }
 
 export function outcome(status: DeliveryStatus, error = ''): Outcome {
@@ -60,7 +79,7 @@ export function summarize(messageId: string, deliveries: Delivery[]): PushResult
     else if (delivery.status === 'timeout') timedOut++;
     else if (delivery.status === 'failed' || delivery.status === 'disconnected') failed++;
   }
-  return { messageId, deliveries, acked, timedOut, failed };
+  return { messageId, deliveries, acked, timedOut, failed, stored: false };
 }
 
 /** One validated batch push: the same message to every session of many users. */
@@ -68,6 +87,8 @@ export interface BatchPushRequest extends PushMessage {
   /** The users; duplicates count once. `messageId` is the batch's id. */
   readonly userIds: readonly string[];
   readonly clientTypes: readonly string[];
+  /** Undefined: a live push (nothing is kept). */
+  readonly storage?: StoragePolicy;
 }
 
 /** One user's part of a batch: a PushResult under the user's derived message id. */
@@ -85,6 +106,7 @@ export interface BatchSummary {
   readonly timedOut: number;
   readonly failed: number;
   readonly sent: number;
+  readonly stored: number;
 }
 
 /**
@@ -113,6 +135,7 @@ export class BatchTally {
   private timedOut = 0;
   private failed = 0;
   private sent = 0;
+  private stored = 0;
 
   constructor(private readonly messageId: string) {}
 
@@ -123,11 +146,12 @@ export class BatchTally {
     this.acked += result.acked;
     this.timedOut += result.timedOut;
     this.failed += result.failed;
+    if (result.stored) this.stored++;
     for (const delivery of result.deliveries) if (delivery.status === 'sent') this.sent++;
   }
 
   summary(): BatchSummary {
-    const { messageId, users, usersWithoutSessions, sessions, acked, timedOut, failed, sent } = this;
-    return { messageId, users, usersWithoutSessions, sessions, acked, timedOut, failed, sent };
+    const { messageId, users, usersWithoutSessions, sessions, acked, timedOut, failed, sent, stored } = this;
+    return { messageId, users, usersWithoutSessions, sessions, acked, timedOut, failed, sent, stored };
   }
 }

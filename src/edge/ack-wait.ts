@@ -18,6 +18,11 @@ interface SocketAckInternals {
 /** A session as a wait sees it: its socket, and the waits it must tell when it closes. */
 export interface AckTarget {
   readonly socket: Socket;
+  /** While true, a live push is `hold`ed until the session's replay of stored messages ends. */
+  readonly holding: boolean;
+  hold(messageId: string, send: () => void): void;
+  /** Emits the push (with metadata when the client asked for it). */
+  emit(message: PushMessage, ack: (ackData: unknown) => void): void;
   /** Tells `wait` when this session closes, until removeWait. */
   addWait(wait: AckWait): void;
   removeWait(wait: AckWait): void;
@@ -74,10 +79,9 @@ export class AckWait {
       this.awaiting[i] = entry;
       this.remaining++;
       entry.addWait(this);
-      const socket = entry.socket;
-      this.ackIds[i] = (socket as unknown as SocketAckInternals).nsp._ids;
-      this.emittedAt[i] = performance.now();
-      socket.emit(message.event, message.data, (ackData: unknown) => this.acked(i, ackData));
+      // A replay is what a held live push waits for, so it is never held itself.
+      if (entry.holding && message.replay !== true) entry.hold(message.messageId, () => this.send(i, entry, message));
+      else this.send(i, entry, message);
     }
     if (this.remaining === 0) {
       resolve(this.outcomes);
@@ -86,6 +90,14 @@ export class AckWait {
     this.timer = setTimeout(() => this.finish('timeout', ''), message.ackTimeoutMs);
     if (signal.aborted) this.onAbort();
     else signal.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  private send(i: number, entry: AckTarget, message: PushMessage): void {
+    // A held push whose wait ended (timeout, close, cancel) before the replay did is not sent.
+    if (this.awaiting[i] !== entry) return;
+    this.ackIds[i] = (entry.socket as unknown as SocketAckInternals).nsp._ids;
+    this.emittedAt[i] = performance.now();
+    entry.emit(message, (ackData: unknown) => this.acked(i, ackData));
   }
 
   disconnected(entry: AckTarget): void {

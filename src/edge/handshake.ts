@@ -9,6 +9,8 @@ export interface SocketIdentity {
   readonly clientType: string;
   /** When the token's exp passes; undefined for the legacy query mode, which has no token. */
   readonly tokenExpiresAtMs: number | undefined;
+  /** The client asked for message metadata (`auth.meta: true` or `?meta=1`): pushes arrive as (data, meta, ack). */
+  readonly meta: boolean;
 }
 
 export interface HandshakeOptions {
@@ -101,7 +103,7 @@ async function identify(socket: Socket, options: HandshakeOptions): Promise<Sock
   }
   const clientType = clientTypeOf(pick(auth, query, 'clientType'), options.clientTypes);
   await options.admitUser(userId);
-  return { userId, clientType, tokenExpiresAtMs };
+  return { userId, clientType, tokenExpiresAtMs, meta: wantsMeta(auth, query) };
 }
 
 function clientTypeOf(raw: string | undefined, allowed: readonly string[]): string {
@@ -113,6 +115,12 @@ function clientTypeOf(raw: string | undefined, allowed: readonly string[]): stri
     throw new PushgateError('client_type_invalid', `clientType "${raw.slice(0, 32)}" is not allowed: use one of ${allowed.join(', ')}`);
   }
   return clientType;
+}
+
+/** Metadata is opt-in: legacy `on('notice', (data, ack) => …)` handlers must keep their arguments. */
+function wantsMeta(auth: Record<string, unknown> | undefined, query: Record<string, unknown>): boolean {
+  const value = auth?.meta ?? query.meta;
+  return value === true || value === '1' || value === 'true';
 }
 
 /** The auth payload wins over the query; only non-empty strings count. */

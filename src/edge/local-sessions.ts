@@ -21,6 +21,10 @@ export class LocalSession implements AckTarget {
   unregistered: Promise<unknown> | undefined = undefined;
   /** Place in the node's token-expiry clock (token-expiry.ts); -1 while not watched. */
   expiryIndex = -1;
+  /** The client asked for metadata at its handshake: pushes arrive as (data, meta, ack). */
+  meta = false;
+  /** While its stored messages are replayed: live pushes wait here, in order, then go out. */
+  private held: HeldPush[] | undefined = undefined;
   // The pushes awaiting this session's ack: mostly none or one, so a field, and a Set only while
   // several overlap (a Set that empties has its table reallocated by V8, on every push).
   private wait: AckWait | undefined = undefined;
@@ -56,6 +60,45 @@ export class LocalSession implements AckTarget {
     return this.clientBacklog;
   }
 
+  /** Live pushes wait from now until `releaseLive`: the replay of stored messages goes first. */
+  holdLive(): void {
+    this.held ??= [];
+  }
+
+  /** Sends the held live pushes, in the order they came. */
+  releaseLive(): void {
+    const held = this.held;
+    this.held = undefined;
+    if (held !== undefined) for (const push of held) push.send();
+  }
+
+  /** Whether a live push must wait (`hold` it) instead of being sent now. */
+  get holding(): boolean {
+    return this.held !== undefined;
+  }
+
+  hold(messageId: string, send: () => void): void {
+    this.held!.push({ messageId, send });
+  }
+
+  /** Whether a live push of this message is waiting for the replay to end. */
+  holds(messageId: string): boolean {
+    return this.held?.some((push) => push.messageId === messageId) ?? false;
+  }
+
+  /** Emits a push on the socket: with its metadata when the client asked for it. */
+  emit(message: PushMessage, ack?: (ackData: unknown) => void): void {
+    const { socket } = this;
+    if (!this.meta) {
+      if (ack === undefined) socket.emit(message.event, message.data);
+      else socket.emit(message.event, message.data, ack);
+      return;
+    }
+    const meta = { messageId: message.messageId, sentAt: message.sentAtMs, replay: message.replay === true, attempt: message.attempt ?? 1 };
+    if (ack === undefined) socket.emit(message.event, message.data, meta);
+    else socket.emit(message.event, message.data, meta, ack);
+  }
+
   /** Tells every push still awaiting this session's ack that it closed. */
   closed(): void {
     const waits = [this.wait, ...(this.moreWaits ?? [])];
@@ -63,6 +106,11 @@ export class LocalSession implements AckTarget {
     this.moreWaits = undefined;
     for (const wait of waits) wait?.disconnected(this);
   }
+}
+
+interface HeldPush {
+  readonly messageId: string;
+  readonly send: () => void;
 }
 
 export interface LocalSessionLimits extends AckLimits {
@@ -137,7 +185,8 @@ export class LocalSessions implements SessionTransport {
     if (entry === undefined || !entry.socket.connected) return outcome('disconnected', GONE);
     const slow = this.refuseSlow(entry);
     if (slow !== undefined) return slow;
-    entry.socket.emit(message.event, message.data);
+    if (entry.holding) entry.hold(message.messageId, () => entry.emit(message));
+    else entry.emit(message);
     return outcome('sent');
   }
 

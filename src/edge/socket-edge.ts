@@ -2,6 +2,7 @@ import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import { Server, type Socket } from 'socket.io';
 import type { EdgeConfig, EdgeLimitsConfig } from '../config/config.js';
+import type { InboxService } from '../domain/inbox-service.js';
 import type { DisconnectReason } from '../domain/presence.js';
 import type { RateLimiter } from '../domain/rate-limiter.js';
 import type { SessionRecord } from '../domain/session.js';
@@ -15,6 +16,7 @@ import { engineAdmission } from './engine-admission.js';
 import { handshakeMiddleware, type SocketIdentity } from './handshake.js';
 import type { LocalSession, LocalSessions } from './local-sessions.js';
 import { OriginPolicy } from './origin-policy.js';
+import { replayTo } from './replay.js';
 import { SessionCap } from './session-cap.js';
 import { announceClose, closeAfterNotice, REASONS } from './session-close.js';
 import { TokenExpiry } from './token-expiry.js';
@@ -43,6 +45,8 @@ export interface SocketEdgeDeps {
   readonly evictRemote: (userId: string, sessionIds: readonly string[], notice: string) => Promise<unknown>;
   /** Told of connects, disconnects and refusals (metrics); none by default. */
   readonly observer?: EdgeObserver;
+  /** Stored messages, replayed to each session as it connects. */
+  readonly inbox: InboxService;
 }
 
 /** Refusals after which the connection is closed at once, so that it does not keep holding its address's slot. */
@@ -168,7 +172,7 @@ export class SocketEdge implements SessionCloser {
 
   private onConnection(socket: Socket): void {
     const { registry, local, config, logger, nodeId } = this.deps;
-    const { userId, clientType, tokenExpiresAtMs } = socket.data.identity as SocketIdentity;
+    const { userId, clientType, tokenExpiresAtMs, meta } = socket.data.identity as SocketIdentity;
     // Everything it held is in the record now; the socket need not keep it for its lifetime.
     socket.data.identity = undefined;
     const now = Date.now();
@@ -183,6 +187,7 @@ export class SocketEdge implements SessionCloser {
       userAgent: String(socket.handshake.headers['user-agent'] ?? '').slice(0, MAX_USER_AGENT_LENGTH),
     };
     const entry = local.add(socket, record);
+    entry.meta = meta;
     this.observer.connected(clientType);
     this.addressLimits.authenticate(socket.conn as unknown as CountedConnection, record.remoteAddress);
     const registered = registry.register(record).catch((err: unknown) => {
@@ -194,6 +199,7 @@ export class SocketEdge implements SessionCloser {
     void registered.then(() => {
       if (entry.registered === registered) entry.registered = undefined;
     });
+    replayTo(entry, local, this.deps.inbox, logger);
 
     // A socket lives no longer than its token, unless the client refreshes it (token-expiry.ts).
     if (tokenExpiresAtMs !== undefined) this.expiry.watch(entry, tokenExpiresAtMs);

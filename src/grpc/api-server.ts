@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
+import type { InboxService } from '../domain/inbox-service.js';
 import type { PresenceService } from '../domain/presence-service.js';
 import type { PushService } from '../domain/push-service.js';
 import type { RateLimiter } from '../domain/rate-limiter.js';
@@ -14,9 +15,10 @@ import type { ApiCredentials } from './tls.js';
 import type { InFlight } from './unary.js';
 
 export interface ApiServerDeps {
-  readonly config: Pick<Config, 'api' | 'apiLimits' | 'push' | 'edge'>;
+  readonly config: Pick<Config, 'api' | 'apiLimits' | 'push' | 'edge' | 'inbox'>;
   readonly push: PushService;
   readonly presence: PresenceService;
+  readonly inbox: InboxService;
   readonly keys: ApiKeys;
   readonly credentials: ApiCredentials;
   /** Client certificate CN → scopes (PUSHGATE_GRPC_CLIENT_CERT_SCOPES). */
@@ -55,7 +57,8 @@ export function createApiServer(deps: ApiServerDeps): GrpcServer {
     handlers: pushServiceHandlers({
       push: deps.push,
       presence: deps.presence,
-      limits: { ...config.push, clientTypes: config.edge.clientTypes },
+      inbox: deps.inbox,
+      limits: { ...config.push, clientTypes: config.edge.clientTypes, inbox: config.inbox },
       apiLimits: config.apiLimits,
       inFlight: deps.inFlight,
       log,

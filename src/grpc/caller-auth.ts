@@ -26,6 +26,8 @@ const METHOD_SCOPES: Readonly<Record<string, Scope>> = {
   '/pushgate.v1.PushService/ListSessions': 'read',
   '/pushgate.v1.PushService/WatchPresence': 'read',
   '/pushgate.v1.PushService/DisconnectSessions': 'admin',
+  '/pushgate.v1.PushService/ListInbox': 'read',
+  '/pushgate.v1.PushService/DeleteInbox': 'admin',
 };
 
 /** Load balancers and grpcurl need these without a key, unless PUSHGATE_GRPC_AUTH_HEALTH says otherwise. */

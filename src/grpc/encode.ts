@@ -50,6 +50,7 @@ export function encodePushResult(result: PushResult): PushToUserResponse {
     acked: result.acked,
     timedOut: result.timedOut,
     failed: result.failed,
+    stored: result.stored,
   };
 }
 
@@ -122,6 +123,10 @@ export class PushResultMessage implements PushToUserResponse {
 
   get failed(): number {
     return this.encoded().failed;
+  }
+
+  get stored(): boolean {
+    return this.encoded().stored;
   }
 
   private encoded(): PushToUserResponse {

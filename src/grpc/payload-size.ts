@@ -1,7 +1,9 @@
 import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
 import { PushgateError } from '../errors.js';
 import {
+  DeleteInboxRequest,
   DisconnectSessionsRequest,
+  ListInboxRequest,
   ListSessionsRequest,
   PushServiceService,
   PushToUserRequest,
@@ -25,7 +27,7 @@ export interface DecodeLimits {
 
 /** PushService with deserializers that never throw; the pushes' also measure `data` (see pushDecoder). */
 export function pushServiceDefinition(limits: DecodeLimits): typeof PushServiceService {
-  const { pushToUser, pushToUsers, listSessions, watchPresence, disconnectSessions } = PushServiceService;
+  const { pushToUser, pushToUsers, listSessions, watchPresence, disconnectSessions, listInbox, deleteInbox } = PushServiceService;
   return {
     ...PushServiceService,
     pushToUser: {
@@ -39,6 +41,8 @@ export function pushServiceDefinition(limits: DecodeLimits): typeof PushServiceS
     listSessions: { ...listSessions, requestDeserialize: tolerant(ListSessionsRequest, 'ListSessionsRequest') },
     watchPresence: { ...watchPresence, requestDeserialize: tolerant(WatchPresenceRequest, 'WatchPresenceRequest') },
     disconnectSessions: { ...disconnectSessions, requestDeserialize: tolerant(DisconnectSessionsRequest, 'DisconnectSessionsRequest') },
+    listInbox: { ...listInbox, requestDeserialize: tolerant(ListInboxRequest, 'ListInboxRequest') },
+    deleteInbox: { ...deleteInbox, requestDeserialize: tolerant(DeleteInboxRequest, 'DeleteInboxRequest') },
   };
 }
 

@@ -81,6 +81,7 @@ function writeResult(out: WireWriter, userId: string | undefined, result: PushRe
   if (acked !== 0) out.varintField(24 + shift, acked);
   if (timedOut !== 0) out.varintField(32 + shift, timedOut);
   if (failed !== 0) out.varintField(40 + shift, failed);
+  if (result.stored) out.varintField(48 + shift, 1);
   if (userId !== undefined) out.end(start);
   return true;
 }
@@ -134,8 +135,8 @@ function writeTimestamp(out: WireWriter, tag: number, ms: number): void {
 
 /** A PushToUsersResponse holding the summary (field 2). */
 function writeSummary(out: WireWriter, summary: BatchSummary): boolean {
-  const { messageId, users, usersWithoutSessions, sessions, acked, timedOut, failed, sent } = summary;
-  const counts = [users, usersWithoutSessions, sessions, acked, timedOut, failed, sent];
+  const { messageId, users, usersWithoutSessions, sessions, acked, timedOut, failed, sent, stored } = summary;
+  const counts = [users, usersWithoutSessions, sessions, acked, timedOut, failed, sent, stored];
   if (!isString(messageId) || !counts.every(isUint32)) return false;
   const start = out.begin(18);
   out.stringField(10, messageId);

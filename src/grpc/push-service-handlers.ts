@@ -1,11 +1,13 @@
 import type { Logger } from 'pino';
 import type { ApiLimitsConfig } from '../config/api-limits.js';
+import type { InboxService } from '../domain/inbox-service.js';
 import type { PresenceService } from '../domain/presence-service.js';
 import type { PushService } from '../domain/push-service.js';
 import { isPushgateError } from '../errors.js';
 import type { PushServiceServer } from '../gen/pushgate/v1/push_service.js';
 import { CallCaps } from './call-caps.js';
 import { encodeSession, PushResultMessage } from './encode.js';
+import { deleteInbox, listInbox } from './inbox-handlers.js';
 import { dataFactsOf } from './payload-size.js';
 import { pushToUsers } from './push-to-users.js';
 import { type InFlight, unary } from './unary.js';
@@ -15,6 +17,7 @@ import { watchPresence } from './watch-presence.js';
 export interface HandlerDeps {
   readonly push: PushService;
   readonly presence: PresenceService;
+  readonly inbox: InboxService;
   readonly limits: PushLimits;
   /** The API's own bounds: call duration, presence request size. */
   readonly apiLimits: ApiLimitsConfig;
@@ -26,7 +29,7 @@ const MAX_REASON_LENGTH = 256;
 
 /** The PushService RPCs: validate, call the engine, encode. No logic of their own. */
 export function pushServiceHandlers(deps: HandlerDeps): PushServiceServer {
-  const { push, presence, limits, apiLimits, inFlight, log } = deps;
+  const { push, presence, inbox, limits, apiLimits, inFlight, log } = deps;
   const calls = { inFlight, log, caps: new CallCaps(apiLimits.maxCallMs) };
   return {
     pushToUser: unary('PushToUser', calls, async (request, { signal }) => {
@@ -67,5 +70,9 @@ export function pushServiceHandlers(deps: HandlerDeps): PushServiceServer {
         throw err;
       }
     }),
+
+    listInbox: unary('ListInbox', calls, (request) => listInbox(inbox, request, apiLimits.maxListPageSize)),
+
+    deleteInbox: unary('DeleteInbox', calls, (request, context) => deleteInbox(inbox, request, context, log)),
   };
 }

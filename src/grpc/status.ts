@@ -27,6 +27,7 @@ export const GRPC_STATUS = {
   permission_denied: GrpcStatus.PERMISSION_DENIED,
   rate_limited: GrpcStatus.RESOURCE_EXHAUSTED,
   too_many_streams: GrpcStatus.RESOURCE_EXHAUSTED,
+  inbox_full: GrpcStatus.RESOURCE_EXHAUSTED,
   slow_consumer: GrpcStatus.RESOURCE_EXHAUSTED,
   ack_too_large: GrpcStatus.RESOURCE_EXHAUSTED,
   ack_too_deep: GrpcStatus.INVALID_ARGUMENT,

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { isReservedEvent } from '../domain/events.js';
-import type { BatchPushRequest, PushMessage, PushRequest } from '../domain/push.js';
+import type { BatchPushRequest, PushMessage, PushRequest, StoragePolicy } from '../domain/push.js';
 import { isWellFormed, MAX_USER_ID_LENGTH } from '../domain/session.js';
 import { PushgateError } from '../errors.js';
 import type { PushToUserRequest, PushToUsersRequest } from '../gen/pushgate/v1/push_service.js';
 import type { DataFacts } from './payload-size.js';
+import { type StorageLimits, storageOf } from './storage-options.js';
 
 /** Request checks shared by the handlers; every message names the offending field. */
 
@@ -13,6 +14,8 @@ export interface PushLimits {
   readonly ackTimeoutMs: number;
   readonly maxAckTimeoutMs: number;
   readonly maxPayloadBytes: number;
+  /** The offline inbox's TTLs. */
+  readonly inbox: StorageLimits;
 }
 
 /** User, session and message ids share the user id's limit. */
@@ -81,9 +84,16 @@ export function toBatchPushRequest(request: PushToUsersRequest, data: DataFacts,
 }
 
 /** What PushToUser and PushToUsers share: everything but who. */
-type PushFields = Pick<PushToUserRequest, 'event' | 'data' | 'clientTypes' | 'ackTimeoutMs' | 'noAck' | 'messageId'>;
+type PushFields = Pick<
+  PushToUserRequest,
+  'event' | 'data' | 'clientTypes' | 'ackTimeoutMs' | 'noAck' | 'messageId' | 'deliveryMode' | 'ttlSeconds' | 'removal'
+>;
 
-function pushOptionsOf(request: PushFields, data: DataFacts, limits: PushLimits): PushMessage & { readonly clientTypes: string[] } {
+function pushOptionsOf(
+  request: PushFields,
+  data: DataFacts,
+  limits: PushLimits,
+): PushMessage & { readonly clientTypes: string[]; readonly storage?: StoragePolicy } {
   const { event } = request;
   if (event === '') throw invalid('event is required');
   if (event.length > MAX_EVENT_LENGTH) throw invalid(`event must be at most ${MAX_EVENT_LENGTH} characters`);
@@ -110,5 +120,7 @@ function pushOptionsOf(request: PushFields, data: DataFacts, limits: PushLimits)
     ackTimeoutMs: request.ackTimeoutMs === 0 ? limits.ackTimeoutMs : request.ackTimeoutMs,
     noAck: request.noAck,
     messageId: request.messageId === '' ? randomUUID() : request.messageId,
+    sentAtMs: Date.now(),
+    storage: storageOf(request, limits.inbox),
   };
 }

@@ -130,6 +130,7 @@ export function pushRequestFrom(body: Record<string, unknown>, limits: HttpPushL
     ackTimeoutMs: ackTimeoutMs === 0 ? limits.ackTimeoutMs : ackTimeoutMs,
     noAck,
     messageId: messageId ?? randomUUID(),
+    sentAtMs: Date.now(),
   };
 }
 

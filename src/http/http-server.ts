@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { MAX_USER_ID_LENGTH } from '../domain/session.js';
 import { PushgateError } from '../errors.js';
@@ -150,4 +151,15 @@ function grpcAddressFor(req: IncomingMessage, deps: HttpRoutesDeps): string | un
   if (port === undefined) return undefined;
   const host = (req.headers.host ?? 'localhost').replace(/:\d+$/, '');
   return `${host}:${port}`;
+}
+
+/** Binds `server` and resolves with the port it got (port 0: one the OS chose). */
+export function listen(server: Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
 }

@@ -26,6 +26,7 @@ export const HTTP_STATUS = {
   permission_denied: 403,
   rate_limited: 429,
   too_many_streams: 429,
+  inbox_full: 429,
   slow_consumer: 429,
   ack_too_large: 413,
   ack_too_deep: 400,

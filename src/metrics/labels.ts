@@ -49,6 +49,8 @@ export const GRPC_METHODS = [
   'ListSessions',
   'WatchPresence',
   'DisconnectSessions',
+  'ListInbox',
+  'DeleteInbox',
   'Check',
   'Watch',
   'ServerReflectionInfo',

@@ -32,7 +32,7 @@ export class RegistryKeys {
     readonly prefix: string,
     readonly shards: number,
   ) {
-    this.byShard = Array.from({ length: shards }, (_, shard) => shardKeys(`${prefix}{s${shard}}:`));
+    this.byShard = Array.from({ length: shards }, (_, shard) => shardKeys(this.tag(shard)));
   }
 
   /** The shard a user's keys live in: a stable hash of the user id (FNV-1a), so every node agrees. */
@@ -48,6 +48,11 @@ export class RegistryKeys {
 
   shard(shard: number): ShardKeys {
     return this.byShard[shard]!;
+  }
+
+  /** The hash tag and prefix every key of a shard begins with (`P{sS}:`): other rooms keep a user's keys in the user's shard. */
+  tag(shard: number): string {
+    return `${this.prefix}{s${shard}}:`;
   }
 }
 

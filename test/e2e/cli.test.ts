@@ -226,7 +226,7 @@ describe('pushgate CLI against a node', () => {
     expect(lines[1]).toMatchObject({ userId: one, messageId: `b-8:${one}`, acked: 3 });
     expect((lines[1]!.deliveries as { status: string }[]).map((d) => d.status)).toEqual(Array(3).fill('DELIVERY_STATUS_ACKED'));
     expect(lines[2]).toEqual({
-      summary: { messageId: 'b-8', users: 2, usersWithoutSessions: 1, sessions: 3, acked: 3, timedOut: 0, failed: 0, sent: 0 },
+      summary: { messageId: 'b-8', users: 2, usersWithoutSessions: 1, sessions: 3, acked: 3, timedOut: 0, failed: 0, sent: 0, stored: 0 },
     });
   });
 

@@ -95,6 +95,7 @@ describe('PushToUsers', () => {
       timedOut: 1,
       failed: 0,
       sent: 0,
+      stored: 0,
     });
     expect(afterSummary).toBe(0);
     // Each session got the event once (u1 was named twice).

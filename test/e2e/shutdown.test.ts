@@ -138,7 +138,16 @@ describe('graceful shutdown of a node (App.stop)', () => {
 
     // A fire-and-forget push handed to the socket by the engine in the same tick as the stop: the
     // connection is still writing it when the notice is queued behind it.
-    const push = { userId: 'u-1', event: 'news', data: { n: 1 }, clientTypes: [], ackTimeoutMs: 1000, noAck: true, messageId: 'm-1' };
+    const push = {
+      userId: 'u-1',
+      event: 'news',
+      data: { n: 1 },
+      clientTypes: [],
+      ackTimeoutMs: 1000,
+      noAck: true,
+      messageId: 'm-1',
+      sentAtMs: Date.now(),
+    };
     const result = await node.app.push.push(push, new AbortController().signal);
     expect(result.deliveries.map((d) => d.status)).toEqual(['sent']);
     await node.app.stop();

@@ -1,7 +1,11 @@
 import { type CallOptions, type ChannelCredentials, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import {
+  DeleteInboxRequest,
+  type DeleteInboxResponse,
   DisconnectSessionsRequest,
   type DisconnectSessionsResponse,
+  ListInboxRequest,
+  type ListInboxResponse,
   ListSessionsRequest,
   type ListSessionsResponse,
   PushServiceClient,
@@ -30,12 +34,20 @@ export class TestPushClient {
     return this.call('disconnectSessions', DisconnectSessionsRequest.fromPartial(request), options);
   }
 
+  listInbox(request: Partial<ListInboxRequest>, options: Partial<CallOptions> = {}): Promise<ListInboxResponse> {
+    return this.call('listInbox', ListInboxRequest.fromPartial(request), options);
+  }
+
+  deleteInbox(request: Partial<DeleteInboxRequest>, options: Partial<CallOptions> = {}): Promise<DeleteInboxResponse> {
+    return this.call('deleteInbox', DeleteInboxRequest.fromPartial(request), options);
+  }
+
   close(): void {
     this.raw.close();
   }
 
   private call<Res>(
-    method: 'pushToUser' | 'listSessions' | 'disconnectSessions',
+    method: 'pushToUser' | 'listSessions' | 'disconnectSessions' | 'listInbox' | 'deleteInbox',
     request: object,
     options: Partial<CallOptions>,
   ): Promise<Res> {

@@ -10,6 +10,8 @@ export interface ConnectOptions {
   readonly query?: Record<string, string>;
   /** Extra headers of the handshake request (X-Forwarded-For, Origin). */
   readonly headers?: Record<string, string>;
+  /** Opt into message metadata: pushes then arrive as (data, meta, ack). */
+  readonly meta?: boolean;
 }
 
 /** A Socket.IO v4 client as an app would open it, connected (resolves on `connect`). */
@@ -47,9 +49,10 @@ export function nodeClients(httpUrl: string): NodeClients {
 }
 
 export function openClient(httpUrl: string, options: ConnectOptions): Socket {
-  const auth: Record<string, string> = {};
+  const auth: Record<string, string | boolean> = {};
   if (options.token !== undefined) auth.token = options.token;
   if (options.clientType !== undefined) auth.clientType = options.clientType;
+  if (options.meta !== undefined) auth.meta = options.meta;
   return io(httpUrl, {
     auth,
     query: options.query ?? {},

@@ -30,7 +30,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   gen: [],
   app: ['cluster', 'config', 'domain', 'edge', 'grpc', 'http', 'limits', 'metrics', 'registry', 'idempotency', 'inbox', 'errors'],
   // serve.ts runs a node as a process (config, logger, App, signals); grpc only to route grpc-js's own log into pino.
-  serve: ['app', 'config', 'grpc', 'logger'],
+  serve: ['app', 'config', 'grpc', 'logger', 'errors'],
   main: ['serve'],
   // The operator commands: a gRPC client of a node (gen, config), never its internals; `pushgate serve` is serve.ts.
   cli: ['config', 'gen', 'domain', 'errors', 'serve'],

@@ -85,7 +85,15 @@ function ackCallbacks(socket: ServerSocket): number {
 }
 
 function message(overrides: Partial<PushMessage> = {}): PushMessage {
-  return { event: 'order.updated', data: { orderId: 7 }, ackTimeoutMs: 2000, noAck: false, messageId: 'msg-1', ...overrides };
+  return {
+    event: 'order.updated',
+    data: { orderId: 7 },
+    ackTimeoutMs: 2000,
+    noAck: false,
+    messageId: 'msg-1',
+    sentAtMs: 1_700_000_000_000,
+    ...overrides,
+  };
 }
 
 /** A client that takes pushes without answering, keeping their ack callbacks for the test to call. */
@@ -333,5 +341,71 @@ describe('LocalSessions.deliver', () => {
     expect(outcomes.map((o: Outcome) => o.status)).toEqual(['failed']);
     expect(ms).toBeLessThan(100);
     expectNothingPending(controller.signal, a.server);
+  });
+});
+
+describe('LocalSessions while a session replays its stored messages', () => {
+  it('holds live pushes until the replay ends, sends replays at once, then the held ones in order', async () => {
+    const a = await connect();
+    const seen: unknown[] = [];
+    a.client.on('order.updated', (data: unknown, ack: Ack) => {
+      seen.push(data);
+      ack();
+    });
+    const entry = local.get(a.id)!;
+    const signal = new AbortController().signal;
+    entry.holdLive();
+
+    const live1 = local.deliver([a.id], message({ data: 'live 1', messageId: 'l1' }), signal);
+    const sent = local.deliver([a.id], message({ data: 'fire and forget', messageId: 'l2', noAck: true }), signal);
+    const replayed = await local.deliver([a.id], message({ data: 'stored', messageId: 's1', replay: true, attempt: 2 }), signal);
+    expect(replayed[0]!.status).toBe('acked');
+    expect(seen).toEqual(['stored']);
+    expect(entry.holds('l1')).toBe(true);
+    expect(entry.holds('s1')).toBe(false);
+
+    entry.releaseLive();
+    expect((await live1)[0]!.status).toBe('acked');
+    expect((await sent)[0]!.status).toBe('sent');
+    await roundTrip(a.client);
+    expect(seen).toEqual(['stored', 'live 1', 'fire and forget']);
+    expectNothingPending(signal, a.server);
+  });
+
+  it('never sends a held push whose wait ended before the replay did', async () => {
+    const a = await connect();
+    const seen: unknown[] = [];
+    a.client.on('order.updated', (data: unknown) => seen.push(data));
+    const entry = local.get(a.id)!;
+    const signal = new AbortController().signal;
+    entry.holdLive();
+
+    const [outcome] = await local.deliver([a.id], message({ data: 'too late', ackTimeoutMs: 50 }), signal);
+    expect(outcome!.status).toBe('timeout');
+    entry.releaseLive();
+    await roundTrip(a.client);
+    expect(seen).toEqual([]);
+    expectNothingPending(signal, a.server);
+  });
+
+  it('hands a client that asked for metadata (data, meta, ack), and others (data, ack)', async () => {
+    const withMeta = await connect();
+    const plain = await connect();
+    local.get(withMeta.id)!.meta = true;
+    const args: unknown[][] = [];
+    for (const { client } of [withMeta, plain]) {
+      client.on('order.updated', (...received: unknown[]) => {
+        args.push(received.slice(0, -1));
+        (received.at(-1) as Ack)();
+      });
+    }
+    await local.deliver([withMeta.id, plain.id], message({ messageId: 'm-9', replay: true, attempt: 3 }), new AbortController().signal);
+    expect(args).toHaveLength(2);
+    expect(args).toEqual(
+      expect.arrayContaining([
+        [{ orderId: 7 }, { messageId: 'm-9', sentAt: 1_700_000_000_000, replay: true, attempt: 3 }],
+        [{ orderId: 7 }],
+      ]),
+    );
   });
 });

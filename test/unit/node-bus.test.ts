@@ -46,7 +46,11 @@ async function startNode(nodeId: string, handler: BusHandler = echo): Promise<No
 const echo: BusHandler = async (request, from, _signal, remainingMs) => ({ request, from, remainingMs });
 
 function pushTo(...sessionIds: string[]): BusRequest {
-  return { type: 'push', sessionIds, push: { event: 'news', data: { n: 1 }, ackTimeoutMs: 1000, noAck: false, messageId: 'm-1' } };
+  return {
+    type: 'push',
+    sessionIds,
+    push: { event: 'news', data: { n: 1 }, ackTimeoutMs: 1000, noAck: false, messageId: 'm-1', sentAtMs: 1_700_000_000_000 },
+  };
 }
 
 /** A handler that records every call and answers when the test says, or when its signal aborts. */
@@ -426,6 +430,7 @@ describe('BusRemoteNodes over the bus, served by serveRemoteRequests', () => {
     ackTimeoutMs: ACK_TIMEOUT_MS,
     noAck: false,
     messageId: 'm-42',
+    sentAtMs: 1_700_000_000_000,
   };
 
   const acked: Outcome = { status: 'acked', latencyUs: 1234, ackData: { read: true, note: 'ü' }, error: '' };
@@ -454,6 +459,7 @@ describe('BusRemoteNodes over the bus, served by serveRemoteRequests', () => {
       ackTimeoutMs: ACK_TIMEOUT_MS,
       noAck: false,
       messageId: 'm-42',
+      sentAtMs: push.sentAtMs,
     });
     await idle(a, b);
   });

@@ -37,6 +37,7 @@ function userResult(deliveries: Delivery[], userId = 'u1'): UserPushResult {
     acked: count('acked'),
     timedOut: count('timeout'),
     failed: count('failed') + count('disconnected'),
+    stored: false,
   };
 }
 
@@ -115,9 +116,9 @@ describe('push response serializers', () => {
 
   it('gives ts-proto’s bytes for the summary', () => {
     const summaries = [
-      { messageId: 'b', users: 1000, usersWithoutSessions: 3, sessions: 2997, acked: 2990, timedOut: 4, failed: 3, sent: 0 },
-      { messageId: '', users: 0, usersWithoutSessions: 0, sessions: 0, acked: 0, timedOut: 0, failed: 0, sent: 0 },
-      { messageId: 'b', users: 1, usersWithoutSessions: 0, sessions: 2 ** 32 - 1, acked: 0, timedOut: 0, failed: 0, sent: 200 },
+      { messageId: 'b', users: 1000, usersWithoutSessions: 3, sessions: 2997, acked: 2990, timedOut: 4, failed: 3, sent: 0, stored: 1000 },
+      { messageId: '', users: 0, usersWithoutSessions: 0, sessions: 0, acked: 0, timedOut: 0, failed: 0, sent: 0, stored: 0 },
+      { messageId: 'b', users: 1, usersWithoutSessions: 0, sessions: 2 ** 32 - 1, acked: 0, timedOut: 0, failed: 0, sent: 200, stored: 0 },
     ];
     for (const summary of summaries) expectTsProtoBytes({ kind: 'summary', summary });
     expect(serializePushToUsersResponse({ userResults: [] })).toEqual(tsProtoUsers({ userResults: [] }));
@@ -133,7 +134,17 @@ describe('push response serializers', () => {
         serializePushToUsersResponse(
           new BatchItemMessage({
             kind: 'summary',
-            summary: { messageId: 'b', users: 1, usersWithoutSessions: 0, sessions: 2, acked: 1, timedOut: 1, failed: 0, sent: 0 },
+            summary: {
+              messageId: 'b',
+              users: 1,
+              usersWithoutSessions: 0,
+              sessions: 2,
+              acked: 1,
+              timedOut: 1,
+              failed: 0,
+              sent: 0,
+              stored: 1,
+            },
           }),
         );
         serializePushToUserResponse(new PushResultMessage(result));
@@ -205,6 +216,7 @@ describe('push response serializers', () => {
       acked: fc.integer({ min: 0, max: 0xffffffff }),
       timedOut: fc.integer({ min: 0, max: 0xffffffff }),
       failed: fc.integer({ min: 0, max: 0xffffffff }),
+      stored: fc.boolean(),
     });
     fc.assert(
       fc.property(fc.array(result, { minLength: 1, maxLength: 4 }), (results) => {

@@ -1,4 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
+import { InboxService } from '../../src/domain/inbox-service.js';
 import { type Outcome, outcome, type PushMessage, type PushRequest } from '../../src/domain/push.js';
 import { PushService } from '../../src/domain/push-service.js';
 import type { SessionRecord } from '../../src/domain/session.js';
@@ -10,6 +11,7 @@ import {
   type SessionTransport,
 } from '../../src/domain/session-transport.js';
 import { PushgateError } from '../../src/errors.js';
+import { MemoryInbox } from '../../src/inbox/memory-inbox.js';
 import { MemorySessionRegistry } from '../../src/registry/memory-registry.js';
 import { refusal } from '../support/refusal.js';
 import { sessionRecord } from '../support/session-record.js';
@@ -26,7 +28,16 @@ function record(userId: string, sessionId: string, nodeId: string, clientType = 
 }
 
 function request(userId: string, clientTypes: readonly string[] = []): PushRequest {
-  return { userId, clientTypes, event: 'order.updated', data: { orderId: 7 }, ackTimeoutMs: 1500, noAck: false, messageId: 'msg-1' };
+  return {
+    userId,
+    clientTypes,
+    event: 'order.updated',
+    data: { orderId: 7 },
+    ackTimeoutMs: 1500,
+    noAck: false,
+    messageId: 'msg-1',
+    sentAtMs: 1_700_000_000_000,
+  };
 }
 
 function acked(ackData: unknown): Outcome {
@@ -108,7 +119,13 @@ function setup(otherNodes?: RemoteNodes) {
   const local = new RecordingTransport();
   const closer = new RecordingCloser();
   const remote = new RecordingRemote();
-  const service = new PushService({ nodeId: THIS_NODE, registry, local, closer, remote: otherNodes ?? remote });
+  const inbox = new InboxService({
+    inbox: new MemoryInbox(),
+    settings: { maxMessagesPerUser: 100, whenFull: 'drop_oldest', replayBatch: 100 },
+    clientTypes: ['app', 'pc', 'web'],
+    replayAckTimeoutMs: 1000,
+  });
+  const service = new PushService({ nodeId: THIS_NODE, registry, local, closer, remote: otherNodes ?? remote, inbox });
   return { registry, lookup, local, closer, remote, service };
 }
 
@@ -237,7 +254,7 @@ describe('PushService.push', () => {
 
     const result = await service.push(request('nobody'), live());
 
-    expect(result).toEqual({ messageId: 'msg-1', deliveries: [], acked: 0, timedOut: 0, failed: 0 });
+    expect(result).toEqual({ messageId: 'msg-1', deliveries: [], acked: 0, timedOut: 0, failed: 0, stored: false });
     expect(lookup).toHaveBeenCalledTimes(1);
     expect(local.calls).toEqual([]);
     expect(remote.calls).toEqual([]);

@@ -21,6 +21,15 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { Value } from "../../google/protobuf/struct.js";
+import {
+  DeliveryMode,
+  deliveryModeFromJSON,
+  deliveryModeToJSON,
+  InboxMessage,
+  RemovalPolicy,
+  removalPolicyFromJSON,
+  removalPolicyToJSON,
+} from "./inbox.js";
 import { PresenceEvent } from "./presence.js";
 import { Session } from "./session.js";
 
@@ -120,6 +129,18 @@ export interface PushToUserRequest {
   noAck: boolean;
   /** Caller's identifier for this message, echoed in the response. Generated when empty. */
   messageId: string;
+  /**
+   * Whether the push is kept in the user's offline inbox and replayed when sessions connect.
+   * Unset: DELIVERY_MODE_LIVE. Fire-and-forget (no_ack) pushes cannot be stored.
+   */
+  deliveryMode: DeliveryMode;
+  /**
+   * How long a stored message is kept unacked, in seconds. 0 means the server default
+   * (PUSHGATE_INBOX_TTL_S); capped by PUSHGATE_INBOX_MAX_TTL_S. Only with a storing delivery_mode.
+   */
+  ttlSeconds: number;
+  /** Which acks remove a stored message. Unset: REMOVAL_POLICY_ANY_SESSION. */
+  removal: RemovalPolicy;
 }
 
 /** PushToUserResponse reports the outcome of a push, one entry per targeted session. */
@@ -134,6 +155,11 @@ export interface PushToUserResponse {
   timedOut: number;
   /** Number of deliveries with status DISCONNECTED or FAILED. */
   failed: number;
+  /**
+   * The message is in the user's offline inbox after this call (a storing delivery_mode, and no
+   * ack removed it yet): the user's sessions get it again when they connect.
+   */
+  stored: boolean;
 }
 
 /**
@@ -178,6 +204,18 @@ export interface PushToUsersRequest {
    * (for clients that predate user_results). At most 1000.
    */
   maxResultsPerMessage: number;
+  /**
+   * Whether the push is kept in each user's offline inbox and replayed when sessions connect.
+   * Unset: DELIVERY_MODE_LIVE. Fire-and-forget (no_ack) pushes cannot be stored.
+   */
+  deliveryMode: DeliveryMode;
+  /**
+   * How long a stored message is kept unacked, in seconds. 0 means the server default
+   * (PUSHGATE_INBOX_TTL_S); capped by PUSHGATE_INBOX_MAX_TTL_S. Only with a storing delivery_mode.
+   */
+  ttlSeconds: number;
+  /** Which acks remove a stored message. Unset: REMOVAL_POLICY_ANY_SESSION. */
+  removal: RemovalPolicy;
 }
 
 /**
@@ -217,6 +255,8 @@ export interface UserPushResult {
   timedOut: number;
   /** Number of deliveries with status DISCONNECTED or FAILED. */
   failed: number;
+  /** This user's message is in their offline inbox after the push (see PushToUserResponse.stored). */
+  stored: boolean;
 }
 
 /** BatchSummary totals a PushToUsers call once every user's result has been sent. */
@@ -237,6 +277,8 @@ export interface BatchSummary {
   failed: number;
   /** Deliveries with status SENT (no_ack). */
   sent: number;
+  /** Users whose message is in their offline inbox after the push. */
+  stored: number;
 }
 
 /** SessionDelivery is the outcome of a push for one session. */
@@ -349,8 +391,56 @@ export interface DisconnectSessionsResponse {
   disconnected: Session[];
 }
 
+/** ListInboxRequest selects one page of a user's offline inbox. */
+export interface ListInboxRequest {
+  /** The user whose inbox to list. Required. */
+  userId: string;
+  /**
+   * Most messages in this page. 0 means the server's maximum (PUSHGATE_MAX_LIST_PAGE_SIZE); a
+   * larger value is lowered to it.
+   */
+  pageSize: number;
+  /** `next_page_token` of the previous page; empty for the first page. */
+  pageToken: string;
+}
+
+/** ListInboxResponse holds one page of a user's offline inbox. */
+export interface ListInboxResponse {
+  /** The messages, oldest first. */
+  messages: InboxMessage[];
+  /** Pass as `page_token` to get the next page; empty when this is the last page. */
+  nextPageToken: string;
+}
+
+/** DeleteInboxRequest selects messages to remove from a user's offline inbox. */
+export interface DeleteInboxRequest {
+  /** The user whose inbox to change. Required. */
+  userId: string;
+  /** These messages. Required unless `all` is set; cannot be combined with it. */
+  messageIds: string[];
+  /** Every message of the user's inbox. */
+  all: boolean;
+}
+
+/** DeleteInboxResponse says how many messages were removed. */
+export interface DeleteInboxResponse {
+  /** Messages that were in the inbox and are now removed (ids not found are not counted). */
+  deleted: number;
+}
+
 function createBasePushToUserRequest(): PushToUserRequest {
-  return { userId: "", event: "", data: undefined, clientTypes: [], ackTimeoutMs: 0, noAck: false, messageId: "" };
+  return {
+    userId: "",
+    event: "",
+    data: undefined,
+    clientTypes: [],
+    ackTimeoutMs: 0,
+    noAck: false,
+    messageId: "",
+    deliveryMode: 0,
+    ttlSeconds: 0,
+    removal: 0,
+  };
 }
 
 export const PushToUserRequest: MessageFns<PushToUserRequest> = {
@@ -375,6 +465,15 @@ export const PushToUserRequest: MessageFns<PushToUserRequest> = {
     }
     if (message.messageId !== "") {
       writer.uint32(58).string(message.messageId);
+    }
+    if (message.deliveryMode !== 0) {
+      writer.uint32(64).int32(message.deliveryMode);
+    }
+    if (message.ttlSeconds !== 0) {
+      writer.uint32(72).uint32(message.ttlSeconds);
+    }
+    if (message.removal !== 0) {
+      writer.uint32(80).int32(message.removal);
     }
     return writer;
   },
@@ -448,6 +547,30 @@ export const PushToUserRequest: MessageFns<PushToUserRequest> = {
             message.messageId = reader.string();
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.deliveryMode = reader.int32() as any;
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.ttlSeconds = reader.uint32();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.removal = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -489,6 +612,17 @@ export const PushToUserRequest: MessageFns<PushToUserRequest> = {
         : isSet(object.message_id)
         ? globalThis.String(object.message_id)
         : "",
+      deliveryMode: isSet(object.deliveryMode)
+        ? deliveryModeFromJSON(object.deliveryMode)
+        : isSet(object.delivery_mode)
+        ? deliveryModeFromJSON(object.delivery_mode)
+        : 0,
+      ttlSeconds: isSet(object.ttlSeconds)
+        ? globalThis.Number(object.ttlSeconds)
+        : isSet(object.ttl_seconds)
+        ? globalThis.Number(object.ttl_seconds)
+        : 0,
+      removal: isSet(object.removal) ? removalPolicyFromJSON(object.removal) : 0,
     };
   },
 
@@ -515,6 +649,15 @@ export const PushToUserRequest: MessageFns<PushToUserRequest> = {
     if (message.messageId !== "") {
       obj.messageId = message.messageId;
     }
+    if (message.deliveryMode !== 0) {
+      obj.deliveryMode = deliveryModeToJSON(message.deliveryMode);
+    }
+    if (message.ttlSeconds !== 0) {
+      obj.ttlSeconds = Math.round(message.ttlSeconds);
+    }
+    if (message.removal !== 0) {
+      obj.removal = removalPolicyToJSON(message.removal);
+    }
     return obj;
   },
 
@@ -530,12 +673,15 @@ export const PushToUserRequest: MessageFns<PushToUserRequest> = {
     message.ackTimeoutMs = object.ackTimeoutMs ?? 0;
     message.noAck = object.noAck ?? false;
     message.messageId = object.messageId ?? "";
+    message.deliveryMode = object.deliveryMode ?? 0;
+    message.ttlSeconds = object.ttlSeconds ?? 0;
+    message.removal = object.removal ?? 0;
     return message;
   },
 };
 
 function createBasePushToUserResponse(): PushToUserResponse {
-  return { messageId: "", deliveries: [], acked: 0, timedOut: 0, failed: 0 };
+  return { messageId: "", deliveries: [], acked: 0, timedOut: 0, failed: 0, stored: false };
 }
 
 export const PushToUserResponse: MessageFns<PushToUserResponse> = {
@@ -554,6 +700,9 @@ export const PushToUserResponse: MessageFns<PushToUserResponse> = {
     }
     if (message.failed !== 0) {
       writer.uint32(40).uint32(message.failed);
+    }
+    if (message.stored !== false) {
+      writer.uint32(48).bool(message.stored);
     }
     return writer;
   },
@@ -611,6 +760,14 @@ export const PushToUserResponse: MessageFns<PushToUserResponse> = {
             message.failed = reader.uint32();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.stored = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -640,6 +797,7 @@ export const PushToUserResponse: MessageFns<PushToUserResponse> = {
         ? globalThis.Number(object.timed_out)
         : 0,
       failed: isSet(object.failed) ? globalThis.Number(object.failed) : 0,
+      stored: isSet(object.stored) ? globalThis.Boolean(object.stored) : false,
     };
   },
 
@@ -660,6 +818,9 @@ export const PushToUserResponse: MessageFns<PushToUserResponse> = {
     if (message.failed !== 0) {
       obj.failed = Math.round(message.failed);
     }
+    if (message.stored !== false) {
+      obj.stored = message.stored;
+    }
     return obj;
   },
 
@@ -673,6 +834,7 @@ export const PushToUserResponse: MessageFns<PushToUserResponse> = {
     message.acked = object.acked ?? 0;
     message.timedOut = object.timedOut ?? 0;
     message.failed = object.failed ?? 0;
+    message.stored = object.stored ?? false;
     return message;
   },
 };
@@ -687,6 +849,9 @@ function createBasePushToUsersRequest(): PushToUsersRequest {
     noAck: false,
     messageId: "",
     maxResultsPerMessage: 0,
+    deliveryMode: 0,
+    ttlSeconds: 0,
+    removal: 0,
   };
 }
 
@@ -715,6 +880,15 @@ export const PushToUsersRequest: MessageFns<PushToUsersRequest> = {
     }
     if (message.maxResultsPerMessage !== 0) {
       writer.uint32(64).uint32(message.maxResultsPerMessage);
+    }
+    if (message.deliveryMode !== 0) {
+      writer.uint32(72).int32(message.deliveryMode);
+    }
+    if (message.ttlSeconds !== 0) {
+      writer.uint32(80).uint32(message.ttlSeconds);
+    }
+    if (message.removal !== 0) {
+      writer.uint32(88).int32(message.removal);
     }
     return writer;
   },
@@ -796,6 +970,30 @@ export const PushToUsersRequest: MessageFns<PushToUsersRequest> = {
             message.maxResultsPerMessage = reader.uint32();
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.deliveryMode = reader.int32() as any;
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.ttlSeconds = reader.uint32();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.removal = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -842,6 +1040,17 @@ export const PushToUsersRequest: MessageFns<PushToUsersRequest> = {
         : isSet(object.max_results_per_message)
         ? globalThis.Number(object.max_results_per_message)
         : 0,
+      deliveryMode: isSet(object.deliveryMode)
+        ? deliveryModeFromJSON(object.deliveryMode)
+        : isSet(object.delivery_mode)
+        ? deliveryModeFromJSON(object.delivery_mode)
+        : 0,
+      ttlSeconds: isSet(object.ttlSeconds)
+        ? globalThis.Number(object.ttlSeconds)
+        : isSet(object.ttl_seconds)
+        ? globalThis.Number(object.ttl_seconds)
+        : 0,
+      removal: isSet(object.removal) ? removalPolicyFromJSON(object.removal) : 0,
     };
   },
 
@@ -871,6 +1080,15 @@ export const PushToUsersRequest: MessageFns<PushToUsersRequest> = {
     if (message.maxResultsPerMessage !== 0) {
       obj.maxResultsPerMessage = Math.round(message.maxResultsPerMessage);
     }
+    if (message.deliveryMode !== 0) {
+      obj.deliveryMode = deliveryModeToJSON(message.deliveryMode);
+    }
+    if (message.ttlSeconds !== 0) {
+      obj.ttlSeconds = Math.round(message.ttlSeconds);
+    }
+    if (message.removal !== 0) {
+      obj.removal = removalPolicyToJSON(message.removal);
+    }
     return obj;
   },
 
@@ -887,6 +1105,9 @@ export const PushToUsersRequest: MessageFns<PushToUsersRequest> = {
     message.noAck = object.noAck ?? false;
     message.messageId = object.messageId ?? "";
     message.maxResultsPerMessage = object.maxResultsPerMessage ?? 0;
+    message.deliveryMode = object.deliveryMode ?? 0;
+    message.ttlSeconds = object.ttlSeconds ?? 0;
+    message.removal = object.removal ?? 0;
     return message;
   },
 };
@@ -1005,7 +1226,7 @@ export const PushToUsersResponse: MessageFns<PushToUsersResponse> = {
 };
 
 function createBaseUserPushResult(): UserPushResult {
-  return { userId: "", messageId: "", deliveries: [], acked: 0, timedOut: 0, failed: 0 };
+  return { userId: "", messageId: "", deliveries: [], acked: 0, timedOut: 0, failed: 0, stored: false };
 }
 
 export const UserPushResult: MessageFns<UserPushResult> = {
@@ -1027,6 +1248,9 @@ export const UserPushResult: MessageFns<UserPushResult> = {
     }
     if (message.failed !== 0) {
       writer.uint32(48).uint32(message.failed);
+    }
+    if (message.stored !== false) {
+      writer.uint32(56).bool(message.stored);
     }
     return writer;
   },
@@ -1092,6 +1316,14 @@ export const UserPushResult: MessageFns<UserPushResult> = {
             message.failed = reader.uint32();
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.stored = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1126,6 +1358,7 @@ export const UserPushResult: MessageFns<UserPushResult> = {
         ? globalThis.Number(object.timed_out)
         : 0,
       failed: isSet(object.failed) ? globalThis.Number(object.failed) : 0,
+      stored: isSet(object.stored) ? globalThis.Boolean(object.stored) : false,
     };
   },
 
@@ -1149,6 +1382,9 @@ export const UserPushResult: MessageFns<UserPushResult> = {
     if (message.failed !== 0) {
       obj.failed = Math.round(message.failed);
     }
+    if (message.stored !== false) {
+      obj.stored = message.stored;
+    }
     return obj;
   },
 
@@ -1163,12 +1399,23 @@ export const UserPushResult: MessageFns<UserPushResult> = {
     message.acked = object.acked ?? 0;
     message.timedOut = object.timedOut ?? 0;
     message.failed = object.failed ?? 0;
+    message.stored = object.stored ?? false;
     return message;
   },
 };
 
 function createBaseBatchSummary(): BatchSummary {
-  return { messageId: "", users: 0, usersWithoutSessions: 0, sessions: 0, acked: 0, timedOut: 0, failed: 0, sent: 0 };
+  return {
+    messageId: "",
+    users: 0,
+    usersWithoutSessions: 0,
+    sessions: 0,
+    acked: 0,
+    timedOut: 0,
+    failed: 0,
+    sent: 0,
+    stored: 0,
+  };
 }
 
 export const BatchSummary: MessageFns<BatchSummary> = {
@@ -1196,6 +1443,9 @@ export const BatchSummary: MessageFns<BatchSummary> = {
     }
     if (message.sent !== 0) {
       writer.uint32(64).uint32(message.sent);
+    }
+    if (message.stored !== 0) {
+      writer.uint32(72).uint32(message.stored);
     }
     return writer;
   },
@@ -1277,6 +1527,14 @@ export const BatchSummary: MessageFns<BatchSummary> = {
             message.sent = reader.uint32();
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.stored = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1311,6 +1569,7 @@ export const BatchSummary: MessageFns<BatchSummary> = {
         : 0,
       failed: isSet(object.failed) ? globalThis.Number(object.failed) : 0,
       sent: isSet(object.sent) ? globalThis.Number(object.sent) : 0,
+      stored: isSet(object.stored) ? globalThis.Number(object.stored) : 0,
     };
   },
 
@@ -1340,6 +1599,9 @@ export const BatchSummary: MessageFns<BatchSummary> = {
     if (message.sent !== 0) {
       obj.sent = Math.round(message.sent);
     }
+    if (message.stored !== 0) {
+      obj.stored = Math.round(message.stored);
+    }
     return obj;
   },
 
@@ -1356,6 +1618,7 @@ export const BatchSummary: MessageFns<BatchSummary> = {
     message.timedOut = object.timedOut ?? 0;
     message.failed = object.failed ?? 0;
     message.sent = object.sent ?? 0;
+    message.stored = object.stored ?? 0;
     return message;
   },
 };
@@ -2141,6 +2404,386 @@ export const DisconnectSessionsResponse: MessageFns<DisconnectSessionsResponse> 
   },
 };
 
+function createBaseListInboxRequest(): ListInboxRequest {
+  return { userId: "", pageSize: 0, pageToken: "" };
+}
+
+export const ListInboxRequest: MessageFns<ListInboxRequest> = {
+  encode(message: ListInboxRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(16).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(26).string(message.pageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListInboxRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListInboxRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListInboxRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListInboxRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListInboxRequest>, I>>(base?: I): ListInboxRequest {
+    return ListInboxRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListInboxRequest>, I>>(object: I): ListInboxRequest {
+    const message = createBaseListInboxRequest();
+    message.userId = object.userId ?? "";
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseListInboxResponse(): ListInboxResponse {
+  return { messages: [], nextPageToken: "" };
+}
+
+export const ListInboxResponse: MessageFns<ListInboxResponse> = {
+  encode(message: ListInboxResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.messages) {
+      InboxMessage.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListInboxResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListInboxResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.messages.push(InboxMessage.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListInboxResponse {
+    return {
+      messages: globalThis.Array.isArray(object?.messages)
+        ? object.messages.map((e: any) => InboxMessage.fromJSON(e))
+        : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListInboxResponse): unknown {
+    const obj: any = {};
+    if (message.messages?.length) {
+      obj.messages = message.messages.map((e) => InboxMessage.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListInboxResponse>, I>>(base?: I): ListInboxResponse {
+    return ListInboxResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListInboxResponse>, I>>(object: I): ListInboxResponse {
+    const message = createBaseListInboxResponse();
+    message.messages = object.messages?.map((e) => InboxMessage.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseDeleteInboxRequest(): DeleteInboxRequest {
+  return { userId: "", messageIds: [], all: false };
+}
+
+export const DeleteInboxRequest: MessageFns<DeleteInboxRequest> = {
+  encode(message: DeleteInboxRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    for (const v of message.messageIds) {
+      writer.uint32(18).string(v!);
+    }
+    if (message.all !== false) {
+      writer.uint32(24).bool(message.all);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteInboxRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteInboxRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.messageIds.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.all = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteInboxRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      messageIds: globalThis.Array.isArray(object?.messageIds)
+        ? object.messageIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.message_ids)
+        ? object.message_ids.map((e: any) => globalThis.String(e))
+        : [],
+      all: isSet(object.all) ? globalThis.Boolean(object.all) : false,
+    };
+  },
+
+  toJSON(message: DeleteInboxRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.messageIds?.length) {
+      obj.messageIds = message.messageIds;
+    }
+    if (message.all !== false) {
+      obj.all = message.all;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteInboxRequest>, I>>(base?: I): DeleteInboxRequest {
+    return DeleteInboxRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteInboxRequest>, I>>(object: I): DeleteInboxRequest {
+    const message = createBaseDeleteInboxRequest();
+    message.userId = object.userId ?? "";
+    message.messageIds = object.messageIds?.map((e) => e) || [];
+    message.all = object.all ?? false;
+    return message;
+  },
+};
+
+function createBaseDeleteInboxResponse(): DeleteInboxResponse {
+  return { deleted: 0 };
+}
+
+export const DeleteInboxResponse: MessageFns<DeleteInboxResponse> = {
+  encode(message: DeleteInboxResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.deleted !== 0) {
+      writer.uint32(8).uint32(message.deleted);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteInboxResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteInboxResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.deleted = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteInboxResponse {
+    return { deleted: isSet(object.deleted) ? globalThis.Number(object.deleted) : 0 };
+  },
+
+  toJSON(message: DeleteInboxResponse): unknown {
+    const obj: any = {};
+    if (message.deleted !== 0) {
+      obj.deleted = Math.round(message.deleted);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteInboxResponse>, I>>(base?: I): DeleteInboxResponse {
+    return DeleteInboxResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteInboxResponse>, I>>(object: I): DeleteInboxResponse {
+    const message = createBaseDeleteInboxResponse();
+    message.deleted = object.deleted ?? 0;
+    return message;
+  },
+};
+
 /**
  * PushService lets backend services push events to every live client of a user and learn, per
  * client session, whether the event arrived.
@@ -2219,6 +2862,32 @@ export const PushServiceService = {
       Buffer.from(DisconnectSessionsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): DisconnectSessionsResponse => DisconnectSessionsResponse.decode(value),
   },
+  /**
+   * Lists the messages kept in a user's offline inbox (pushes made with a storing delivery_mode
+   * that no session has acked yet), oldest first. Needs the "read" scope.
+   */
+  listInbox: {
+    path: "/pushgate.v1.PushService/ListInbox" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListInboxRequest): Buffer => Buffer.from(ListInboxRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListInboxRequest => ListInboxRequest.decode(value),
+    responseSerialize: (value: ListInboxResponse): Buffer => Buffer.from(ListInboxResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListInboxResponse => ListInboxResponse.decode(value),
+  },
+  /**
+   * Removes messages from a user's offline inbox: chosen ones, or all. They are not replayed any
+   * more. Needs the "admin" scope.
+   */
+  deleteInbox: {
+    path: "/pushgate.v1.PushService/DeleteInbox" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeleteInboxRequest): Buffer => Buffer.from(DeleteInboxRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeleteInboxRequest => DeleteInboxRequest.decode(value),
+    responseSerialize: (value: DeleteInboxResponse): Buffer => Buffer.from(DeleteInboxResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DeleteInboxResponse => DeleteInboxResponse.decode(value),
+  },
 } as const;
 
 export interface PushServiceServer extends UntypedServiceImplementation {
@@ -2250,6 +2919,16 @@ export interface PushServiceServer extends UntypedServiceImplementation {
    * sessions (kick one device). Each client receives the reason before its socket closes.
    */
   disconnectSessions: handleUnaryCall<DisconnectSessionsRequest, DisconnectSessionsResponse>;
+  /**
+   * Lists the messages kept in a user's offline inbox (pushes made with a storing delivery_mode
+   * that no session has acked yet), oldest first. Needs the "read" scope.
+   */
+  listInbox: handleUnaryCall<ListInboxRequest, ListInboxResponse>;
+  /**
+   * Removes messages from a user's offline inbox: chosen ones, or all. They are not replayed any
+   * more. Needs the "admin" scope.
+   */
+  deleteInbox: handleUnaryCall<DeleteInboxRequest, DeleteInboxResponse>;
 }
 
 export interface PushServiceClient extends Client {
@@ -2335,6 +3014,44 @@ export interface PushServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DisconnectSessionsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Lists the messages kept in a user's offline inbox (pushes made with a storing delivery_mode
+   * that no session has acked yet), oldest first. Needs the "read" scope.
+   */
+  listInbox(
+    request: ListInboxRequest,
+    callback: (error: ServiceError | null, response: ListInboxResponse) => void,
+  ): ClientUnaryCall;
+  listInbox(
+    request: ListInboxRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListInboxResponse) => void,
+  ): ClientUnaryCall;
+  listInbox(
+    request: ListInboxRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListInboxResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Removes messages from a user's offline inbox: chosen ones, or all. They are not replayed any
+   * more. Needs the "admin" scope.
+   */
+  deleteInbox(
+    request: DeleteInboxRequest,
+    callback: (error: ServiceError | null, response: DeleteInboxResponse) => void,
+  ): ClientUnaryCall;
+  deleteInbox(
+    request: DeleteInboxRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DeleteInboxResponse) => void,
+  ): ClientUnaryCall;
+  deleteInbox(
+    request: DeleteInboxRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DeleteInboxResponse) => void,
   ): ClientUnaryCall;
 }
 
