@@ -1,9 +1,10 @@
 # syntax=docker/dockerfile:1
 # pushgate on Node 24 (the current LTS; the test suite runs on 20 and 24). Three stages: build the
 # TypeScript, install production dependencies only, and a runtime image holding just those, the
-# compiled dist/, the .proto files (gRPC reflection loads them) and package.json, run as a non-root
-# user. `npm ci --ignore-scripts`: the package's "prepare" would build before the sources are
-# copied, and no dependency needs an install script.
+# compiled dist/, the device library's browser file (served at /device.js), the .proto files (gRPC
+# reflection loads them) and package.json, run as a non-root user. `npm ci --ignore-scripts`: the
+# package's "prepare" would build before the sources are copied, and no dependency needs an install
+# script. Both `npm ci` stages copy every workspace's package.json: the lock lists the workspaces.
 # Build: docker build -t pushgate .   Run: see docker-compose.yml, or README "Containers".
 # Not built on the project's machines (no container runtime there); test/unit/deploy-files.test.ts
 # checks it.
@@ -14,9 +15,12 @@ FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY packages/client/package.json packages/client/
+COPY packages/device/package.json packages/device/
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
-COPY scripts/copy-lua.mjs scripts/
+COPY scripts/copy-lua.mjs scripts/make-bin-executable.mjs scripts/
+COPY packages/device/tsconfig.json packages/device/
+COPY packages/device/src packages/device/src
 COPY src src
 RUN npm run build
 
@@ -24,6 +28,7 @@ FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY packages/client/package.json packages/client/
+COPY packages/device/package.json packages/device/
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
 FROM ${NODE_IMAGE}
@@ -35,6 +40,8 @@ ENV NODE_ENV=production \
 WORKDIR /app
 COPY --from=deps /app/node_modules node_modules
 COPY --from=build /app/dist dist
+# dist/http/device-script.js serves ../../packages/device/dist/core.js from its own place.
+COPY --from=build /app/packages/device/dist/core.js packages/device/dist/core.js
 COPY proto proto
 COPY package.json ./
 # The node image's unprivileged user (uid 1000); the files above stay root's, read-only to it.

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { isReservedEvent } from '../domain/events.js';
-import type { PushRequest, PushResult } from '../domain/push.js';
+import type { PushRequest, PushResult, StoragePolicy } from '../domain/push.js';
 import { isWellFormed, MAX_USER_ID_LENGTH, type SessionRecord } from '../domain/session.js';
 import { PushgateError } from '../errors.js';
 
@@ -18,7 +18,11 @@ export interface HttpPushLimits {
   readonly maxPayloadBytes: number;
   /** PUSHGATE_MAX_DATA_DEPTH: deeper `data` is refused, as the gRPC decoder refuses it. */
   readonly maxDataDepth: number;
+  /** PUSHGATE_INBOX_TTL_S and PUSHGATE_INBOX_MAX_TTL_S, for pushes kept in the offline inbox. */
+  readonly inbox: { readonly defaultTtlS: number; readonly maxTtlS: number };
 }
+
+const DELIVERY_MODES = ['live', 'store_if_unacked', 'store'] as const;
 
 const MAX_EVENT_LENGTH = 128;
 /** Room for the fields around `data` in a request body. */
@@ -91,7 +95,7 @@ export function clientTypesFrom(value: unknown, allowed: readonly string[], fiel
   });
 }
 
-/** `{ user, event, data?, clientTypes?, ackTimeoutMs?, noAck?, messageId? }` → a PushRequest. */
+/** `{ user, event, data?, clientTypes?, ackTimeoutMs?, noAck?, messageId?, deliveryMode?, ttlSeconds? }` → a PushRequest. */
 export function pushRequestFrom(body: Record<string, unknown>, limits: HttpPushLimits): PushRequest {
   const userId = requireUserId(body.user);
   const { event } = body;
@@ -131,7 +135,37 @@ export function pushRequestFrom(body: Record<string, unknown>, limits: HttpPushL
     noAck,
     messageId: messageId ?? randomUUID(),
     sentAtMs: Date.now(),
+    storage: storageFrom(body, noAck, limits.inbox),
   };
+}
+
+/**
+ * `deliveryMode` and `ttlSeconds` → where the push is kept (undefined: live, the default), by the
+ * gRPC API's rules (grpc/storage-options.ts): ttlSeconds only with a storing mode, never noAck with
+ * one, at most PUSHGATE_INBOX_MAX_TTL_S, 0 or absent meaning PUSHGATE_INBOX_TTL_S. Any session's
+ * ack removes it: these forms offer no other removal policy.
+ */
+function storageFrom(body: Record<string, unknown>, noAck: boolean, limits: HttpPushLimits['inbox']): StoragePolicy | undefined {
+  const deliveryMode = body.deliveryMode ?? 'live';
+  const ttlSeconds = body.ttlSeconds ?? 0;
+  if (typeof deliveryMode !== 'string' || !(DELIVERY_MODES as readonly string[]).includes(deliveryMode)) {
+    throw invalid(`deliveryMode must be one of ${DELIVERY_MODES.join(', ')}, got ${JSON.stringify(deliveryMode).slice(0, 64)}`);
+  }
+  if (typeof ttlSeconds !== 'number' || !Number.isSafeInteger(ttlSeconds) || ttlSeconds < 0) {
+    throw invalid(`ttlSeconds must be a whole number of seconds, got ${JSON.stringify(ttlSeconds).slice(0, 64)}`);
+  }
+  if (deliveryMode === 'live') {
+    if (ttlSeconds !== 0) throw invalid('ttlSeconds is only used with deliveryMode store_if_unacked or store');
+    return undefined;
+  }
+  if (noAck) {
+    throw invalid('noAck cannot be set with deliveryMode store_if_unacked or store: a stored message leaves the inbox when acked');
+  }
+  if (ttlSeconds > limits.maxTtlS) {
+    throw invalid(`ttlSeconds must be at most ${limits.maxTtlS} (PUSHGATE_INBOX_MAX_TTL_S), got ${ttlSeconds}`);
+  }
+  const ttlS = ttlSeconds === 0 ? limits.defaultTtlS : ttlSeconds;
+  return { mode: deliveryMode as StoragePolicy['mode'], ttlMs: ttlS * 1000, removal: 'any_session' };
 }
 
 export interface KickRequest {
@@ -161,6 +195,7 @@ export function pageSizeFrom(value: string | null, max: number): number {
 export function pushResultJson(result: PushResult): unknown {
   return {
     messageId: result.messageId,
+    stored: result.stored,
     acked: result.acked,
     timedOut: result.timedOut,
     failed: result.failed,

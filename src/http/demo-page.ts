@@ -1,4 +1,5 @@
-import { DEV_PUSH_CSS, DEV_PUSH_HTML, DEV_PUSH_SCRIPT } from './demo-page-push.js';
+import { DEV_PUSH_CSS, DEV_PUSH_HTML } from './demo-page-push.js';
+import { DEMO_PAGE_SCRIPT } from './demo-page-script.js';
 import { PAGE_BASE_CSS } from './page-style.js';
 
 export interface DemoPageOptions {
@@ -10,9 +11,10 @@ export interface DemoPageOptions {
 }
 
 /**
- * A self-contained page for trying pushgate by hand: connect as a user and client type, watch
- * pushed events arrive, ack them, and copy a grpcurl command that pushes to that user. Everything
- * the server inserts is HTML-escaped; everything from the user or the wire is set as textContent.
+ * A page for trying pushgate by hand: connect as a user and client type through the device library
+ * (/device.js), watch pushed events arrive with their metadata (replays from the offline inbox
+ * marked), ack them, and copy a grpcurl command that pushes to that user. Everything the server
+ * inserts is HTML-escaped; everything from the user or the wire is set as textContent.
  */
 export function demoPageHtml(options: DemoPageOptions): string {
   const config = { clientTypes: options.clientTypes, dev: options.dev, grpcAddress: options.grpcAddress ?? 'localhost:50051' };
@@ -51,6 +53,11 @@ ${DEV_PUSH_CSS}  li .meta { display: flex; gap: 10px; align-items: center; }
   li .ack { margin-left: auto; font-size: 12px; color: var(--muted); }
   li .ack.done { color: var(--ok); }
   li pre { margin: 6px 0 0; white-space: pre-wrap; word-break: break-word; }
+  li.replayed { border-left: 4px solid var(--warn); }
+  li .badge { padding: 1px 8px; border-radius: 999px; font-size: 11px; font-weight: 600; background: #eef1f5; color: var(--muted); }
+  li .badge.replay { background: #fff4e0; color: var(--warn); }
+  li .ids { margin-top: 4px; color: var(--muted); font-size: 12px; }
+  li .msgid { font-family: ui-monospace, monospace; color: var(--fg); }
 </style>
 </head>
 <body>
@@ -84,186 +91,7 @@ ${DEV_PUSH_HTML}  </section>
 </main>
 <script id="config" type="application/json">${jsonForScript(config)}</script>
 <script src="/socket.io/socket.io.js"></script>
-<script>
-(function () {
-  'use strict';
-  var config = JSON.parse(document.getElementById('config').textContent);
-  var $ = function (id) { return document.getElementById(id); };
-  var socket = null;
-
-  if (!config.dev) $('tokenField').hidden = false;
-  if (config.dev) $('devPush').hidden = false;
-
-  function setState(state, text) {
-    $('state').className = 'pill ' + state;
-    $('state').textContent = text || state;
-  }
-  function show(id, text) {
-    $(id).textContent = text || '';
-    $(id).hidden = !text;
-  }
-  function timeNow() {
-    var d = new Date();
-    return d.toLocaleTimeString([], { hour12: false }) + '.' + String(d.getMilliseconds()).padStart(3, '0');
-  }
-  // Single-quotes for a POSIX shell: ' becomes '\\'' (backslashes doubled: this is a TS template).
-  function shellQuote(text) {
-    return "'" + text.replace(/'/g, "'\\\\''") + "'";
-  }
-  function updateCommand() {
-    var body = JSON.stringify({ user_id: $('user').value.trim() || '<user id>', event: 'notice', data: { text: 'hello' } });
-    $('grpcurl').textContent = 'grpcurl -plaintext -d ' + shellQuote(body) + ' ' + config.grpcAddress + ' pushgate.v1.PushService/PushToUser';
-  }
-  // A pasted token names its user in the sub claim; show it so the grpcurl command targets it.
-  function userFromToken(token) {
-    try {
-      var part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
-      return JSON.parse(atob(part)).sub;
-    } catch (e) {
-      return undefined;
-    }
-  }
-
-  async function fetchToken(user) {
-    var res = await fetch('/dev/token?user=' + encodeURIComponent(user));
-    var body = await res.json().catch(function () { return {}; });
-    if (!res.ok) {
-      var err = body.error || {};
-      throw new Error('GET /dev/token failed (' + res.status + (err.code ? ', ' + err.code : '') + '): ' + (err.message || res.statusText));
-    }
-    return body.token;
-  }
-
-  async function connect() {
-    disconnect();
-    show('error'); show('notice');
-    var user = $('user').value.trim();
-    var clientType = $('clientType').value;
-    if (typeof io !== 'function') return fail('the Socket.IO client did not load from /socket.io/socket.io.js');
-    setState('connecting');
-    $('connect').disabled = true;
-    $('disconnect').disabled = false;
-    if (config.dev && !user) return fail('enter a user id');
-    var token;
-    try {
-      token = config.dev ? await fetchToken(user) : $('token').value.trim();
-    } catch (e) {
-      return fail(e.message);
-    }
-    if (!token) return fail('paste a token first');
-    var s = io({ auth: { token: token, clientType: clientType }, forceNew: true });
-    socket = s;
-    // Handlers ignore a socket the page has already replaced or closed.
-    s.on('connect', function () {
-      if (s !== socket) return;
-      setState('connected');
-      $('session').textContent = s.id;
-      show('error');
-    });
-    s.on('connect_error', function (err) {
-      if (s !== socket) return;
-      var code = err.data && err.data.code;
-      show('error', 'Connection refused: ' + err.message + (code ? ' (code: ' + code + ')' : ''));
-      if (s.active) return setState('connecting', 'retrying');
-      setState('error', 'refused');
-      resetButtons();
-    });
-    s.on('disconnect', function (reason) {
-      if (s !== socket) return;
-      $('session').textContent = '–';
-      if (s.active) return setState('connecting', 'reconnecting (' + reason + ')');
-      setState('', 'disconnected (' + reason + ')');
-      resetButtons();
-    });
-    s.on('pushgate:disconnect', function (notice) {
-      show('notice', 'The server closed this session: ' + (notice && notice.reason));
-    });
-    s.onAny(function (event) {
-      var args = Array.prototype.slice.call(arguments, 1);
-      var ack = typeof args[args.length - 1] === 'function' ? args.pop() : null;
-      addEvent(event, args, ack, clientType);
-    });
-  }
-
-  function fail(message) {
-    show('error', message);
-    setState('error', 'error');
-    resetButtons();
-  }
-  function resetButtons() {
-    $('connect').disabled = false;
-    $('disconnect').disabled = true;
-  }
-  function disconnect() {
-    if (socket) {
-      var old = socket;
-      socket = null;
-      old.close();
-      setState('', 'disconnected');
-      $('session').textContent = '–';
-    }
-    resetButtons();
-  }
-
-  function addEvent(event, args, ack, clientType) {
-    var item = document.createElement('li');
-    var meta = document.createElement('div');
-    meta.className = 'meta';
-    var time = document.createElement('span');
-    time.className = 'time';
-    time.textContent = timeNow();
-    var name = document.createElement('span');
-    name.className = 'name';
-    name.textContent = event;
-    var status = document.createElement('span');
-    status.className = 'ack';
-    meta.append(time, name, status);
-    var data = document.createElement('pre');
-    data.textContent = args.length === 0 ? '(no data)' : JSON.stringify(args.length === 1 ? args[0] : args, null, 2);
-    item.append(meta, data);
-
-    if (!ack) {
-      status.textContent = 'no ack requested';
-    } else {
-      var reply = function (how) {
-        ack({ ok: true, by: clientType });
-        status.className = 'ack done';
-        status.textContent = 'acked ' + how + ' with ' + JSON.stringify({ ok: true, by: clientType });
-      };
-      if ($('autoAck').checked) {
-        reply('automatically');
-      } else {
-        var button = document.createElement('button');
-        button.textContent = 'Ack';
-        button.addEventListener('click', function () { button.remove(); reply('by hand'); });
-        status.textContent = 'awaiting ack ';
-        status.append(button);
-      }
-    }
-    $('events').prepend(item);
-    $('empty').hidden = true;
-  }
-
-${DEV_PUSH_SCRIPT}  $('connect').addEventListener('click', connect);
-  $('disconnect').addEventListener('click', disconnect);
-  $('user').addEventListener('input', updateCommand);
-  $('token').addEventListener('input', function () {
-    var sub = userFromToken($('token').value.trim());
-    if (typeof sub === 'string') { $('user').value = sub; updateCommand(); }
-  });
-  $('copy').addEventListener('click', function () {
-    navigator.clipboard.writeText($('grpcurl').textContent).then(function () {
-      $('copy').textContent = 'Copied';
-      setTimeout(function () { $('copy').textContent = 'Copy'; }, 1200);
-    }, function () { $('copy').textContent = 'Select & copy'; });
-  });
-  $('clear').addEventListener('click', function () {
-    $('events').textContent = '';
-    $('empty').hidden = false;
-  });
-  updateCommand();
-})();
-</script>
+${DEMO_PAGE_SCRIPT}
 </body>
 </html>
 `;

@@ -6,6 +6,7 @@ import { PushgateError } from '../errors.js';
 import type { Dashboard } from './dashboard.js';
 import { demoPageHtml } from './demo-page.js';
 import { type DevPushDeps, devPush } from './dev-push.js';
+import { DeviceScript } from './device-script.js';
 import { sendError, sendJson } from './http-status.js';
 
 export type NodeStatus = 'ok' | 'draining' | 'registry_unavailable';
@@ -48,20 +49,21 @@ export interface HttpRoutesDeps {
 const DEV_TOKEN_TTL_SECONDS = 24 * 3600;
 
 /**
- * The HTTP side of the edge port: the demo page, the development token endpoint and a liveness
- * probe. Socket.IO attaches to the same server and answers its own path before these routes.
+ * The HTTP side of the edge port: the demo page, the device library it loads (/device.js), the
+ * development token endpoint and a liveness probe. Socket.IO attaches to the same server and answers its own path before these routes.
  * Errors go through the one error registry (http-status.ts maps each code to its HTTP status).
  */
 export function createHttpServer(deps: HttpRoutesDeps): Server {
+  const deviceScript = new DeviceScript();
   return createServer((req, res) => {
-    route(req, res, deps).catch((err: unknown) => {
+    route(req, res, deps, deviceScript).catch((err: unknown) => {
       deps.log.error({ err, url: req.url }, 'http request failed');
       if (!res.headersSent) sendError(res, err);
     });
   });
 }
 
-async function route(req: IncomingMessage, res: ServerResponse, deps: HttpRoutesDeps): Promise<void> {
+async function route(req: IncomingMessage, res: ServerResponse, deps: HttpRoutesDeps, deviceScript: DeviceScript): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://localhost');
   // These answer POST too, so they come before the method check.
   const dashboard = deps.dashboard?.();
@@ -87,6 +89,10 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: HttpRoutes
       if (!deps.demoPage) break;
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
       res.end(demoPageHtml({ clientTypes: deps.clientTypes, dev: deps.dev, nodeId: deps.nodeId, grpcAddress: grpcAddressFor(req, deps) }));
+      return;
+    case '/device.js':
+      // Always: a public client library, unlike the demo page, which shows this node's id and gRPC address.
+      await deviceScript.send(res);
       return;
     case '/healthz':
     case '/readyz':

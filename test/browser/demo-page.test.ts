@@ -1,7 +1,12 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import type { BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DeliveryMode } from '../../src/gen/pushgate/v1/inbox.js';
 import { DeliveryStatus, PushToUserRequest, type PushToUserResponse } from '../../src/gen/pushgate/v1/push_service.js';
+import { DEVICE_SCRIPT_FILE } from '../../src/http/device-script.js';
 import { launchChromium } from '../support/chromium.js';
 import { TestPushClient } from '../support/grpc-client.js';
 import { startNode, type TestNode } from '../support/node.js';
@@ -24,9 +29,20 @@ const nodes: TestNode[] = [];
 const closers: { close(): void }[] = [];
 
 beforeAll(async () => {
-  [browser, devNode] = await Promise.all([launchChromium(UI_TIMEOUT_MS), startNode({ PUSHGATE_DEV: '1' })]);
+  [browser, devNode] = await Promise.all([launchChromium(UI_TIMEOUT_MS), startNode({ PUSHGATE_DEV: '1' }), buildDeviceScript()]);
   context = browser.context;
-});
+}, 60_000);
+
+/**
+ * The page connects through /device.js, which `npm run build` (also run by `npm install`) makes.
+ * When it is missing, only the device package is built: the root build would rewrite dist/ under
+ * other test files.
+ */
+async function buildDeviceScript(): Promise<void> {
+  if (existsSync(DEVICE_SCRIPT_FILE)) return;
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  await promisify(execFile)('npx', ['tsc', '-p', 'packages/device/tsconfig.json'], { cwd: root, timeout: 60_000 });
+}
 
 afterEach(async () => {
   await Promise.all(pages.splice(0).map((page) => page.close()));
@@ -233,7 +249,8 @@ describe('demo page in Chromium, dev node', () => {
 
     await untilText(demo.notice, 'The server closed this session: signed in on another pc');
     expect(await demo.notice.isVisible()).toBe(true);
-    await untilText(demo.state, 'disconnected (io server disconnect)');
+    // The device library reports the node's notice as the reason, and stops: a kicked device stays out.
+    await untilText(demo.state, 'disconnected (signed in on another pc)');
     expect(await demo.session.textContent()).toBe('–');
     expect(await demo.connect.isEnabled()).toBe(true);
     expect(await demo.disconnect.isDisabled()).toBe(true);
@@ -331,6 +348,162 @@ describe('demo page in Chromium, the Push to me button (dev mode)', () => {
     );
     expect(first.pageErrors).toEqual([]);
     expect(second.pageErrors).toEqual([]);
+  });
+});
+
+describe('demo page in Chromium, the offline inbox', () => {
+  it('shows a push stored while the user was offline as replayed, with its message id, and a live push after it without the badge', async () => {
+    const node = dev();
+    const stored = await node.client.pushToUser({
+      userId: 'browser-68',
+      event: 'notice',
+      data: { text: 'kept for later' },
+      deliveryMode: DeliveryMode.DELIVERY_MODE_STORE,
+    });
+    expect(stored).toMatchObject({ deliveries: [], stored: true });
+    expect((await node.client.listInbox({ userId: 'browser-68' })).messages.map((m) => m.messageId)).toEqual([stored.messageId]);
+
+    const demo = await openDemo(node);
+    await connectAs(demo, 'browser-68', 'pc');
+    const replayed = eventRow(demo, 'notice');
+    await replayed.waitFor();
+    expect(await replayed.locator('.badge.replay').textContent()).toBe('replayed');
+    expect(await replayed.locator('.badge.attempt').textContent()).toBe('attempt 1');
+    expect(await replayed.locator('.msgid').textContent()).toBe(stored.messageId);
+    expect(JSON.parse((await replayed.locator('pre').textContent()) ?? '')).toEqual({ text: 'kept for later' });
+    await untilText(replayed.locator('.ack'), 'acked automatically with {"ok":true,"by":"pc"}');
+    // The page's ack (sent by the library when the handler returned) took it out of the inbox.
+    await expect.poll(async () => (await node.client.listInbox({ userId: 'browser-68' })).messages, { timeout: UI_TIMEOUT_MS }).toEqual([]);
+
+    const live = await node.client.pushToUser({ userId: 'browser-68', event: 'update', data: { text: 'live now' } });
+    expect(onlyDelivery(live)).toMatchObject({ status: DeliveryStatus.DELIVERY_STATUS_ACKED, ackData: { ok: true, by: 'pc' } });
+    const row = eventRow(demo, 'update');
+    await row.waitFor();
+    expect(await row.locator('.badge').count()).toBe(0);
+    expect(await row.locator('.msgid').textContent()).toBe(live.messageId);
+    expect(await row.locator('.ack').textContent()).toBe('acked automatically with {"ok":true,"by":"pc"}');
+    // Newest first; only the replayed row is marked.
+    expect(await demo.events.locator('.name').allTextContents()).toEqual(['update', 'notice']);
+    expect(await demo.page.locator('#events li.replayed').count()).toBe(1);
+    expect(demo.pageErrors).toEqual([]);
+  });
+
+  it('with auto-ack off, an unacked stored push comes back replayed on the next connection', async () => {
+    const node = dev();
+    const demo = await openDemo(node);
+    await demo.autoAck.uncheck();
+    await connectAs(demo, 'browser-69', 'web');
+    const pushed = await node.client.pushToUser({
+      userId: 'browser-69',
+      event: 'approve',
+      data: { po: 9 },
+      deliveryMode: DeliveryMode.DELIVERY_MODE_STORE_IF_UNACKED,
+      ackTimeoutMs: 300,
+    });
+    // Shown, never acked: the push timed out and the message was kept.
+    expect(onlyDelivery(pushed).status).toBe(DeliveryStatus.DELIVERY_STATUS_TIMEOUT);
+    expect(pushed.stored).toBe(true);
+    const first = eventRow(demo, 'approve');
+    expect(await first.locator('.badge').count()).toBe(0);
+    expect(await first.locator('.ack').textContent()).toBe('awaiting ack Ack');
+
+    await demo.disconnect.click();
+    await untilText(demo.state, 'disconnected');
+    // Clicking Ack on a closed connection's event sends nothing; the page says so.
+    await first.getByRole('button', { name: 'Ack', exact: true }).click();
+    await untilText(first.locator('.ack'), 'not acked: that connection is closed');
+    await connectAs(demo, 'browser-69', 'web');
+    const again = demo.events.first();
+    await untilText(again.locator('.badge.replay'), 'replayed');
+    expect(await again.locator('.badge.attempt').textContent()).toBe('attempt 2');
+    expect(await again.locator('.msgid').textContent()).toBe(pushed.messageId);
+    await again.getByRole('button', { name: 'Ack', exact: true }).click();
+    await untilText(again.locator('.ack'), 'acked by hand with {"ok":true,"by":"web"}');
+    await expect.poll(async () => (await node.client.listInbox({ userId: 'browser-69' })).messages, { timeout: UI_TIMEOUT_MS }).toEqual([]);
+    expect(demo.pageErrors).toEqual([]);
+  });
+
+  it('a stored push replayed while its Ack is pending is not shown twice, and that one Ack acks the replay', async () => {
+    const node = dev();
+    const demo = await openDemo(node);
+    await demo.autoAck.uncheck();
+    const sessionId = await connectAs(demo, 'browser-71', 'pc');
+    const pushed = node.client.pushToUser({
+      userId: 'browser-71',
+      event: 'approve',
+      data: { po: 11 },
+      deliveryMode: DeliveryMode.DELIVERY_MODE_STORE_IF_UNACKED,
+      ackTimeoutMs: 15_000,
+    });
+    const row = eventRow(demo, 'approve');
+    const ackButton = row.getByRole('button', { name: 'Ack', exact: true });
+    await ackButton.waitFor();
+
+    // The connection drops without a notice: the library reconnects on its own, and the inbox
+    // replays the unacked message to the new session while its first handler still waits.
+    node.app.local.get(sessionId)!.socket.conn.close();
+    expect(await pushed).toMatchObject({ stored: true, deliveries: [{ status: DeliveryStatus.DELIVERY_STATUS_DISCONNECTED }] });
+    await untilText(row.locator('.redelivered'), /delivered again \(attempt 2, replayed\), not handled twice$/);
+    await untilText(demo.state, 'connected');
+    expect(await demo.session.textContent()).not.toBe(sessionId);
+    expect(await demo.events.count()).toBe(1);
+
+    await ackButton.click();
+    await untilText(row.locator('.ack'), 'acked by hand with {"ok":true,"by":"pc"}');
+    await expect.poll(async () => (await node.client.listInbox({ userId: 'browser-71' })).messages, { timeout: UI_TIMEOUT_MS }).toEqual([]);
+    expect(demo.pageErrors).toEqual([]);
+  });
+});
+
+describe('demo page in Chromium, Push to me with a delivery mode (dev mode)', () => {
+  it('keeps a notice for a user with no session in the offline inbox, for its TTL, and the page shows it replayed on connect', async () => {
+    const node = dev();
+    const demo = await openDemo(node);
+    const mode = demo.page.getByLabel('Delivery');
+    const ttl = demo.page.getByLabel('TTL seconds');
+    const button = demo.page.getByRole('button', { name: 'Push to me', exact: true });
+    const summary = demo.page.locator('#pushSummary');
+    expect(await mode.locator('option').allTextContents()).toEqual(['live', 'store if unacked', 'store']);
+    expect(await ttl.isDisabled()).toBe(true); // live pushes have no TTL
+    await demo.user.fill('browser-70');
+    await mode.selectOption('store');
+    expect(await ttl.isEnabled()).toBe(true);
+
+    // The endpoint checks the TTL by the gRPC API's rule, and the page shows its refusal.
+    await ttl.fill('604801');
+    await button.click();
+    await untilText(
+      demo.page.locator('#pushError'),
+      'POST /dev/push failed (400, invalid_argument): ttlSeconds must be at most 604800 (PUSHGATE_INBOX_MAX_TTL_S), got 604801',
+    );
+    expect((await node.client.listInbox({ userId: 'browser-70' })).messages).toEqual([]);
+
+    await ttl.fill('60');
+    const before = Date.now();
+    await button.click();
+    await untilText(summary, '0 session(s): 0 acked, 0 timed out, 0 failed; kept in the offline inbox');
+    const { messages } = await node.client.listInbox({ userId: 'browser-70' });
+    expect(messages.map((m) => m.event)).toEqual(['notice']);
+    const expiresIn = messages[0]!.expiresAt!.getTime() - before;
+    expect(expiresIn).toBeGreaterThan(55_000);
+    expect(expiresIn).toBeLessThan(65_000);
+
+    await connectAs(demo, 'browser-70', 'app');
+    const row = eventRow(demo, 'notice');
+    await row.waitFor();
+    expect(await row.locator('.badge.replay').textContent()).toBe('replayed');
+    expect(await row.locator('.msgid').textContent()).toBe(messages[0]!.messageId);
+    expect(JSON.parse((await row.locator('pre').textContent()) ?? '')).toMatchObject({ text: 'hello from the demo page' });
+    await untilText(row.locator('.ack'), 'acked automatically with {"ok":true,"by":"app"}');
+    await expect.poll(async () => (await node.client.listInbox({ userId: 'browser-70' })).messages, { timeout: UI_TIMEOUT_MS }).toEqual([]);
+
+    // Back to live: a push to the connected page is not kept.
+    await mode.selectOption('live');
+    expect(await ttl.isDisabled()).toBe(true);
+    await button.click();
+    await untilText(summary, '1 session(s): 1 acked, 0 timed out, 0 failed');
+    expect((await node.client.listInbox({ userId: 'browser-70' })).messages).toEqual([]);
+    expect(demo.pageErrors).toEqual([]);
   });
 });
 

@@ -1,6 +1,12 @@
+import { execFile } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import {
   type ChannelCredentials,
   type ClientDuplexStream,
@@ -13,7 +19,8 @@ import {
 import { loadSync } from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import type { Socket } from 'socket.io-client';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DEVICE_SCRIPT_FILE, DeviceScript } from '../../src/http/device-script.js';
 import { startNode, type TestNode } from '../support/node.js';
 import { connectClient, connectError } from '../support/socket-client.js';
 import { signToken } from '../support/tokens.js';
@@ -202,6 +209,45 @@ describe('HTTP routes', () => {
     const post = await fetch(`${n.httpUrl}/dev/token?user=61`, { method: 'POST' });
     expect(post.status).toBe(405);
     expect(((await post.json()) as { error: { message: string } }).error.message).toContain('POST');
+  });
+});
+
+describe('GET /device.js', () => {
+  // `npm run build` makes it; only the device package is built here when it is missing (the root
+  // build would rewrite dist/ under other test files).
+  beforeAll(async () => {
+    if (existsSync(DEVICE_SCRIPT_FILE)) return;
+    const root = fileURLToPath(new URL('../../', import.meta.url));
+    await promisify(execFile)('npx', ['tsc', '-p', 'packages/device/tsconfig.json'], { cwd: root, timeout: 60_000 });
+  }, 60_000);
+
+  it('serves the device library’s browser build on any node, demo page or not, to pages on any site', async () => {
+    const n = await node();
+    expect((await fetch(`${n.httpUrl}/`)).status).toBe(404); // no demo page on this node
+    const res = await fetch(`${n.httpUrl}/device.js`, { headers: { origin: 'https://app.example.com' } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    expect(res.headers.get('cache-control')).toMatch(/^public, max-age=\d+$/);
+    expect(res.headers.get('access-control-allow-origin')).toBe('*');
+    const body = await res.text();
+    expect(body).toBe(readFileSync(DEVICE_SCRIPT_FILE, 'utf8'));
+    expect(body).toContain('export function connect(');
+    // An ES module that loads nothing: it runs next to /socket.io/socket.io.js without a bundler.
+    expect(body).not.toMatch(/^\s*import\s/m);
+    const head = await fetch(`${n.httpUrl}/device.js`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(await head.text()).toBe('');
+  });
+
+  it('answers 404 with a plain message naming the build when the file is not built', async () => {
+    const missing = new DeviceScript(new URL('./no-such-dir/core.js', import.meta.url));
+    const server = createServer((_req, res) => void missing.send(res));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    closers.push({ close: () => server.close() });
+    const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/device.js`);
+    expect(res.status).toBe(404);
+    expect(res.headers.get('content-type')).toBe('text/plain; charset=utf-8');
+    expect(await res.text()).toContain('run `npm run build`');
   });
 });
 

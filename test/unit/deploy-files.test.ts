@@ -1,8 +1,9 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, posix, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
+import { DEVICE_SCRIPT_FILE } from '../../src/http/device-script.js';
 
 /**
  * The container and Kubernetes files, checked without a container runtime (none on the project's
@@ -33,6 +34,14 @@ describe('Dockerfile', () => {
   const lines = dockerfile.split('\n').filter((line) => line.trim() !== '' && !line.startsWith('#'));
   const stages = lines.filter((line) => line.startsWith('FROM '));
   const runtime = lines.slice(lines.lastIndexOf(stages.at(-1)!));
+  /** Each stage's lines, from its FROM to the next. */
+  const stageLines = stages.map((stage, i) =>
+    lines.slice(lines.indexOf(stage), i + 1 < stages.length ? lines.indexOf(stages[i + 1]!) : undefined),
+  );
+  const buildStage = stageLines.find((stage) => stage.includes('RUN npm run build'));
+  /** What a stage's COPY lines (from the context, not another stage) bring in. */
+  const copiedIn = (stage: readonly string[]): string[] =>
+    stage.filter((line) => line.startsWith('COPY ') && !line.includes('--from=')).flatMap((line) => line.split(/\s+/).slice(1, -1));
 
   it('builds in stages on Node 24 and runs dist/main.js as a non-root user', () => {
     expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:24-bookworm-slim$/m);
@@ -56,6 +65,59 @@ describe('Dockerfile', () => {
     expect(env).toContain('PUSHGATE_GRPC_PORT=50051');
     expect(env).toContain('PUSHGATE_GRPC_HOST=0.0.0.0');
     expectKnownSettings([...env.matchAll(/(PUSHGATE_[A-Z_]+)=/g)].map((m) => m[1]!));
+  });
+
+  it('copies every workspace’s package.json before each npm ci: the lock lists the workspaces', () => {
+    const workspaces = readdirSync(join(ROOT, 'packages')).filter((dir) => existsSync(join(ROOT, 'packages', dir, 'package.json')));
+    expect(workspaces).toContain('device');
+    const installing = stageLines.filter((stage) => stage.some((line) => /^RUN npm ci\b/.test(line)));
+    expect(installing).toHaveLength(2);
+    for (const stage of installing) {
+      const beforeCi = stage.slice(
+        0,
+        stage.findIndex((line) => /^RUN npm ci\b/.test(line)),
+      );
+      for (const dir of workspaces) expect(beforeCi).toContain(`COPY packages/${dir}/package.json packages/${dir}/`);
+    }
+  });
+
+  it('gives the build stage every file `npm run build` reads, the device package’s included', () => {
+    expect(buildStage).toBeDefined();
+    const copied = copiedIn(buildStage!);
+    const inContext = (file: string): boolean =>
+      copied.some((source) => file === source || file.startsWith(`${source.replace(/\/$/, '')}/`));
+    const build = (JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts.build!;
+    expect(build).toContain('tsc -p packages/device/tsconfig.json');
+    const scripts = [...build.matchAll(/\bnode (scripts\/[\w.-]+)/g)].map((m) => m[1]!);
+    const projects = [...build.matchAll(/\btsc -p ([\w./-]+)/g)].map((m) => m[1]!);
+    expect(scripts.length).toBeGreaterThanOrEqual(2);
+    for (const file of [...scripts, ...projects]) expect(inContext(file), `${file} is copied into the build stage`).toBe(true);
+    for (const project of projects) {
+      const dir = posix.dirname(project);
+      const config = JSON.parse(read(project)) as { extends?: string; include?: string[] };
+      if (config.extends !== undefined) expect(inContext(posix.join(dir, config.extends))).toBe(true);
+      for (const include of config.include ?? []) expect(inContext(posix.join(dir, include)), `${project} includes ${include}`).toBe(true);
+    }
+  });
+
+  it('ships the device library’s browser file where dist/http/device-script.js looks for it', () => {
+    const workdir = runtime.find((line) => line.startsWith('WORKDIR '))!.split(/\s+/)[1]!;
+    expect(workdir).toBe('/app');
+    // The server finds the file relative to its own module: src/http in the checkout, dist/http in the image.
+    const fromModule = relative(join(ROOT, 'src/http'), fileURLToPath(DEVICE_SCRIPT_FILE)).split('\\').join('/');
+    const expected = posix.join(workdir, 'dist/http', fromModule);
+    expect(expected).toBe('/app/packages/device/dist/core.js');
+    const shipped = runtime
+      .filter((line) => line.startsWith('COPY --from=build '))
+      .map((line) => line.split(/\s+/).slice(2))
+      .find(([, dest]) => posix.resolve(workdir, dest!) === expected);
+    expect(shipped, `the runtime stage copies the built ${expected}`).toBeDefined();
+    // …from where the build stage's `npm run build` (tsc -p packages/device/tsconfig.json, outDir dist) writes it.
+    expect(shipped![0]).toBe('/app/packages/device/dist/core.js');
+    expect((JSON.parse(read('packages/device/tsconfig.json')) as { compilerOptions: { outDir: string } }).compilerOptions.outDir).toBe(
+      'dist',
+    );
+    expect(existsSync(join(ROOT, 'packages/device/src/core.ts'))).toBe(true);
   });
 
   it('copies only files that exist and that .dockerignore lets into the context', () => {
