@@ -107,6 +107,7 @@ export async function startBaseline(options: BaselineOptions = {}): Promise<Base
           timedOut: remaining,
           failed: 0,
           stored: false,
+          duplicate: false,
         });
       };
       const timer = setTimeout(reply, ackTimeoutMs || 5000);
@@ -128,6 +129,8 @@ export async function startBaseline(options: BaselineOptions = {}): Promise<Base
     pushToUsers: (call) => call.emit('error', { code: status.UNIMPLEMENTED }),
     listInbox: (_call, callback) => callback({ code: status.UNIMPLEMENTED }),
     deleteInbox: (_call, callback) => callback({ code: status.UNIMPLEMENTED }),
+    getMessage: (_call, callback) => callback({ code: status.UNIMPLEMENTED }),
+    watchReceipts: (call) => call.end(),
   };
   const grpc = new GrpcServer();
   grpc.addService(PushServiceService, handlers);

@@ -1,8 +1,9 @@
 import type { Server as HttpServer } from 'node:http';
 import type { Logger } from 'pino';
+import { type DeliveryGuarantees, deliveryGuarantees } from './app-delivery.js';
 import { ClusterMode } from './cluster/cluster.js';
 import type { Config } from './config/config.js';
-import { InboxService } from './domain/inbox-service.js';
+import type { InboxService } from './domain/inbox-service.js';
 import { PresenceService } from './domain/presence-service.js';
 import { PushService } from './domain/push-service.js';
 import type { RateLimiter } from './domain/rate-limiter.js';
@@ -21,10 +22,8 @@ import { InFlight } from './grpc/unary.js';
 import { Dashboard } from './http/dashboard.js';
 import { keyOperatorAuth } from './http/dashboard-auth.js';
 import { createHttpServer, listen, type NodeStatus, type NotReadyReason } from './http/http-server.js';
-import { MemoryInbox } from './inbox/memory-inbox.js';
 import { MemoryRateLimiter } from './limits/memory-rate-limiter.js';
 import { RedisRateLimiter } from './limits/redis-rate-limiter.js';
-import { inboxMetrics } from './metrics/inbox-metrics.js';
 import { Metrics } from './metrics/metrics.js';
 import { MemorySessionRegistry } from './registry/memory-registry.js';
 
@@ -44,6 +43,8 @@ export class App {
   readonly presence: PresenceService;
   /** The offline inbox: in memory on one node (lost on restart), in Redis in cluster mode. */
   readonly inbox: InboxService;
+  /** The inbox, receipts and idempotent pushes, wired on memory or Redis stores. */
+  readonly delivery: DeliveryGuarantees;
   readonly edge: SocketEdge;
   readonly grpc: GrpcServer;
   readonly http: HttpServer;
@@ -68,7 +69,7 @@ export class App {
     readonly config: Config,
     private readonly log: Logger,
   ) {
-    const { redis, server, edge, presence, auth } = config;
+    const { redis, server, edge, presence, auth, inbox } = config;
     this.local = new LocalSessions(config.edgeLimits);
     // The gauges read the node's state at scrape time (the services are built below).
     const leaseHeld = redis === undefined ? undefined : () => this.cluster?.healthy === true;
@@ -92,17 +93,11 @@ export class App {
         ? new MemoryRateLimiter()
         : new RedisRateLimiter({ client: this.cluster.command, keyPrefix: redis.keyPrefix });
     this.verifier = new TokenVerifier(auth);
-    this.inbox = new InboxService({
-      inbox: this.cluster?.inbox ?? new MemoryInbox({ maxTotalMessages: config.inbox.maxTotalMessages }),
-      settings: config.inbox,
-      clientTypes: edge.clientTypes,
-      replayAckTimeoutMs: config.push.ackTimeoutMs,
-      observer: inboxMetrics(this.metrics.registry, (operation, err) =>
-        log.warn({ operation, reason: (err as Error).message }, 'offline inbox operation failed; it is retried later'),
-      ),
-    });
+    this.delivery = deliveryGuarantees(config, this.cluster, this.metrics.registry, log);
+    this.inbox = this.delivery.inbox;
+    this.local.onLateAck((session, message, ackData, latencyUs) => this.inbox.lateAck(session, message, ackData, latencyUs));
     // The HTTP surfaces that push (dashboard, /dev/push) check requests by the gRPC API's limits.
-    const httpPushLimits = { ...config.push, clientTypes: edge.clientTypes, maxDataDepth: config.apiLimits.maxDataDepth };
+    const httpPushLimits = { ...config.push, clientTypes: edge.clientTypes, maxDataDepth: config.apiLimits.maxDataDepth, inbox };
     this.http = createHttpServer({
       dev: server.dev,
       demoPage: server.demoPage,
@@ -143,6 +138,9 @@ export class App {
       remote: this.cluster?.remote ?? NO_OTHER_NODES,
       observer: this.metrics.push,
       inbox: this.inbox,
+      receipts: this.delivery.receipts,
+      idempotent: this.delivery.idempotent,
+      onBackgroundError: (err) => log.warn({ reason: (err as Error).message }, 'receipt of a push could not be updated'),
     });
     this.apiKeys = startingWith(() => new ApiKeys({ file: config.api.apiKeysFile, inline: config.api.apiKeys }));
     this.apiCredentials = startingWith(() => apiCredentials(config.api, log));
@@ -173,6 +171,7 @@ export class App {
       push: this.push,
       presence: this.presence,
       inbox: this.inbox,
+      receipts: this.delivery.receipts,
       keys: this.apiKeys,
       credentials: this.apiCredentials,
       certificateScopes,
@@ -278,7 +277,7 @@ export class App {
     this.presence.acceptFinalBurst();
     await this.edge.close();
     this.presence.endAll();
-    this.inbox.close();
+    await this.delivery.close();
     const timer = setTimeout(() => this.grpc.forceShutdown(), Math.min(graceMs, 2000));
     await grpcStopped;
     clearTimeout(timer);

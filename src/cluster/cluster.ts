@@ -1,8 +1,10 @@
 import type { Logger } from 'pino';
 import type { Config, RedisConfig } from '../config/config.js';
 import type { SessionCloser, SessionTransport } from '../domain/session-transport.js';
+import { RedisIdempotencyStore } from '../idempotency/redis-idempotency.js';
 import { InboxKeys } from '../inbox/inbox-keys.js';
 import { RedisInbox } from '../inbox/redis-inbox.js';
+import { RedisReceiptStore } from '../receipts/redis-receipts.js';
 import type { RedisClient } from '../redis/client.js';
 import { closeRedis, connectRedis, openRedis, requireRedis7 } from '../redis/connection.js';
 import { observeRedis, type RedisObserver } from '../redis/observe.js';
@@ -25,6 +27,10 @@ export class ClusterMode {
   readonly registry: RedisSessionRegistry;
   /** The offline inbox, kept in each user's registry shard. */
   readonly inbox: RedisInbox;
+  /** Receipts and their event stream, shared by every node. */
+  readonly receipts: RedisReceiptStore;
+  /** Remembered push results by message id, shared by every node. */
+  readonly idempotency: RedisIdempotencyStore;
   readonly remote: BusRemoteNodes;
   readonly bus: NodeBus;
   private readonly membership: Membership;
@@ -69,6 +75,19 @@ export class ClusterMode {
       keys: new InboxKeys((userId) => registryKeys.tag(registryKeys.shardOf(userId))),
       shardTags: Array.from({ length: redis.shards }, (_, shard) => registryKeys.tag(shard)),
     });
+    this.receipts = new RedisReceiptStore({
+      client: this.command,
+      openReader: () => {
+        const reader = this.open('reader', nodeId);
+        reader.connect().catch(() => undefined);
+        return reader;
+      },
+      prefix: redis.keyPrefix,
+      retention: presence.retention,
+      retentionMs: presence.retentionMs,
+      log,
+    });
+    this.idempotency = new RedisIdempotencyStore({ client: this.command, prefix: redis.keyPrefix });
     const keys = new ClusterKeys(redis.keyPrefix);
     const transport = new RedisBusTransport({ publisher: this.command, subscriber: this.subscriber, keys });
     this.bus = new NodeBus({ transport, nodeId, log, now: () => this.membership.now(), observer: observers.bus });
@@ -113,6 +132,7 @@ export class ClusterMode {
       await requireRedis7(this.command);
       await connectRedis(this.subscriber, redis, connectTimeoutMs);
       await this.registry.start();
+      await this.receipts.start();
       // The lease renewal also reads the Redis clock the bus's request expiries are measured on.
       await this.membership.start();
       leased = true;
@@ -121,6 +141,7 @@ export class ClusterMode {
       // A node that cannot join leaves no connection or reader behind (tests start nodes in-process).
       if (leased) await this.membership.stop();
       await this.registry.close();
+      await this.receipts.close();
       for (const client of this.clients) client.disconnect();
       throw err;
     }
@@ -132,6 +153,8 @@ export class ClusterMode {
     this.bus.close();
     await this.membership.stop();
     await this.registry.close();
+    await this.receipts.close();
+    await this.idempotency.close();
     await Promise.all(this.clients.map((client) => closeRedis(client)));
   }
 

@@ -34,12 +34,12 @@ export class BusRemoteNodes implements RemoteNodes {
   async deliver(nodeId: string, sessionIds: readonly string[], message: PushMessage, signal: Cancellation): Promise<Outcome[]> {
     const timeoutMs = (message.noAck ? 0 : message.ackTimeoutMs) + this.replyGraceMs;
     // Only what the owner needs: a PushRequest handed in as the message carries user and filter too.
-    const { event, data, ackTimeoutMs, noAck, messageId, sentAtMs } = message;
+    const { event, data, ackTimeoutMs, noAck, messageId, sentAtMs, tracked } = message;
     let reply: PushReply;
     try {
       reply = (await this.bus.request(
         nodeId,
-        { type: 'push', sessionIds, push: { event, data, ackTimeoutMs, noAck, messageId, sentAtMs } },
+        { type: 'push', sessionIds, push: { event, data, ackTimeoutMs, noAck, messageId, sentAtMs, tracked } },
         timeoutMs,
         signal,
       )) as PushReply;

@@ -63,7 +63,7 @@ const GROUPS = [
   ['Socket.IO edge limits:', EDGE_LIMIT_SETTINGS],
   ['Push:', PUSH_SETTINGS],
   ['Presence:', PRESENCE_SETTINGS],
-  ['Offline inbox:', INBOX_SETTINGS],
+  ['Delivery guarantees (offline inbox, receipts, idempotency):', INBOX_SETTINGS],
   ['Cluster mode (Redis):', CLUSTER_SETTINGS],
 ] as const;
 

@@ -1,7 +1,10 @@
 import { ConfigError } from '../errors.js';
 import type { SettingsReader, Spec } from './settings.js';
 
-/** The offline inbox: how long stored pushes are kept, how many per user, and what a full inbox does. */
+/**
+ * Delivery guarantees: the offline inbox (how long stored pushes are kept, how many per user, what
+ * a full inbox does), receipts and idempotency.
+ */
 export interface InboxConfig {
   /** Kept this long unacked when the push gives no ttl_seconds. */
   readonly defaultTtlS: number;
@@ -14,6 +17,10 @@ export interface InboxConfig {
   readonly maxTotalMessages: number;
   /** Most stored messages replayed to one session per read; a session reads until none are left. */
   readonly replayBatch: number;
+  /** A push's result is remembered by its caller's message_id this long; 0: not at all. */
+  readonly idempotencyWindowS: number;
+  /** A message's receipt is kept this long after its push (and after it leaves the inbox). */
+  readonly receiptRetentionS: number;
 }
 
 const DAY_S = 86_400;
@@ -55,6 +62,18 @@ export const INBOX_SETTINGS = {
     fallback: '100',
     help: 'stored messages read per replay step for a connecting session',
   },
+  idempotencyWindowS: {
+    flag: '--idempotency-window-s <seconds>',
+    env: 'PUSHGATE_IDEMPOTENCY_WINDOW_S',
+    fallback: '300',
+    help: "a repeated PushToUser message_id within this window returns the first call's result instead of delivering again; 0 turns it off",
+  },
+  receiptRetentionS: {
+    flag: '--receipt-retention-s <seconds>',
+    env: 'PUSHGATE_RECEIPT_RETENTION_S',
+    fallback: '3600',
+    help: 'how long GetMessage keeps a receipt after the push (or after the message left the inbox)',
+  },
 } as const satisfies Record<string, Spec>;
 
 export type InboxKey = keyof typeof INBOX_SETTINGS;
@@ -77,5 +96,7 @@ export function parseInbox(settings: SettingsReader<InboxKey>): InboxConfig {
     whenFull,
     maxTotalMessages: int('inboxMaxTotalMessages', 1, 100_000_000),
     replayBatch: int('inboxReplayBatch', 1, 10_000),
+    idempotencyWindowS: int('idempotencyWindowS', 0, 7 * DAY_S),
+    receiptRetentionS: int('receiptRetentionS', 1, 30 * DAY_S),
   });
 }

@@ -1,5 +1,7 @@
 import type { AckResult, Inbox, InboxLimits, InboxPage, NewStoredMessage, StoredMessage } from './inbox.js';
 import type { Delivery, Outcome, PushMessage, PushRequest, PushResult } from './push.js';
+import type { AckFacts, ReceiptService } from './receipt-service.js';
+import type { SessionRecord } from './session.js';
 
 export interface InboxServiceDeps {
   readonly inbox: Inbox;
@@ -10,6 +12,8 @@ export interface InboxServiceDeps {
   /** Ack wait of a replayed message (PUSHGATE_ACK_TIMEOUT_MS). */
   readonly replayAckTimeoutMs: number;
   readonly observer?: InboxObserver;
+  /** Told of every change to a stored message (receipts and their events); none in some unit tests. */
+  readonly receipts?: ReceiptService;
   readonly now?: () => number;
 }
 
@@ -22,13 +26,13 @@ export interface InboxObserver {
   /** Messages that expired unacked. */
   expired(messages: readonly StoredMessage[]): void;
   /** A stored-message ack or a replay could not reach the inbox (e.g. Redis down): it is replayed again later. */
-  failed(what: string, err: unknown): void;
+  failed(what: 'ack' | 'expire' | 'receipt', err: unknown): void;
 }
 
 /** A session being replayed to, as the edge presents it. */
 export interface ReplayTarget {
-  readonly userId: string;
-  readonly clientType: string;
+  /** The session's registry record: its user, client type, node. */
+  readonly session: SessionRecord;
   /**
    * Sends one stored message to the session ahead of any live push, and resolves with its
    * outcome (acked, timeout, disconnected). Sends happen in call order.
@@ -47,17 +51,19 @@ export interface ReplayTarget {
 export class InboxService {
   private readonly now: () => number;
   private readonly limits: InboxLimits;
-  private expiryTimer: ReturnType<typeof setTimeout> | undefined;
-  private expiring = false;
+  private expiryTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(private readonly deps: InboxServiceDeps) {
     this.now = deps.now ?? Date.now;
     this.limits = { maxMessages: deps.settings.maxMessagesPerUser, whenFull: deps.settings.whenFull };
   }
 
-  /** STORE mode, before the push is sent: the message is kept whatever happens next. */
-  async keepBeforeSend(request: PushRequest): Promise<void> {
-    await this.keep(request, 0);
+  /**
+   * STORE mode, before the push is sent to `sessions` sessions: the message is kept whatever
+   * happens next, with those sends counted as attempts (a replay is then attempt sessions + 1).
+   */
+  async keepBeforeSend(request: PushRequest, sessions: number): Promise<void> {
+    await this.keep(request, sessions);
   }
 
   /**
@@ -80,6 +86,7 @@ export class InboxService {
       ack = await this.deps.inbox.ack(request.userId, request.messageId, delivery.session.clientType);
       if (ack !== 'kept') break;
     }
+    if (ack === 'removed') this.tellReceipts(this.deps.receipts?.left(request.messageId, request.userId, 'acked'));
     // `unknown` after an ack: removed meanwhile (another session's replay ack, DeleteInbox, expiry).
     return { ...result, stored: ack === undefined || ack === 'kept' };
   }
@@ -96,7 +103,8 @@ export class InboxService {
     let afterSeq = 0;
     let sent = 0;
     while (target.open) {
-      const batch = await inbox.claimForReplay(target.userId, target.clientType, afterSeq, replayBatch, this.now());
+      const { userId, clientType } = target.session;
+      const batch = await inbox.claimForReplay(userId, clientType, afterSeq, replayBatch, this.now());
       if (batch.length === 0) break;
       afterSeq = batch[batch.length - 1]!.seq;
       for (const message of batch) {
@@ -115,7 +123,8 @@ export class InboxService {
         });
         void outcome.then((result) => {
           if (result.status !== 'acked') return;
-          inbox.ack(target.userId, message.messageId, target.clientType).catch((err: unknown) => this.deps.observer?.failed('ack', err));
+          const ack = { ackData: result.ackData, latencyUs: result.latencyUs, replay: true, attempt: message.attempts };
+          this.acked(target.session, message.messageId, ack).catch((err: unknown) => this.deps.observer?.failed('ack', err));
         });
       }
     }
@@ -127,46 +136,69 @@ export class InboxService {
     return this.deps.inbox.list(userId, afterSeq, limit, this.now());
   }
 
-  remove(userId: string, messageIds: readonly string[] | 'all'): Promise<number> {
-    return this.deps.inbox.remove(userId, messageIds);
+  async remove(userId: string, messageIds: readonly string[] | 'all'): Promise<string[]> {
+    const removed = await this.deps.inbox.remove(userId, messageIds);
+    for (const messageId of removed) this.tellReceipts(this.deps.receipts?.left(messageId, userId, 'deleted'));
+    return removed;
   }
 
   /** Removes messages that expired unacked (up to `limit`); resolves with how many. */
   async expire(limit: number): Promise<number> {
     const expired = await this.deps.inbox.expire(this.now(), limit);
     if (expired.length > 0) this.deps.observer?.expired(expired);
+    for (const message of expired) this.tellReceipts(this.deps.receipts?.left(message.messageId, message.userId, 'expired'));
     return expired.length;
   }
 
   /**
-   * Sweeps expired messages every `intervalMs` (a full sweep goes on at once), until `close`. A
-   * failed sweep (Redis down) is reported and retried on the next tick: expired messages are never
-   * replayed meanwhile, since every read skips them.
+   * A session acked a tracked message after its wait ended (a late ack, on the node holding the
+   * session): the receipt records it, and a stored copy leaves the inbox as its policy says.
+   */
+  lateAck(session: SessionRecord, message: PushMessage, ackData: unknown, latencyUs: number): void {
+    const ack = { ackData, latencyUs, replay: message.replay === true, attempt: message.attempt ?? 1 };
+    this.acked(session, message.messageId, ack).catch((err: unknown) => this.deps.observer?.failed('ack', err));
+  }
+
+  private async acked(session: SessionRecord, messageId: string, ack: AckFacts): Promise<void> {
+    const removed = (await this.deps.inbox.ack(session.userId, messageId, session.clientType)) === 'removed';
+    const receipts = this.deps.receipts;
+    if (receipts === undefined) return;
+    await receipts.acked(messageId, session, ack);
+    if (removed) await receipts.left(messageId, session.userId, 'acked');
+  }
+
+  /** Receipt bookkeeping never fails what it describes: a failure is reported (metrics, log). */
+  private tellReceipts(update: Promise<void> | undefined): void {
+    update?.catch((err: unknown) => this.deps.observer?.failed('receipt', err));
+  }
+
+  /**
+   * Sweeps expired messages every `intervalMs` (a sweep that finds a full batch goes on at once),
+   * until `close`. One interval for the node's life: a failed sweep (Redis down) is reported and
+   * tried again on the next tick; expired messages are never replayed meanwhile, since every read
+   * skips them.
    */
   startExpiry(intervalMs = 1000, limit = 1000): void {
-    this.expiring = true;
-    const tick = (): void => {
-      this.expire(limit).then(
-        (count) => this.schedule(tick, count === limit ? 0 : intervalMs),
-        (err: unknown) => {
-          this.deps.observer?.failed('expire', err);
-          this.schedule(tick, intervalMs);
-        },
-      );
-    };
-    this.schedule(tick, intervalMs);
+    let sweeping = false;
+    this.expiryTimer = setInterval(() => {
+      if (sweeping) return;
+      sweeping = true;
+      this.sweep(limit)
+        .catch((err: unknown) => this.deps.observer?.failed('expire', err))
+        .finally(() => {
+          sweeping = false;
+        });
+    }, intervalMs);
+    this.expiryTimer.unref?.();
   }
 
   /** Stops the expiry sweeps; the storage stays open (the app closes it). */
   close(): void {
-    this.expiring = false;
-    clearTimeout(this.expiryTimer);
+    clearInterval(this.expiryTimer);
   }
 
-  private schedule(tick: () => void, ms: number): void {
-    if (!this.expiring) return;
-    this.expiryTimer = setTimeout(tick, ms);
-    this.expiryTimer.unref?.();
+  private async sweep(limit: number): Promise<void> {
+    while ((await this.expire(limit)) === limit) {}
   }
 
   private async keep(request: PushRequest, attempts: number): Promise<void> {
@@ -181,16 +213,26 @@ export class InboxService {
       removal: storage.removal,
       requiredTypes: request.clientTypes.length > 0 ? request.clientTypes : this.deps.clientTypes,
       sentAtMs: request.sentAtMs,
-      expiresAtMs: now + storage.ttlMs,
+      // From the push's time, so the receipt and every node agree on it.
+      expiresAtMs: request.sentAtMs + storage.ttlMs,
       attempts,
     };
     const { stored, dropped } = await this.deps.inbox.store(message, this.limits, now);
     if (stored) this.deps.observer?.stored(1);
     if (dropped.length > 0) this.deps.observer?.dropped(dropped);
+    const receipts = this.deps.receipts;
+    if (receipts === undefined) return;
+    // In the order they happened: room was made, then the message kept.
+    for (const old of dropped) this.tellReceipts(receipts.left(old.messageId, old.userId, 'dropped'));
+    if (stored) this.tellReceipts(receipts.stored(message.messageId, message.userId, message.expiresAtMs));
   }
 }
 
-/** Whether the client may have received it: it was handed to a socket. */
+/**
+ * Whether the client may have received it. A failed delivery counts too: a node that died or did
+ * not answer may have sent it first, and an attempt counted too many only tells a client to
+ * check for a duplicate, while one too few would hide one.
+ */
 function wasSent(delivery: Delivery): boolean {
-  return delivery.status === 'timeout' || delivery.status === 'disconnected';
+  return delivery.status === 'timeout' || delivery.status === 'disconnected' || delivery.status === 'failed';
 }

@@ -101,8 +101,8 @@ export interface Inbox {
   ack(userId: string, messageId: string, clientType: string): Promise<AckResult>;
   /** One page of the user's unexpired messages, oldest first. */
   list(userId: string, afterSeq: number, limit: number, nowMs: number): Promise<InboxPage>;
-  /** Removes the given messages (all of them with `'all'`); resolves with how many were removed. */
-  remove(userId: string, messageIds: readonly string[] | 'all'): Promise<number>;
+  /** Removes the given messages (all of them with `'all'`); resolves with the ids of those it removed. */
+  remove(userId: string, messageIds: readonly string[] | 'all'): Promise<string[]>;
   /** Removes up to `limit` messages whose expiry is <= nowMs, across all users, and returns them. */
   expire(nowMs: number, limit: number): Promise<StoredMessage[]>;
   close(): Promise<void>;

@@ -2,7 +2,9 @@ import { PushgateError } from '../errors.js';
 import { untilAborted } from './abortable.js';
 import { BatchFanOut } from './batch-fan-out.js';
 import type { Cancellation } from './cancellation.js';
+import type { IdempotentPushes } from './idempotent-push.js';
 import type { InboxService } from './inbox-service.js';
+import { byNode, idsOf, NodeDelivery, otherNodesFirst } from './node-delivery.js';
 import {
   type BatchItem,
   type BatchPushRequest,
@@ -17,10 +19,12 @@ import {
   userMessageId,
   withSession,
 } from './push.js';
+import { ReceiptService } from './receipt-service.js';
 import type { SessionFilter, SessionRecord } from './session.js';
 import { type PageRequest, pageOf, type SessionPage } from './session-page.js';
 import type { SessionRegistry } from './session-registry.js';
 import type { CloseReason, RemoteNodes, SessionCloser, SessionTransport } from './session-transport.js';
+import { pushTracked, type TrackedPushDeps } from './tracked-push.js';
 
 export interface PushServiceDeps {
   readonly nodeId: string;
@@ -35,6 +39,12 @@ export interface PushServiceDeps {
   readonly observer?: PushObserver;
   /** The offline inbox, for pushes with a storing delivery mode. */
   readonly inbox: InboxService;
+  /** Receipts of tracked pushes (ReceiptService.tracks). */
+  readonly receipts: ReceiptService;
+  /** Bookkeeping of a tracked push after its call returned failed (receipts, inbox); it must not throw. */
+  readonly onBackgroundError?: (err: unknown) => void;
+  /** Pushes with the caller's own message id, delivered once per window; undefined: idempotency is off. */
+  readonly idempotent?: IdempotentPushes;
 }
 
 /**
@@ -53,9 +63,29 @@ export interface PushObserver {
  * can be driven by gRPC, a CLI or a test alike.
  */
 export class PushService {
-  constructor(private readonly deps: PushServiceDeps) {}
+  private readonly tracked: TrackedPushDeps;
+  private readonly delivery: NodeDelivery;
+
+  constructor(private readonly deps: PushServiceDeps) {
+    this.delivery = new NodeDelivery(deps);
+    this.tracked = {
+      lookup: (request, signal) => this.lookup(request, signal),
+      deliver: (sessions, message, signal, onOutcome) => this.delivery.deliver(sessions, message, signal, onOutcome),
+      inbox: deps.inbox,
+      receipts: deps.receipts,
+      onBackgroundError: deps.onBackgroundError ?? (() => {}),
+    };
+  }
 
   async push(request: PushRequest, signal: Cancellation): Promise<PushResult> {
+    const { idempotent } = this.deps;
+    if (idempotent !== undefined && request.callerMessageId === true) {
+      return idempotent.run(request, signal, () => this.pushOnce(request, signal));
+    }
+    return this.pushOnce(request, signal);
+  }
+
+  private async pushOnce(request: PushRequest, signal: Cancellation): Promise<PushResult> {
     const { observer } = this.deps;
     if (observer === undefined) return this.fanOut(request, signal);
     let result: PushResult;
@@ -70,40 +100,19 @@ export class PushService {
   }
 
   private async fanOut(request: PushRequest, signal: Cancellation): Promise<PushResult> {
-    if (request.storage === undefined) return this.fanOutLive(request, signal);
-    const { inbox } = this.deps;
-    // Kept before anything is sent: a node that dies mid-delivery loses nothing.
-    if (request.storage.mode === 'store') await untilAborted(inbox.keepBeforeSend(request), signal);
-    // Settled even when the call was cancelled: a push that reached nobody is then kept, not lost.
-    return inbox.settle(request, await this.fanOutLive(request, signal));
-  }
-
-  private async fanOutLive(request: PushRequest, signal: Cancellation): Promise<PushResult> {
-    const sessions = await untilAborted(this.deps.registry.lookup(request.userId, { clientTypes: request.clientTypes }), signal);
+    if (ReceiptService.tracks(request)) return pushTracked(this.tracked, request, signal);
+    const sessions = await this.lookup(request, signal);
     if (sessions.length === 0 || signal.aborted) return summarize(request.messageId, []);
-
-    const { nodeId } = this.deps;
     // A PushRequest is a PushMessage: the nodes ignore the user and filter, already resolved here.
-    const message: PushMessage = request;
-    // The common case on one node: every session is ours, one delivery in lookup order.
-    if (sessions.every((s) => s.nodeId === nodeId)) {
-      const outcomes = await this.deps.local.deliver(idsOf(sessions), message, signal);
-      return summarize(
-        request.messageId,
-        sessions.map((session, i) => withSession(session, outcomes[i]!)),
-      );
-    }
-    const groups = otherNodesFirst(byNode(sessions), nodeId);
-    const parts = await Promise.all(groups.map(([owner, owned]) => this.deliverTo(owner, idsOf(owned), message, signal)));
-    // Back in lookup order (oldest connection first), whichever node answered first.
-    const bySession = new Map<string, Outcome>();
-    for (const [g, [, owned]] of groups.entries()) {
-      for (const [i, session] of owned.entries()) bySession.set(session.sessionId, parts[g]![i]!);
-    }
+    const outcomes = await this.delivery.deliver(sessions, request, signal);
     return summarize(
       request.messageId,
-      sessions.map((session) => withSession(session, bySession.get(session.sessionId)!)),
+      sessions.map((session, i) => withSession(session, outcomes[i]!)),
     );
+  }
+
+  private lookup(request: PushRequest, signal: Cancellation): Promise<SessionRecord[]> {
+    return untilAborted(this.deps.registry.lookup(request.userId, { clientTypes: request.clientTypes }), signal);
   }
 
   /**
@@ -127,8 +136,14 @@ export class PushService {
       throw err;
     }
     const { storage } = request;
-    if (storage?.mode === 'store') {
-      await untilAborted(Promise.all(userIds.map((userId) => this.deps.inbox.keepBeforeSend(userRequest(request, userId)))), signal);
+    if (storage !== undefined) {
+      // Each user's message has a receipt, opened before anything is sent (see pushTracked).
+      const requests = userIds.map((userId) => userRequest(request, userId));
+      await untilAborted(Promise.all(requests.map((r) => this.deps.receipts.opened(r))), signal);
+      if (storage.mode === 'store') {
+        const keeps = requests.map((r) => this.deps.inbox.keepBeforeSend(r, found.get(r.userId)?.length ?? 0));
+        await untilAborted(Promise.all(keeps), signal);
+      }
     }
     const batch = new BatchFanOut(request, userIds, found, observer);
     const stop = new AbortController();
@@ -158,6 +173,7 @@ export class PushService {
   private async settleBatch(request: BatchPushRequest, results: UserPushResult[]): Promise<void> {
     const settled = await Promise.all(results.map((result) => this.deps.inbox.settle(userRequest(request, result.userId), result)));
     for (const [i, result] of settled.entries()) results[i] = { ...results[i]!, stored: result.stored };
+    await Promise.all(settled.map((result) => this.deps.receipts.delivered(result))).catch(this.tracked.onBackgroundError);
   }
 
   /** One delivery per owning node for the whole batch; outcomes flow into `batch` as they come. */
@@ -227,35 +243,10 @@ export class PushService {
     }
     return sessions.filter((s) => closed.has(s.sessionId));
   }
-
-  private deliverTo(owner: string, sessionIds: readonly string[], message: PushMessage, signal: Cancellation): Promise<Outcome[]> {
-    return owner === this.deps.nodeId
-      ? this.deps.local.deliver(sessionIds, message, signal)
-      : this.deps.remote.deliver(owner, sessionIds, message, signal);
-  }
 }
 
 /** One user's push within a batch: its own message id, the batch's event, data and options. */
 function userRequest(request: BatchPushRequest, userId: string): PushRequest {
   const { event, data, ackTimeoutMs, noAck, sentAtMs, clientTypes, storage } = request;
   return { event, data, ackTimeoutMs, noAck, sentAtMs, clientTypes, storage, userId, messageId: userMessageId(request.messageId, userId) };
-}
-
-function idsOf(sessions: readonly SessionRecord[]): string[] {
-  return sessions.map((s) => s.sessionId);
-}
-
-/** Other nodes' groups first: their requests travel through the bus while this node emits to its own sockets. */
-function otherNodesFirst<T>(groups: Map<string, T>, nodeId: string): [string, T][] {
-  return [...groups].sort(([a], [b]) => Number(a === nodeId) - Number(b === nodeId));
-}
-
-function byNode(sessions: readonly SessionRecord[]): Map<string, SessionRecord[]> {
-  const groups = new Map<string, SessionRecord[]>();
-  for (const session of sessions) {
-    const group = groups.get(session.nodeId);
-    if (group === undefined) groups.set(session.nodeId, [session]);
-    else group.push(session);
-  }
-  return groups;
 }

@@ -1,7 +1,11 @@
 import type { RemovalPolicy } from './inbox.js';
 import type { SessionRecord } from './session.js';
 
-export type DeliveryStatus = 'acked' | 'timeout' | 'disconnected' | 'sent' | 'failed';
+/** `pending`: sent, not answered when the call returned (wait_for ANY or NONE); its receipt tells the rest. */
+export type DeliveryStatus = 'acked' | 'timeout' | 'disconnected' | 'sent' | 'failed' | 'pending';
+
+/** When a push call returns: every session answered (`all`), the first ack (`any`), or once sent (`none`). */
+export type WaitFor = 'all' | 'any' | 'none';
 
 /** What a node needs to hand a push to the sockets it holds: no user, no filter, those were resolved before. */
 export interface PushMessage {
@@ -17,6 +21,8 @@ export interface PushMessage {
   readonly replay?: boolean;
   /** Which delivery of the message this is (metadata `attempt`); unset means the first. */
   readonly attempt?: number;
+  /** The message has a receipt: an ack after the wait ended is still recorded (on the node holding the session). */
+  readonly tracked?: boolean;
 }
 
 /** A push kept in the user's offline inbox (delivery mode STORE_IF_UNACKED or STORE). */
@@ -33,6 +39,10 @@ export interface PushRequest extends PushMessage {
   readonly clientTypes: readonly string[];
   /** Undefined: a live push (nothing is kept). */
   readonly storage?: StoragePolicy;
+  /** The message id is the caller's own: the push is idempotent within the window, and has a receipt. */
+  readonly callerMessageId?: boolean;
+  /** Unset: `all`. */
+  readonly waitFor?: WaitFor;
 }
 
 /** How one session took a push, as the node holding it reports it. */
@@ -59,6 +69,8 @@ export interface PushResult {
   readonly failed: number;
   /** The message is in the user's offline inbox after the push. */
   readonly stored: boolean;
+  /** A repeat of a message id seen within the idempotency window: the first call's result, nothing delivered again. */
+  readonly duplicate?: boolean;
 }
 
 export function outcome(status: DeliveryStatus, error = ''): Outcome {

@@ -23,6 +23,12 @@ export interface AckTarget {
   hold(messageId: string, send: () => void): void;
   /** Emits the push (with metadata when the client asked for it). */
   emit(message: PushMessage, ack: (ackData: unknown) => void): void;
+  /**
+   * Keeps the unanswered ack callback `ackId` in Socket.IO's table for a late ack, within a bound
+   * per session (the oldest kept one is dropped past it); forget it with `lateAckArrived`.
+   */
+  keepForLateAck(ackId: number): void;
+  lateAckArrived(ackId: number): void;
   /** Tells `wait` when this session closes, until removeWait. */
   addWait(wait: AckWait): void;
   removeWait(wait: AckWait): void;
@@ -30,6 +36,12 @@ export interface AckTarget {
 
 /** What a wait needs from the sessions' owner: the index, the ack bounds, and the slow-consumer gate. */
 export interface AckWaitContext {
+  /**
+   * Told of an ack that comes after its wait ended (timeout, cancelled call) for a tracked message
+   * (one with a receipt): the receipt records it. Such an ack callback is kept by the session
+   * (`keepForLateAck`) instead of being dropped.
+   */
+  readonly lateAck?: (target: AckTarget, message: PushMessage, ackData: unknown, latencyUs: number) => void;
   readonly index: ReadonlyMap<string, AckTarget>;
   readonly ackLimits: AckLimits;
   /**
@@ -47,7 +59,10 @@ export class AckWait {
   private readonly ackIds: number[];
   private readonly emittedAt: number[];
   private remaining = 0;
+  /** Per session, for a tracked message: its entry while a late ack is still awaited (made on first use). */
+  private late: (AckTarget | undefined)[] | undefined;
   private readonly timer: NodeJS.Timeout | undefined;
+  private readonly message: PushMessage;
   private readonly onAbort = (): void => this.finish('failed', 'call cancelled or its deadline passed before the ack');
 
   constructor(
@@ -60,6 +75,7 @@ export class AckWait {
     private readonly onOutcome?: (index: number, outcome: Outcome) => void,
   ) {
     const count = sessionIds.length;
+    this.message = message;
     this.outcomes = new Array(count);
     this.awaiting = new Array(count);
     this.ackIds = new Array(count);
@@ -107,7 +123,10 @@ export class AckWait {
   }
 
   private acked(i: number, ackData: unknown): void {
-    if (this.awaiting[i] === undefined) return;
+    if (this.awaiting[i] === undefined) {
+      this.lateAck(i, ackData);
+      return;
+    }
     // Only this session's delivery fails: the reply for the others must not be lost to one client's ack.
     const refusal = checkAck(ackData, this.context.ackLimits);
     if (refusal !== undefined) {
@@ -124,8 +143,16 @@ export class AckWait {
     const entry = this.awaiting[i];
     if (entry === undefined) return;
     this.awaiting[i] = undefined;
-    // Socket.IO keeps an unanswered ack callback even after its socket closed; ours is done with it.
-    if (status !== 'acked') (entry.socket as unknown as SocketAckInternals).acks.delete(this.ackIds[i]!);
+    // Socket.IO keeps an unanswered ack callback even after its socket closed; ours is done with it,
+    // unless a late ack of a tracked message is still worth recording.
+    if (status !== 'acked') {
+      const ackId = this.ackIds[i]!;
+      if (this.message.tracked === true && status !== 'disconnected' && this.context.lateAck !== undefined) {
+        this.late ??= new Array(this.awaiting.length);
+        this.late[i] = entry;
+        entry.keepForLateAck(ackId);
+      } else (entry.socket as unknown as SocketAckInternals).acks.delete(ackId);
+    }
     entry.removeWait(this);
     const result = this.outcomes[i]!;
     result.status = status;
@@ -133,6 +160,17 @@ export class AckWait {
     // The last one is told by `resolve`, with the rest.
     if (--this.remaining === 0) this.done();
     else this.onOutcome?.(i, result);
+  }
+
+  /** An ack after the wait ended: recorded for a tracked message whose callback was kept, else ignored. */
+  private lateAck(i: number, ackData: unknown): void {
+    const entry = this.late?.[i];
+    if (entry === undefined) return;
+    this.late![i] = undefined;
+    entry.lateAckArrived(this.ackIds[i]!);
+    if (checkAck(ackData, this.context.ackLimits) !== undefined) return;
+    const latencyUs = Math.max(0, Math.round((performance.now() - this.emittedAt[i]!) * 1000));
+    this.context.lateAck?.(entry, this.message, ackData, latencyUs);
   }
 
   /** Ends the wait: every session still awaited gets `status`, and its ack callback is dropped. */

@@ -30,6 +30,8 @@ export class LocalSession implements AckTarget {
   private wait: AckWait | undefined = undefined;
   private moreWaits: Set<AckWait> | undefined = undefined;
   private clientBacklog: ClientBacklog | undefined = undefined;
+  /** Ack ids of tracked pushes whose wait ended unanswered, kept for a late ack (oldest first). */
+  private lateAckIds: number[] | undefined = undefined;
 
   constructor(
     readonly socket: Socket,
@@ -99,6 +101,19 @@ export class LocalSession implements AckTarget {
     else socket.emit(message.event, message.data, meta, ack);
   }
 
+  keepForLateAck(ackId: number): void {
+    this.lateAckIds ??= [];
+    this.lateAckIds.push(ackId);
+    // A client that never answers must not grow Socket.IO's ack table without bound.
+    if (this.lateAckIds.length > MAX_LATE_ACKS) (this.socket as unknown as SocketAcks).acks.delete(this.lateAckIds.shift()!);
+  }
+
+  lateAckArrived(ackId: number): void {
+    const ids = this.lateAckIds;
+    const i = ids?.indexOf(ackId) ?? -1;
+    if (i >= 0) ids!.splice(i, 1);
+  }
+
   /** Tells every push still awaiting this session's ack that it closed. */
   closed(): void {
     const waits = [this.wait, ...(this.moreWaits ?? [])];
@@ -107,6 +122,16 @@ export class LocalSession implements AckTarget {
     for (const wait of waits) wait?.disconnected(this);
   }
 }
+
+/** Late acks of tracked pushes one session may still owe; past this the oldest is forgotten. */
+const MAX_LATE_ACKS = 64;
+
+interface SocketAcks {
+  readonly acks: Map<number, unknown>;
+}
+
+/** Records an ack of a tracked push that came after its wait ended (app: the inbox and receipts). */
+export type LateAckHandler = (session: SessionRecord, message: PushMessage, ackData: unknown, latencyUs: number) => void;
 
 interface HeldPush {
   readonly messageId: string;
@@ -132,9 +157,20 @@ export const DEFAULT_LOCAL_SESSION_LIMITS: LocalSessionLimits = Object.freeze({
 export class LocalSessions implements SessionTransport {
   private readonly sessions = new Map<string, LocalSession>();
   private readonly waitContext: AckWaitContext;
+  private lateAcks: LateAckHandler | undefined;
 
   constructor(private readonly limits: LocalSessionLimits = DEFAULT_LOCAL_SESSION_LIMITS) {
-    this.waitContext = { index: this.sessions, ackLimits: limits, refuseSlow: (target) => this.refuseSlow(target as LocalSession) };
+    this.waitContext = {
+      index: this.sessions,
+      ackLimits: limits,
+      refuseSlow: (target) => this.refuseSlow(target as LocalSession),
+      lateAck: (target, message, ackData, latencyUs) => this.lateAcks?.((target as LocalSession).record, message, ackData, latencyUs),
+    };
+  }
+
+  /** Where acks of tracked pushes that come after their wait go (set once by the app). */
+  onLateAck(handler: LateAckHandler): void {
+    this.lateAcks = handler;
   }
 
   add(socket: Socket, record: SessionRecord): LocalSession {

@@ -13,10 +13,9 @@ import type { LocalSession, LocalSessions } from './local-sessions.js';
  */
 export function replayTo(entry: LocalSession, local: LocalSessions, inbox: InboxService, log: Logger): void {
   entry.holdLive();
-  const { userId, clientType, sessionId } = entry.record;
+  const { userId, sessionId } = entry.record;
   const target: ReplayTarget = {
-    userId,
-    clientType,
+    session: entry.record,
     send: (message) => local.deliver([sessionId], message, NEVER_CANCELLED).then((outcomes) => outcomes[0] ?? outcome('failed')),
     hasLive: (messageId) => entry.holds(messageId),
     get open() {

@@ -4,6 +4,7 @@ import type { InboxService } from '../domain/inbox-service.js';
 import type { PresenceService } from '../domain/presence-service.js';
 import type { PushService } from '../domain/push-service.js';
 import type { RateLimiter } from '../domain/rate-limiter.js';
+import type { ReceiptService } from '../domain/receipt-service.js';
 import type { ApiKeys, Scope } from './api-keys.js';
 import { type CallObserver, callMetricsInterceptor } from './call-metrics.js';
 import { callerAuthInterceptor } from './caller-auth.js';
@@ -15,10 +16,11 @@ import type { ApiCredentials } from './tls.js';
 import type { InFlight } from './unary.js';
 
 export interface ApiServerDeps {
-  readonly config: Pick<Config, 'api' | 'apiLimits' | 'push' | 'edge' | 'inbox'>;
+  readonly config: Pick<Config, 'api' | 'apiLimits' | 'push' | 'edge' | 'inbox' | 'presence'>;
   readonly push: PushService;
   readonly presence: PresenceService;
   readonly inbox: InboxService;
+  readonly receipts: ReceiptService;
   readonly keys: ApiKeys;
   readonly credentials: ApiCredentials;
   /** Client certificate CN → scopes (PUSHGATE_GRPC_CLIENT_CERT_SCOPES). */
@@ -58,6 +60,8 @@ export function createApiServer(deps: ApiServerDeps): GrpcServer {
       push: deps.push,
       presence: deps.presence,
       inbox: deps.inbox,
+      receipts: deps.receipts,
+      watchBufferSize: config.presence.bufferSize,
       limits: { ...config.push, clientTypes: config.edge.clientTypes, inbox: config.inbox },
       apiLimits: config.apiLimits,
       inFlight: deps.inFlight,

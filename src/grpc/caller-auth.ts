@@ -28,6 +28,8 @@ const METHOD_SCOPES: Readonly<Record<string, Scope>> = {
   '/pushgate.v1.PushService/DisconnectSessions': 'admin',
   '/pushgate.v1.PushService/ListInbox': 'read',
   '/pushgate.v1.PushService/DeleteInbox': 'admin',
+  '/pushgate.v1.PushService/GetMessage': 'read',
+  '/pushgate.v1.PushService/WatchReceipts': 'read',
 };
 
 /** Load balancers and grpcurl need these without a key, unless PUSHGATE_GRPC_AUTH_HEALTH says otherwise. */

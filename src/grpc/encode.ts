@@ -17,6 +17,7 @@ export const DELIVERY_STATUS: Readonly<Record<DomainDeliveryStatus, DeliveryStat
   disconnected: DeliveryStatus.DELIVERY_STATUS_DISCONNECTED,
   sent: DeliveryStatus.DELIVERY_STATUS_SENT,
   failed: DeliveryStatus.DELIVERY_STATUS_FAILED,
+  pending: DeliveryStatus.DELIVERY_STATUS_PENDING,
 };
 
 export function encodeSession(session: SessionRecord): Session {
@@ -51,6 +52,7 @@ export function encodePushResult(result: PushResult): PushToUserResponse {
     timedOut: result.timedOut,
     failed: result.failed,
     stored: result.stored,
+    duplicate: result.duplicate === true,
   };
 }
 
@@ -127,6 +129,10 @@ export class PushResultMessage implements PushToUserResponse {
 
   get stored(): boolean {
     return this.encoded().stored;
+  }
+
+  get duplicate(): boolean {
+    return this.encoded().duplicate;
   }
 
   private encoded(): PushToUserResponse {

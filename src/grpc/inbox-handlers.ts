@@ -60,7 +60,7 @@ export async function deleteInbox(
   const ids = request.all ? 'all' : request.messageIds.map((id, i) => requireId(id, `message_ids[${i}]`));
   const audit = { audit: true, method: 'DeleteInbox', caller: context.caller, userId, requestId: context.requestId };
   try {
-    const deleted = await inbox.remove(userId, ids);
+    const deleted = (await inbox.remove(userId, ids)).length;
     log.info({ ...audit, outcome: 'ok', deleted, all: request.all }, 'inbox messages deleted');
     return { deleted };
   } catch (err) {

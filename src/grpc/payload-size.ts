@@ -3,12 +3,14 @@ import { PushgateError } from '../errors.js';
 import {
   DeleteInboxRequest,
   DisconnectSessionsRequest,
+  GetMessageRequest,
   ListInboxRequest,
   ListSessionsRequest,
   PushServiceService,
   PushToUserRequest,
   PushToUsersRequest,
   WatchPresenceRequest,
+  WatchReceiptsRequest,
 } from '../gen/pushgate/v1/push_service.js';
 
 /**
@@ -27,7 +29,8 @@ export interface DecodeLimits {
 
 /** PushService with deserializers that never throw; the pushes' also measure `data` (see pushDecoder). */
 export function pushServiceDefinition(limits: DecodeLimits): typeof PushServiceService {
-  const { pushToUser, pushToUsers, listSessions, watchPresence, disconnectSessions, listInbox, deleteInbox } = PushServiceService;
+  const { pushToUser, pushToUsers, listSessions, watchPresence, disconnectSessions, listInbox, deleteInbox, getMessage, watchReceipts } =
+    PushServiceService;
   return {
     ...PushServiceService,
     pushToUser: {
@@ -43,6 +46,8 @@ export function pushServiceDefinition(limits: DecodeLimits): typeof PushServiceS
     disconnectSessions: { ...disconnectSessions, requestDeserialize: tolerant(DisconnectSessionsRequest, 'DisconnectSessionsRequest') },
     listInbox: { ...listInbox, requestDeserialize: tolerant(ListInboxRequest, 'ListInboxRequest') },
     deleteInbox: { ...deleteInbox, requestDeserialize: tolerant(DeleteInboxRequest, 'DeleteInboxRequest') },
+    getMessage: { ...getMessage, requestDeserialize: tolerant(GetMessageRequest, 'GetMessageRequest') },
+    watchReceipts: { ...watchReceipts, requestDeserialize: tolerant(WatchReceiptsRequest, 'WatchReceiptsRequest') },
   };
 }
 

@@ -82,6 +82,8 @@ function writeResult(out: WireWriter, userId: string | undefined, result: PushRe
   if (timedOut !== 0) out.varintField(32 + shift, timedOut);
   if (failed !== 0) out.varintField(40 + shift, failed);
   if (result.stored) out.varintField(48 + shift, 1);
+  // PushToUserResponse only: batches are not idempotent per user.
+  if (result.duplicate === true && userId === undefined) out.varintField(56, 1);
   if (userId !== undefined) out.end(start);
   return true;
 }

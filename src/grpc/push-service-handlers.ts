@@ -3,6 +3,7 @@ import type { ApiLimitsConfig } from '../config/api-limits.js';
 import type { InboxService } from '../domain/inbox-service.js';
 import type { PresenceService } from '../domain/presence-service.js';
 import type { PushService } from '../domain/push-service.js';
+import type { ReceiptService } from '../domain/receipt-service.js';
 import { isPushgateError } from '../errors.js';
 import type { PushServiceServer } from '../gen/pushgate/v1/push_service.js';
 import { CallCaps } from './call-caps.js';
@@ -10,6 +11,7 @@ import { encodeSession, PushResultMessage } from './encode.js';
 import { deleteInbox, listInbox } from './inbox-handlers.js';
 import { dataFactsOf } from './payload-size.js';
 import { pushToUsers } from './push-to-users.js';
+import { getMessage, watchReceipts } from './receipt-handlers.js';
 import { type InFlight, unary } from './unary.js';
 import { clientTypesOf, type PushLimits, pageSizeOf, requireId, toPushRequest } from './validate.js';
 import { watchPresence } from './watch-presence.js';
@@ -18,6 +20,9 @@ export interface HandlerDeps {
   readonly push: PushService;
   readonly presence: PresenceService;
   readonly inbox: InboxService;
+  readonly receipts: ReceiptService;
+  /** PUSHGATE_PRESENCE_BUFFER: events a WatchReceipts reader may fall behind, as for presence. */
+  readonly watchBufferSize: number;
   readonly limits: PushLimits;
   /** The API's own bounds: call duration, presence request size. */
   readonly apiLimits: ApiLimitsConfig;
@@ -29,7 +34,7 @@ const MAX_REASON_LENGTH = 256;
 
 /** The PushService RPCs: validate, call the engine, encode. No logic of their own. */
 export function pushServiceHandlers(deps: HandlerDeps): PushServiceServer {
-  const { push, presence, inbox, limits, apiLimits, inFlight, log } = deps;
+  const { push, presence, inbox, receipts, limits, apiLimits, inFlight, log } = deps;
   const calls = { inFlight, log, caps: new CallCaps(apiLimits.maxCallMs) };
   return {
     pushToUser: unary('PushToUser', calls, async (request, { signal }) => {
@@ -74,5 +79,9 @@ export function pushServiceHandlers(deps: HandlerDeps): PushServiceServer {
     listInbox: unary('ListInbox', calls, (request) => listInbox(inbox, request, apiLimits.maxListPageSize)),
 
     deleteInbox: unary('DeleteInbox', calls, (request, context) => deleteInbox(inbox, request, context, log)),
+
+    getMessage: unary('GetMessage', calls, (request) => getMessage(receipts, request)),
+
+    watchReceipts: watchReceipts(receipts, { maxUserIds: apiLimits.maxWatchUserIds, bufferSize: deps.watchBufferSize }, log),
   };
 }

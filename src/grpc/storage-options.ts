@@ -1,7 +1,7 @@
 import type { RemovalPolicy } from '../domain/inbox.js';
-import type { StoragePolicy } from '../domain/push.js';
+import type { StoragePolicy, WaitFor } from '../domain/push.js';
 import { PushgateError } from '../errors.js';
-import { DeliveryMode, RemovalPolicy as RemovalPolicyField } from '../gen/pushgate/v1/inbox.js';
+import { DeliveryMode, RemovalPolicy as RemovalPolicyField, WaitFor as WaitForField } from '../gen/pushgate/v1/inbox.js';
 
 /** The inbox settings a push request is checked against. */
 export interface StorageLimits {
@@ -33,6 +33,21 @@ const REMOVALS: Readonly<Record<number, RemovalPolicy>> = {
  * what every push made before the inbox existed is). Options that only make sense with a storing
  * mode are refused without one, so a caller who forgot the mode hears about it.
  */
+const WAIT_FOR: Readonly<Record<number, WaitFor>> = {
+  [WaitForField.WAIT_FOR_UNSPECIFIED]: 'all',
+  [WaitForField.WAIT_FOR_ALL]: 'all',
+  [WaitForField.WAIT_FOR_ANY]: 'any',
+  [WaitForField.WAIT_FOR_NONE]: 'none',
+};
+
+/** wait_for of a PushToUser: when the call returns. Fire-and-forget pushes have nothing to wait for. */
+export function waitForOf(value: WaitForField, noAck: boolean): WaitFor {
+  const waitFor = WAIT_FOR[value];
+  if (waitFor === undefined) throw invalid(`wait_for ${value} is not a WaitFor value`);
+  if (noAck && waitFor !== 'all') throw invalid('wait_for ANY or NONE needs acks: no_ack cannot be set with it');
+  return waitFor;
+}
+
 export function storageOf(request: StorageFields, limits: StorageLimits): StoragePolicy | undefined {
   const { deliveryMode, ttlSeconds, removal } = request;
   const removalPolicy = REMOVALS[removal];

@@ -5,7 +5,7 @@ import { isWellFormed, MAX_USER_ID_LENGTH } from '../domain/session.js';
 import { PushgateError } from '../errors.js';
 import type { PushToUserRequest, PushToUsersRequest } from '../gen/pushgate/v1/push_service.js';
 import type { DataFacts } from './payload-size.js';
-import { type StorageLimits, storageOf } from './storage-options.js';
+import { type StorageLimits, storageOf, waitForOf } from './storage-options.js';
 
 /** Request checks shared by the handlers; every message names the offending field. */
 
@@ -62,7 +62,8 @@ export function perMessageOf(value: number, field: string): number {
 
 export function toPushRequest(request: PushToUserRequest, data: DataFacts, limits: PushLimits): PushRequest {
   const userId = requireId(request.userId, 'user_id');
-  return { userId, ...pushOptionsOf(request, data, limits) };
+  const waitFor = waitForOf(request.waitFor, request.noAck);
+  return { userId, ...pushOptionsOf(request, data, limits), callerMessageId: request.messageId !== '', waitFor };
 }
 
 export interface BatchLimits extends PushLimits {

@@ -50,9 +50,9 @@ interface End {
 
 /**
  * The single-node IdempotencyStore: a Map of key → entry (a running lease or a done result), on the
- * monotonic clock. Ends wait in a min-heap with one unref'd timer for the earliest, so an entry
- * leaves memory when its lease or window ends, with no scan, and waiters learn of a lapsed lease
- * on time. A `waitFor` is told by the call that settles its key (complete, release) in the same
+ * monotonic clock. Ends wait in a min-heap: each claim takes out what has ended, with no scan, and
+ * while a `waitFor` waits, one unref'd timer for the earliest end tells waiters of a lapsed lease
+ * on time (an idle store holds no timer, so remembered results stay until the next claim). A `waitFor` is told by the call that settles its key (complete, release) in the same
  * turn, and by the heap's timer when the lease lapses: no timer of its own.
  */
 export class MemoryIdempotencyStore implements IdempotencyStore {
@@ -115,7 +115,7 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     const waiters = entry.waiters;
     return new Promise((resolve, reject) => {
       const ended = (): void => {
-        this.waiting--;
+        if (--this.waiting === 0) this.disarm();
         signal.removeEventListener('abort', onAbort);
       };
       const waiter: Waiter = {
@@ -134,6 +134,7 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
       };
       waiters.add(waiter);
       this.waiting++;
+      this.arm();
       signal.addEventListener('abort', onAbort, { once: true });
     });
   }
@@ -193,8 +194,13 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     this.ends.splice(0, this.ends.length, ...live);
   }
 
-  /** Sets the timer for the earliest end unless it is already set for it or sooner. */
+  /**
+   * Sets the timer for the earliest end unless it is already set for it or sooner. Only while a
+   * `waitFor` waits: an end nobody waits on is found by the next claim (expireDue), so an idle
+   * store holds no timer.
+   */
   private arm(): void {
+    if (this.waiting === 0) return;
     const next = this.ends[0]?.atMs;
     if (next === undefined || next >= this.timerAtMs) return;
     clearTimeout(this.timer);

@@ -115,16 +115,16 @@ export class MemoryInbox implements Inbox {
     return { messages, nextAfterSeq };
   }
 
-  async remove(userId: string, messageIds: readonly string[] | 'all'): Promise<number> {
+  async remove(userId: string, messageIds: readonly string[] | 'all'): Promise<string[]> {
     const inbox = this.users.get(userId);
-    if (inbox === undefined) return 0;
+    if (inbox === undefined) return [];
     const entries = messageIds === 'all' ? [...inbox.values()] : messageIds.map((id) => inbox.get(id));
-    let removed = 0;
+    const removed: string[] = [];
     for (const entry of entries) {
       // The same id twice in the list finds it gone the second time.
       if (entry !== undefined && entry.heapIndex !== -1) {
         this.take(entry);
-        removed++;
+        removed.push(entry.fields.messageId);
       }
     }
     return removed;

@@ -76,11 +76,11 @@ export class RedisInbox implements Inbox {
     return { messages, nextAfterSeq: more === 1 ? (messages.at(-1)?.seq ?? afterSeq) : undefined };
   }
 
-  async remove(userId: string, messageIds: readonly string[] | 'all'): Promise<number> {
-    if (messageIds !== 'all' && messageIds.length === 0) return 0;
+  async remove(userId: string, messageIds: readonly string[] | 'all'): Promise<string[]> {
+    if (messageIds !== 'all' && messageIds.length === 0) return [];
     const k = this.options.keys.user(userId);
     const which = messageIds === 'all' ? ['all'] : ['ids', ...messageIds];
-    return Number(await this.run('inboxRemove', k, true, [k.userKey, ...which]));
+    return ((await this.run('inboxRemove', k, true, [k.userKey, ...which])) as Buffer[] | string[]).map(String);
   }
 
   async expire(nowMs: number, limit: number): Promise<StoredMessage[]> {

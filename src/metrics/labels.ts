@@ -16,7 +16,7 @@ export const DISCONNECT_REASONS = [
   'too_many_sessions',
 ] as const;
 
-export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ['acked', 'timeout', 'disconnected', 'sent', 'failed'];
+export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ['acked', 'timeout', 'disconnected', 'sent', 'failed', 'pending'];
 
 export type PushOutcome = 'all_acked' | 'partly_acked' | 'none_acked' | 'no_sessions' | 'no_ack' | 'error';
 export const PUSH_OUTCOMES: readonly PushOutcome[] = ['all_acked', 'partly_acked', 'none_acked', 'no_sessions', 'no_ack', 'error'];
@@ -51,6 +51,8 @@ export const GRPC_METHODS = [
   'DisconnectSessions',
   'ListInbox',
   'DeleteInbox',
+  'GetMessage',
+  'WatchReceipts',
   'Check',
   'Watch',
   'ServerReflectionInfo',

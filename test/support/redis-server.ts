@@ -56,6 +56,11 @@ export function findRedisServer(searchPath: string = process.env.PATH ?? ''): st
 export interface StartRedisOptions {
   /** PATH-style list searched for `redis-server`; defaults to process.env.PATH. */
   searchPath?: string;
+  /**
+   * More redis-server arguments, after the defaults so they override them (e.g. `['--appendonly',
+   * 'yes', '--appendfsync', 'always']`); restart() starts the server with them again, in the same dir.
+   */
+  args?: readonly string[];
 }
 
 export interface TestRedis {
@@ -67,7 +72,10 @@ export interface TestRedis {
    * quickly (≤ 100 ms between attempts) so it survives restart(); `options` override anything.
    */
   client(options?: RedisOptions): Redis;
-  /** Kills the server (SIGKILL, nothing saved) and starts a fresh empty one on the same port; resolves when it answers PING. */
+  /**
+   * Kills the server (SIGKILL) and starts it again on the same port and dir with the same arguments;
+   * resolves when it answers PING. Empty again, unless `args` turned on persistence (AOF).
+   */
   restart(): Promise<void>;
   /** CLIENT PAUSE <ms> ALL from a side connection: every client's commands hang for ms. Resolves once the pause is in effect. */
   pause(ms: number): Promise<void>;
@@ -84,10 +92,11 @@ export interface TestRedisCluster {
   stop(): Promise<void>;
 }
 
-/** Starts a private, empty, non-persisting redis-server on a free loopback port. */
+/** Starts a private, empty redis-server on a free loopback port; it persists nothing unless `args` say so. */
 export async function startRedis(options: StartRedisOptions = {}): Promise<TestRedis> {
   const binary = findRedisServer(options.searchPath);
-  let server = await startOnFreePorts(binary, false);
+  const extraArgs = options.args ?? [];
+  let server = await startOnFreePorts(binary, false, extraArgs);
   const port = server.port;
   const url = `redis://${HOST}:${port}`;
   const clients: Redis[] = [];
@@ -104,7 +113,7 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<TestR
     async restart() {
       if (stopped) throw new Error(`test redis ${url} is stopped`);
       await server.kill();
-      server = await launch(binary, server.port, server.dir, undefined);
+      server = await launch(binary, server.port, server.dir, undefined, extraArgs);
     },
     async pause(ms) {
       // The OK reply comes after the pause is set, so returning here means it is in effect. A
@@ -228,14 +237,14 @@ interface RunningServer {
 class PortInUseError extends Error {}
 
 /** Starts a server on ports the OS reports free, trying fresh ones if another process beats us to a port. */
-async function startOnFreePorts(binary: string, cluster: boolean): Promise<RunningServer> {
+async function startOnFreePorts(binary: string, cluster: boolean, extraArgs: readonly string[] = []): Promise<RunningServer> {
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const busPort = cluster ? await freePort() : undefined;
     // Fresh per attempt: a cluster node may already have written nodes.conf for the lost port.
     const dir = mkdtempSync(join(tmpdir(), 'pushgate-redis-'));
     try {
-      return await launch(binary, port, dir, busPort);
+      return await launch(binary, port, dir, busPort, extraArgs);
     } catch (error) {
       rmSync(dir, { recursive: true, force: true });
       if (!(error instanceof PortInUseError) || attempt >= PORT_ATTEMPTS) throw error;
@@ -258,12 +267,19 @@ async function freePort(): Promise<number> {
 }
 
 /** Spawns redis-server on `port` and resolves once it answers PING; rejects with its log if it dies first. */
-async function launch(binary: string, port: number, dir: string, busPort: number | undefined): Promise<RunningServer> {
+async function launch(
+  binary: string,
+  port: number,
+  dir: string,
+  busPort: number | undefined,
+  extraArgs: readonly string[] = [],
+): Promise<RunningServer> {
   const args = ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no', '--dir', dir];
   if (busPort !== undefined) {
     args.push('--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf'));
     args.push('--cluster-port', String(busPort));
   }
+  args.push(...extraArgs);
   const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   liveServers.set(child, dir);
   let output = '';

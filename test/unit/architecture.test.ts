@@ -21,14 +21,17 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   limits: ['domain', 'redis', 'errors'],
   inbox: ['domain', 'redis', 'errors'],
   idempotency: ['domain', 'redis', 'errors'],
-  cluster: ['registry', 'redis', 'domain', 'config', 'idempotency', 'inbox', 'errors'],
+  receipts: ['domain', 'redis', 'errors'],
+  cluster: ['registry', 'redis', 'domain', 'config', 'idempotency', 'inbox', 'receipts', 'errors'],
   edge: ['domain', 'config', 'errors'],
   grpc: ['domain', 'gen', 'config', 'errors'],
   http: ['domain', 'errors'],
   // The Prometheus metrics: observers of the domain's results; the transports declare their own observer interfaces.
   metrics: ['domain', 'errors'],
   gen: [],
-  app: ['cluster', 'config', 'domain', 'edge', 'grpc', 'http', 'limits', 'metrics', 'registry', 'idempotency', 'inbox', 'errors'],
+  app: ['cluster', 'config', 'domain', 'edge', 'grpc', 'http', 'limits', 'metrics', 'registry', 'app-delivery', 'errors'],
+  // app-delivery.ts wires the delivery guarantees (inbox, receipts, idempotency) on memory or the cluster's Redis stores.
+  'app-delivery': ['cluster', 'config', 'domain', 'idempotency', 'inbox', 'receipts', 'metrics', 'errors'],
   // serve.ts runs a node as a process (config, logger, App, signals); grpc only to route grpc-js's own log into pino.
   serve: ['app', 'config', 'grpc', 'logger', 'errors'],
   main: ['serve'],

@@ -52,8 +52,7 @@ const ACKED: Outcome = { status: 'acked', latencyUs: 1, ackData: undefined, erro
 function target(answer: (message: PushMessage) => Outcome | Promise<Outcome> = () => ACKED, live: string[] = []) {
   const sent: PushMessage[] = [];
   const session: ReplayTarget & { sent: PushMessage[]; open: boolean } = {
-    userId: 'u1',
-    clientType: 'app',
+    session: sessionRecord('u1', 's-app', { clientType: 'app' }),
     sent,
     open: true,
     send: async (message) => {
@@ -76,7 +75,7 @@ describe('InboxService.settle', () => {
     const settled = await inboxService.settle(request, result(request, [['app', outcome('timeout')]]));
     expect(settled.stored).toBe(true);
     const [kept] = (await inbox.list('u1', 0, 10, NOW)).messages;
-    expect(kept).toMatchObject({ messageId: 'm1', attempts: 1, expiresAtMs: NOW + 60_000, sentAtMs: NOW - 5 });
+    expect(kept).toMatchObject({ messageId: 'm1', attempts: 1, expiresAtMs: NOW - 5 + 60_000, sentAtMs: NOW - 5 });
   });
 
   it('does not keep a STORE_IF_UNACKED push one session acked', async () => {
@@ -96,12 +95,12 @@ describe('InboxService.settle', () => {
   it('removes a STORE push with its live ack, or keeps it until every client type acked (EACH_CLIENT_TYPE)', async () => {
     const { inbox, service: inboxService } = service();
     const anyAck = push('any');
-    await inboxService.keepBeforeSend(anyAck);
+    await inboxService.keepBeforeSend(anyAck, 0);
     expect((await inboxService.settle(anyAck, result(anyAck, [['web', ACKED]]))).stored).toBe(false);
 
     // No client-type filter: every configured type must ack it.
     const eachType = push('each', { storage: { mode: 'store', ttlMs: 60_000, removal: 'each_client_type' } });
-    await inboxService.keepBeforeSend(eachType);
+    await inboxService.keepBeforeSend(eachType, 0);
     const partly = await inboxService.settle(
       eachType,
       result(eachType, [
@@ -126,8 +125,8 @@ describe('InboxService.settle', () => {
 describe('InboxService.replay', () => {
   it('sends every stored message for the client type in push order, and the acks remove them', async () => {
     const { inbox, service: inboxService } = service();
-    for (const id of ['a', 'b', 'c']) await inboxService.keepBeforeSend(push(id));
-    await inboxService.keepBeforeSend(push('for-web', { clientTypes: ['web'] }));
+    for (const id of ['a', 'b', 'c']) await inboxService.keepBeforeSend(push(id), 0);
+    await inboxService.keepBeforeSend(push('for-web', { clientTypes: ['web'] }), 0);
     const session = target();
 
     expect(await inboxService.replay(session)).toBe(3);
@@ -141,7 +140,7 @@ describe('InboxService.replay', () => {
 
   it('keeps what the session did not ack, for its next connection (attempt counts up)', async () => {
     const { service: inboxService } = service();
-    await inboxService.keepBeforeSend(push('a'));
+    await inboxService.keepBeforeSend(push('a'), 0);
     await inboxService.replay(target(() => outcome('timeout')));
     const again = target();
     await inboxService.replay(again);
@@ -150,13 +149,13 @@ describe('InboxService.replay', () => {
 
   it('also sends messages stored while the replay runs, and skips one already on its way live', async () => {
     const { inbox, service: inboxService } = service();
-    await inboxService.keepBeforeSend(push('first'));
+    await inboxService.keepBeforeSend(push('first'), 0);
     let storedLate = false;
     const session = target(async () => {
       if (!storedLate) {
         storedLate = true;
-        await inboxService.keepBeforeSend(push('late'));
-        await inboxService.keepBeforeSend(push('live-too'));
+        await inboxService.keepBeforeSend(push('late'), 0);
+        await inboxService.keepBeforeSend(push('live-too'), 0);
       }
       return ACKED;
     }, ['live-too']);
@@ -167,7 +166,7 @@ describe('InboxService.replay', () => {
 
   it('stops when the session closes', async () => {
     const { service: inboxService } = service();
-    for (const id of ['a', 'b', 'c']) await inboxService.keepBeforeSend(push(id));
+    for (const id of ['a', 'b', 'c']) await inboxService.keepBeforeSend(push(id), 0);
     const session = target(() => {
       session.open = false;
       return outcome('disconnected');

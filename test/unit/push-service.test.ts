@@ -2,6 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { InboxService } from '../../src/domain/inbox-service.js';
 import { type Outcome, outcome, type PushMessage, type PushRequest } from '../../src/domain/push.js';
 import { PushService } from '../../src/domain/push-service.js';
+import { ReceiptService } from '../../src/domain/receipt-service.js';
 import type { SessionRecord } from '../../src/domain/session.js';
 import {
   type CloseReason,
@@ -12,6 +13,7 @@ import {
 } from '../../src/domain/session-transport.js';
 import { PushgateError } from '../../src/errors.js';
 import { MemoryInbox } from '../../src/inbox/memory-inbox.js';
+import { MemoryReceiptStore } from '../../src/receipts/memory-receipts.js';
 import { MemorySessionRegistry } from '../../src/registry/memory-registry.js';
 import { refusal } from '../support/refusal.js';
 import { sessionRecord } from '../support/session-record.js';
@@ -125,7 +127,8 @@ function setup(otherNodes?: RemoteNodes) {
     clientTypes: ['app', 'pc', 'web'],
     replayAckTimeoutMs: 1000,
   });
-  const service = new PushService({ nodeId: THIS_NODE, registry, local, closer, remote: otherNodes ?? remote, inbox });
+  const receipts = new ReceiptService({ store: new MemoryReceiptStore(), retentionMs: 60_000 });
+  const service = new PushService({ nodeId: THIS_NODE, registry, local, closer, remote: otherNodes ?? remote, inbox, receipts });
   return { registry, lookup, local, closer, remote, service };
 }
 

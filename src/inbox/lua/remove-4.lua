@@ -2,12 +2,12 @@
 remove-4: removes the given messages of a user, or all of them (expired ones included).
 KEYS[1] HASH messages   KEYS[2] ZSET by seq   KEYS[3] ZSET by expiry   KEYS[4] ZSET shard sweep index
 ARGV[1] user key   ARGV[2] 'all' or 'ids'   ARGV[3…] message ids (with 'ids')
-Returns how many stored messages were removed.
+Returns the ids of the stored messages it removed.
 ]]
 local k = user_keys()
-local removed = 0
+local removed = {}
 local function remove(id)
-  if take(k, ARGV[1], id) then removed = removed + 1 end
+  if take(k, ARGV[1], id) then table.insert(removed, id) end
 end
 if ARGV[2] == 'all' then
   for _, id in ipairs(redis.call('ZRANGE', k.order, 0, -1)) do remove(id) end

@@ -118,6 +118,126 @@ export function removalPolicyToJSON(object: RemovalPolicy): string {
   }
 }
 
+/** WaitFor says when a push call returns. */
+export enum WaitFor {
+  /** WAIT_FOR_UNSPECIFIED - Unset: the same as WAIT_FOR_ALL. */
+  WAIT_FOR_UNSPECIFIED = 0,
+  /** WAIT_FOR_ALL - When every targeted session has acked, closed or timed out (the default). */
+  WAIT_FOR_ALL = 1,
+  /**
+   * WAIT_FOR_ANY - At the first ACKED session (or when every session has an outcome, if none acks): the other
+   * sessions are reported PENDING, and their later acks are recorded in the message's receipt.
+   */
+  WAIT_FOR_ANY = 2,
+  /**
+   * WAIT_FOR_NONE - As soon as the message is handed to the sessions' sockets: every session is reported PENDING
+   * (or FAILED/DISCONNECTED if it could not be sent), and acks are recorded in the receipt.
+   */
+  WAIT_FOR_NONE = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function waitForFromJSON(object: any): WaitFor {
+  switch (object) {
+    case 0:
+    case "WAIT_FOR_UNSPECIFIED":
+      return WaitFor.WAIT_FOR_UNSPECIFIED;
+    case 1:
+    case "WAIT_FOR_ALL":
+      return WaitFor.WAIT_FOR_ALL;
+    case 2:
+    case "WAIT_FOR_ANY":
+      return WaitFor.WAIT_FOR_ANY;
+    case 3:
+    case "WAIT_FOR_NONE":
+      return WaitFor.WAIT_FOR_NONE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return WaitFor.UNRECOGNIZED;
+  }
+}
+
+export function waitForToJSON(object: WaitFor): string {
+  switch (object) {
+    case WaitFor.WAIT_FOR_UNSPECIFIED:
+      return "WAIT_FOR_UNSPECIFIED";
+    case WaitFor.WAIT_FOR_ALL:
+      return "WAIT_FOR_ALL";
+    case WaitFor.WAIT_FOR_ANY:
+      return "WAIT_FOR_ANY";
+    case WaitFor.WAIT_FOR_NONE:
+      return "WAIT_FOR_NONE";
+    case WaitFor.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** ReceiptEventKind says what happened to a message. */
+export enum ReceiptEventKind {
+  /** RECEIPT_EVENT_KIND_UNSPECIFIED - Never sent; the zero value guards against unset fields. */
+  RECEIPT_EVENT_KIND_UNSPECIFIED = 0,
+  /** RECEIPT_EVENT_KIND_ACKED - A session acked it after the push call returned (a late ack) or when it was replayed. */
+  RECEIPT_EVENT_KIND_ACKED = 1,
+  /** RECEIPT_EVENT_KIND_STORED - It was kept in the user's offline inbox. */
+  RECEIPT_EVENT_KIND_STORED = 2,
+  /** RECEIPT_EVENT_KIND_EXPIRED - It left the inbox unacked at its TTL. */
+  RECEIPT_EVENT_KIND_EXPIRED = 3,
+  /** RECEIPT_EVENT_KIND_DROPPED - It was dropped unacked to make room in a full inbox (PUSHGATE_INBOX_FULL_POLICY drop_oldest). */
+  RECEIPT_EVENT_KIND_DROPPED = 4,
+  /** RECEIPT_EVENT_KIND_DELETED - DeleteInbox removed it. */
+  RECEIPT_EVENT_KIND_DELETED = 5,
+  UNRECOGNIZED = -1,
+}
+
+export function receiptEventKindFromJSON(object: any): ReceiptEventKind {
+  switch (object) {
+    case 0:
+    case "RECEIPT_EVENT_KIND_UNSPECIFIED":
+      return ReceiptEventKind.RECEIPT_EVENT_KIND_UNSPECIFIED;
+    case 1:
+    case "RECEIPT_EVENT_KIND_ACKED":
+      return ReceiptEventKind.RECEIPT_EVENT_KIND_ACKED;
+    case 2:
+    case "RECEIPT_EVENT_KIND_STORED":
+      return ReceiptEventKind.RECEIPT_EVENT_KIND_STORED;
+    case 3:
+    case "RECEIPT_EVENT_KIND_EXPIRED":
+      return ReceiptEventKind.RECEIPT_EVENT_KIND_EXPIRED;
+    case 4:
+    case "RECEIPT_EVENT_KIND_DROPPED":
+      return ReceiptEventKind.RECEIPT_EVENT_KIND_DROPPED;
+    case 5:
+    case "RECEIPT_EVENT_KIND_DELETED":
+      return ReceiptEventKind.RECEIPT_EVENT_KIND_DELETED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return ReceiptEventKind.UNRECOGNIZED;
+  }
+}
+
+export function receiptEventKindToJSON(object: ReceiptEventKind): string {
+  switch (object) {
+    case ReceiptEventKind.RECEIPT_EVENT_KIND_UNSPECIFIED:
+      return "RECEIPT_EVENT_KIND_UNSPECIFIED";
+    case ReceiptEventKind.RECEIPT_EVENT_KIND_ACKED:
+      return "RECEIPT_EVENT_KIND_ACKED";
+    case ReceiptEventKind.RECEIPT_EVENT_KIND_STORED:
+      return "RECEIPT_EVENT_KIND_STORED";
+    case ReceiptEventKind.RECEIPT_EVENT_KIND_EXPIRED:
+      return "RECEIPT_EVENT_KIND_EXPIRED";
+    case ReceiptEventKind.RECEIPT_EVENT_KIND_DROPPED:
+      return "RECEIPT_EVENT_KIND_DROPPED";
+    case ReceiptEventKind.RECEIPT_EVENT_KIND_DELETED:
+      return "RECEIPT_EVENT_KIND_DELETED";
+    case ReceiptEventKind.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** InboxMessage is one message kept in a user's offline inbox. */
 export interface InboxMessage {
   /** The push's message id (a batch's per-user id for PushToUsers). */
@@ -146,6 +266,28 @@ export interface InboxMessage {
   ackedClientTypes: string[];
   /** Its place in the user's inbox: increases in push order. */
   seq: number;
+}
+
+/** ReceiptEvent is one thing that happened to a message after its push. */
+export interface ReceiptEvent {
+  /** Pass as WatchReceiptsRequest.resume_after to continue after this event. */
+  cursor: string;
+  /** What happened. */
+  kind: ReceiptEventKind;
+  /** The message. */
+  messageId: string;
+  /** The user it was pushed to. */
+  userId: string;
+  /** ACKED: the session that acked. Empty otherwise. */
+  sessionId: string;
+  /** ACKED: that session's client type. Empty otherwise. */
+  clientType: string;
+  /** When it happened. */
+  at?:
+    | Date
+    | undefined;
+  /** ACKED: the ack came on a replay from the inbox. */
+  replay: boolean;
 }
 
 function createBaseInboxMessage(): InboxMessage {
@@ -388,6 +530,212 @@ export const InboxMessage: MessageFns<InboxMessage> = {
     message.attempts = object.attempts ?? 0;
     message.ackedClientTypes = object.ackedClientTypes?.map((e) => e) || [];
     message.seq = object.seq ?? 0;
+    return message;
+  },
+};
+
+function createBaseReceiptEvent(): ReceiptEvent {
+  return {
+    cursor: "",
+    kind: 0,
+    messageId: "",
+    userId: "",
+    sessionId: "",
+    clientType: "",
+    at: undefined,
+    replay: false,
+  };
+}
+
+export const ReceiptEvent: MessageFns<ReceiptEvent> = {
+  encode(message: ReceiptEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.cursor !== "") {
+      writer.uint32(10).string(message.cursor);
+    }
+    if (message.kind !== 0) {
+      writer.uint32(16).int32(message.kind);
+    }
+    if (message.messageId !== "") {
+      writer.uint32(26).string(message.messageId);
+    }
+    if (message.userId !== "") {
+      writer.uint32(34).string(message.userId);
+    }
+    if (message.sessionId !== "") {
+      writer.uint32(42).string(message.sessionId);
+    }
+    if (message.clientType !== "") {
+      writer.uint32(50).string(message.clientType);
+    }
+    if (message.at !== undefined) {
+      Timestamp.encode(toTimestamp(message.at), writer.uint32(58).fork()).join();
+    }
+    if (message.replay !== false) {
+      writer.uint32(64).bool(message.replay);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReceiptEvent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReceiptEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.cursor = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.messageId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.clientType = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.at = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.replay = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReceiptEvent {
+    return {
+      cursor: isSet(object.cursor) ? globalThis.String(object.cursor) : "",
+      kind: isSet(object.kind) ? receiptEventKindFromJSON(object.kind) : 0,
+      messageId: isSet(object.messageId)
+        ? globalThis.String(object.messageId)
+        : isSet(object.message_id)
+        ? globalThis.String(object.message_id)
+        : "",
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      sessionId: isSet(object.sessionId)
+        ? globalThis.String(object.sessionId)
+        : isSet(object.session_id)
+        ? globalThis.String(object.session_id)
+        : "",
+      clientType: isSet(object.clientType)
+        ? globalThis.String(object.clientType)
+        : isSet(object.client_type)
+        ? globalThis.String(object.client_type)
+        : "",
+      at: isSet(object.at) ? fromJsonTimestamp(object.at) : undefined,
+      replay: isSet(object.replay) ? globalThis.Boolean(object.replay) : false,
+    };
+  },
+
+  toJSON(message: ReceiptEvent): unknown {
+    const obj: any = {};
+    if (message.cursor !== "") {
+      obj.cursor = message.cursor;
+    }
+    if (message.kind !== 0) {
+      obj.kind = receiptEventKindToJSON(message.kind);
+    }
+    if (message.messageId !== "") {
+      obj.messageId = message.messageId;
+    }
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.sessionId !== "") {
+      obj.sessionId = message.sessionId;
+    }
+    if (message.clientType !== "") {
+      obj.clientType = message.clientType;
+    }
+    if (message.at !== undefined) {
+      obj.at = message.at.toISOString();
+    }
+    if (message.replay !== false) {
+      obj.replay = message.replay;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReceiptEvent>, I>>(base?: I): ReceiptEvent {
+    return ReceiptEvent.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReceiptEvent>, I>>(object: I): ReceiptEvent {
+    const message = createBaseReceiptEvent();
+    message.cursor = object.cursor ?? "";
+    message.kind = object.kind ?? 0;
+    message.messageId = object.messageId ?? "";
+    message.userId = object.userId ?? "";
+    message.sessionId = object.sessionId ?? "";
+    message.clientType = object.clientType ?? "";
+    message.at = object.at ?? undefined;
+    message.replay = object.replay ?? false;
     return message;
   },
 };

@@ -21,14 +21,22 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { Value } from "../../google/protobuf/struct.js";
+import { Timestamp } from "../../google/protobuf/timestamp.js";
 import {
   DeliveryMode,
   deliveryModeFromJSON,
   deliveryModeToJSON,
   InboxMessage,
+  ReceiptEvent,
+  ReceiptEventKind,
+  receiptEventKindFromJSON,
+  receiptEventKindToJSON,
   RemovalPolicy,
   removalPolicyFromJSON,
   removalPolicyToJSON,
+  WaitFor,
+  waitForFromJSON,
+  waitForToJSON,
 } from "./inbox.js";
 import { PresenceEvent } from "./presence.js";
 import { Session } from "./session.js";
@@ -51,6 +59,11 @@ export enum DeliveryStatus {
   DELIVERY_STATUS_SENT = 4,
   /** DELIVERY_STATUS_FAILED - The event could not be handed to the session; `error` says why. */
   DELIVERY_STATUS_FAILED = 5,
+  /**
+   * DELIVERY_STATUS_PENDING - Sent, and not answered when the call returned (wait_for ANY or NONE); a later ack is recorded
+   * in the message's receipt (GetMessage, WatchReceipts).
+   */
+  DELIVERY_STATUS_PENDING = 6,
   UNRECOGNIZED = -1,
 }
 
@@ -74,6 +87,9 @@ export function deliveryStatusFromJSON(object: any): DeliveryStatus {
     case 5:
     case "DELIVERY_STATUS_FAILED":
       return DeliveryStatus.DELIVERY_STATUS_FAILED;
+    case 6:
+    case "DELIVERY_STATUS_PENDING":
+      return DeliveryStatus.DELIVERY_STATUS_PENDING;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -95,6 +111,8 @@ export function deliveryStatusToJSON(object: DeliveryStatus): string {
       return "DELIVERY_STATUS_SENT";
     case DeliveryStatus.DELIVERY_STATUS_FAILED:
       return "DELIVERY_STATUS_FAILED";
+    case DeliveryStatus.DELIVERY_STATUS_PENDING:
+      return "DELIVERY_STATUS_PENDING";
     case DeliveryStatus.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -127,7 +145,12 @@ export interface PushToUserRequest {
   ackTimeoutMs: number;
   /** Fire and forget: do not request acks; each reachable session is reported SENT. */
   noAck: boolean;
-  /** Caller's identifier for this message, echoed in the response. Generated when empty. */
+  /**
+   * Caller's identifier for this message, echoed in the response. Generated when empty. A push
+   * with a message_id seen in the last PUSHGATE_IDEMPOTENCY_WINDOW_S seconds (on any node) is not
+   * delivered again: the call returns the first call's result (waiting for it if it is still
+   * running). The same message_id with another user or event is refused (ALREADY_EXISTS).
+   */
   messageId: string;
   /**
    * Whether the push is kept in the user's offline inbox and replayed when sessions connect.
@@ -141,6 +164,8 @@ export interface PushToUserRequest {
   ttlSeconds: number;
   /** Which acks remove a stored message. Unset: REMOVAL_POLICY_ANY_SESSION. */
   removal: RemovalPolicy;
+  /** When the call returns. Unset: WAIT_FOR_ALL. */
+  waitFor: WaitFor;
 }
 
 /** PushToUserResponse reports the outcome of a push, one entry per targeted session. */
@@ -160,6 +185,11 @@ export interface PushToUserResponse {
    * ack removed it yet): the user's sessions get it again when they connect.
    */
   stored: boolean;
+  /**
+   * This call repeated a message_id seen within PUSHGATE_IDEMPOTENCY_WINDOW_S: nothing was
+   * delivered again, and the rest of this response is the first call's.
+   */
+  duplicate: boolean;
 }
 
 /**
@@ -428,6 +458,80 @@ export interface DeleteInboxResponse {
   deleted: number;
 }
 
+/** GetMessageRequest names a message. */
+export interface GetMessageRequest {
+  /** The message id: the push's message_id (PushToUsers: `<batch id>:<user id>`). Required. */
+  messageId: string;
+}
+
+/** GetMessageResponse is a message's current state. */
+export interface GetMessageResponse {
+  /** The message id. */
+  messageId: string;
+  /** The user it was pushed to. */
+  userId: string;
+  /** The Socket.IO event name. */
+  event: string;
+  /** When it was pushed. */
+  sentAt?:
+    | Date
+    | undefined;
+  /** How it was pushed. */
+  deliveryMode: DeliveryMode;
+  /** In the user's offline inbox now. */
+  stored: boolean;
+  /** When a stored message expires; unset when never stored. */
+  expiresAt?:
+    | Date
+    | undefined;
+  /**
+   * Why a stored message left the inbox (ACKED, EXPIRED, DROPPED, DELETED); UNSPECIFIED while it
+   * is stored or if it never was.
+   */
+  removed: ReceiptEventKind;
+  /** When it left the inbox. */
+  removedAt?:
+    | Date
+    | undefined;
+  /**
+   * Each session the message was sent to (live, or replayed), with its latest outcome: PENDING
+   * until it answers, then ACKED (with the ack's data and the attempt acked), TIMEOUT, ….
+   */
+  deliveries: SessionDelivery[];
+  /**
+   * Per delivery, in the same order: the attempt its status is about (1: the live push) and
+   * whether it was a replay. Kept apart so SessionDelivery stays the same message everywhere.
+   */
+  attempts: DeliveryAttempt[];
+}
+
+/** DeliveryAttempt says which delivery of a message a session's status is about. */
+export interface DeliveryAttempt {
+  /** 1 for the live push, counting up with each replay. */
+  attempt: number;
+  /** The status comes from a replay on connect. */
+  replay: boolean;
+  /** When the status was recorded. */
+  at?: Date | undefined;
+}
+
+/** WatchReceiptsRequest selects which receipt events to stream. */
+export interface WatchReceiptsRequest {
+  /** Only these users. Empty means every user. */
+  userIds: string[];
+  /**
+   * Resume a lost stream: first every event after this cursor (ReceiptEvent.cursor), then live
+   * events. An expired cursor fails with FAILED_PRECONDITION. Empty: live events from now on.
+   */
+  resumeAfter: string;
+}
+
+/** WatchReceiptsResponse carries one receipt event. */
+export interface WatchReceiptsResponse {
+  /** The event. */
+  event?: ReceiptEvent | undefined;
+}
+
 function createBasePushToUserRequest(): PushToUserRequest {
   return {
     userId: "",
@@ -440,6 +544,7 @@ function createBasePushToUserRequest(): PushToUserRequest {
     deliveryMode: 0,
     ttlSeconds: 0,
     removal: 0,
+    waitFor: 0,
   };
 }
 
@@ -474,6 +579,9 @@ export const PushToUserRequest: MessageFns<PushToUserRequest> = {
     }
     if (message.removal !== 0) {
       writer.uint32(80).int32(message.removal);
+    }
+    if (message.waitFor !== 0) {
+      writer.uint32(88).int32(message.waitFor);
     }
     return writer;
   },
@@ -571,6 +679,14 @@ export const PushToUserRequest: MessageFns<PushToUserRequest> = {
             message.removal = reader.int32() as any;
             continue;
           }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.waitFor = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -623,6 +739,11 @@ export const PushToUserRequest: MessageFns<PushToUserRequest> = {
         ? globalThis.Number(object.ttl_seconds)
         : 0,
       removal: isSet(object.removal) ? removalPolicyFromJSON(object.removal) : 0,
+      waitFor: isSet(object.waitFor)
+        ? waitForFromJSON(object.waitFor)
+        : isSet(object.wait_for)
+        ? waitForFromJSON(object.wait_for)
+        : 0,
     };
   },
 
@@ -658,6 +779,9 @@ export const PushToUserRequest: MessageFns<PushToUserRequest> = {
     if (message.removal !== 0) {
       obj.removal = removalPolicyToJSON(message.removal);
     }
+    if (message.waitFor !== 0) {
+      obj.waitFor = waitForToJSON(message.waitFor);
+    }
     return obj;
   },
 
@@ -676,12 +800,13 @@ export const PushToUserRequest: MessageFns<PushToUserRequest> = {
     message.deliveryMode = object.deliveryMode ?? 0;
     message.ttlSeconds = object.ttlSeconds ?? 0;
     message.removal = object.removal ?? 0;
+    message.waitFor = object.waitFor ?? 0;
     return message;
   },
 };
 
 function createBasePushToUserResponse(): PushToUserResponse {
-  return { messageId: "", deliveries: [], acked: 0, timedOut: 0, failed: 0, stored: false };
+  return { messageId: "", deliveries: [], acked: 0, timedOut: 0, failed: 0, stored: false, duplicate: false };
 }
 
 export const PushToUserResponse: MessageFns<PushToUserResponse> = {
@@ -703,6 +828,9 @@ export const PushToUserResponse: MessageFns<PushToUserResponse> = {
     }
     if (message.stored !== false) {
       writer.uint32(48).bool(message.stored);
+    }
+    if (message.duplicate !== false) {
+      writer.uint32(56).bool(message.duplicate);
     }
     return writer;
   },
@@ -768,6 +896,14 @@ export const PushToUserResponse: MessageFns<PushToUserResponse> = {
             message.stored = reader.bool();
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.duplicate = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -798,6 +934,7 @@ export const PushToUserResponse: MessageFns<PushToUserResponse> = {
         : 0,
       failed: isSet(object.failed) ? globalThis.Number(object.failed) : 0,
       stored: isSet(object.stored) ? globalThis.Boolean(object.stored) : false,
+      duplicate: isSet(object.duplicate) ? globalThis.Boolean(object.duplicate) : false,
     };
   },
 
@@ -821,6 +958,9 @@ export const PushToUserResponse: MessageFns<PushToUserResponse> = {
     if (message.stored !== false) {
       obj.stored = message.stored;
     }
+    if (message.duplicate !== false) {
+      obj.duplicate = message.duplicate;
+    }
     return obj;
   },
 
@@ -835,6 +975,7 @@ export const PushToUserResponse: MessageFns<PushToUserResponse> = {
     message.timedOut = object.timedOut ?? 0;
     message.failed = object.failed ?? 0;
     message.stored = object.stored ?? false;
+    message.duplicate = object.duplicate ?? false;
     return message;
   },
 };
@@ -2784,6 +2925,611 @@ export const DeleteInboxResponse: MessageFns<DeleteInboxResponse> = {
   },
 };
 
+function createBaseGetMessageRequest(): GetMessageRequest {
+  return { messageId: "" };
+}
+
+export const GetMessageRequest: MessageFns<GetMessageRequest> = {
+  encode(message: GetMessageRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.messageId !== "") {
+      writer.uint32(10).string(message.messageId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetMessageRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetMessageRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.messageId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetMessageRequest {
+    return {
+      messageId: isSet(object.messageId)
+        ? globalThis.String(object.messageId)
+        : isSet(object.message_id)
+        ? globalThis.String(object.message_id)
+        : "",
+    };
+  },
+
+  toJSON(message: GetMessageRequest): unknown {
+    const obj: any = {};
+    if (message.messageId !== "") {
+      obj.messageId = message.messageId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetMessageRequest>, I>>(base?: I): GetMessageRequest {
+    return GetMessageRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetMessageRequest>, I>>(object: I): GetMessageRequest {
+    const message = createBaseGetMessageRequest();
+    message.messageId = object.messageId ?? "";
+    return message;
+  },
+};
+
+function createBaseGetMessageResponse(): GetMessageResponse {
+  return {
+    messageId: "",
+    userId: "",
+    event: "",
+    sentAt: undefined,
+    deliveryMode: 0,
+    stored: false,
+    expiresAt: undefined,
+    removed: 0,
+    removedAt: undefined,
+    deliveries: [],
+    attempts: [],
+  };
+}
+
+export const GetMessageResponse: MessageFns<GetMessageResponse> = {
+  encode(message: GetMessageResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.messageId !== "") {
+      writer.uint32(10).string(message.messageId);
+    }
+    if (message.userId !== "") {
+      writer.uint32(18).string(message.userId);
+    }
+    if (message.event !== "") {
+      writer.uint32(26).string(message.event);
+    }
+    if (message.sentAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.sentAt), writer.uint32(34).fork()).join();
+    }
+    if (message.deliveryMode !== 0) {
+      writer.uint32(40).int32(message.deliveryMode);
+    }
+    if (message.stored !== false) {
+      writer.uint32(48).bool(message.stored);
+    }
+    if (message.expiresAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.expiresAt), writer.uint32(58).fork()).join();
+    }
+    if (message.removed !== 0) {
+      writer.uint32(64).int32(message.removed);
+    }
+    if (message.removedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.removedAt), writer.uint32(74).fork()).join();
+    }
+    for (const v of message.deliveries) {
+      SessionDelivery.encode(v!, writer.uint32(82).fork()).join();
+    }
+    for (const v of message.attempts) {
+      DeliveryAttempt.encode(v!, writer.uint32(90).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetMessageResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetMessageResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.messageId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.event = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.sentAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.deliveryMode = reader.int32() as any;
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.stored = reader.bool();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.expiresAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.removed = reader.int32() as any;
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.removedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.deliveries.push(SessionDelivery.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.attempts.push(DeliveryAttempt.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetMessageResponse {
+    return {
+      messageId: isSet(object.messageId)
+        ? globalThis.String(object.messageId)
+        : isSet(object.message_id)
+        ? globalThis.String(object.message_id)
+        : "",
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      event: isSet(object.event) ? globalThis.String(object.event) : "",
+      sentAt: isSet(object.sentAt)
+        ? fromJsonTimestamp(object.sentAt)
+        : isSet(object.sent_at)
+        ? fromJsonTimestamp(object.sent_at)
+        : undefined,
+      deliveryMode: isSet(object.deliveryMode)
+        ? deliveryModeFromJSON(object.deliveryMode)
+        : isSet(object.delivery_mode)
+        ? deliveryModeFromJSON(object.delivery_mode)
+        : 0,
+      stored: isSet(object.stored) ? globalThis.Boolean(object.stored) : false,
+      expiresAt: isSet(object.expiresAt)
+        ? fromJsonTimestamp(object.expiresAt)
+        : isSet(object.expires_at)
+        ? fromJsonTimestamp(object.expires_at)
+        : undefined,
+      removed: isSet(object.removed) ? receiptEventKindFromJSON(object.removed) : 0,
+      removedAt: isSet(object.removedAt)
+        ? fromJsonTimestamp(object.removedAt)
+        : isSet(object.removed_at)
+        ? fromJsonTimestamp(object.removed_at)
+        : undefined,
+      deliveries: globalThis.Array.isArray(object?.deliveries)
+        ? object.deliveries.map((e: any) => SessionDelivery.fromJSON(e))
+        : [],
+      attempts: globalThis.Array.isArray(object?.attempts)
+        ? object.attempts.map((e: any) => DeliveryAttempt.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: GetMessageResponse): unknown {
+    const obj: any = {};
+    if (message.messageId !== "") {
+      obj.messageId = message.messageId;
+    }
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.event !== "") {
+      obj.event = message.event;
+    }
+    if (message.sentAt !== undefined) {
+      obj.sentAt = message.sentAt.toISOString();
+    }
+    if (message.deliveryMode !== 0) {
+      obj.deliveryMode = deliveryModeToJSON(message.deliveryMode);
+    }
+    if (message.stored !== false) {
+      obj.stored = message.stored;
+    }
+    if (message.expiresAt !== undefined) {
+      obj.expiresAt = message.expiresAt.toISOString();
+    }
+    if (message.removed !== 0) {
+      obj.removed = receiptEventKindToJSON(message.removed);
+    }
+    if (message.removedAt !== undefined) {
+      obj.removedAt = message.removedAt.toISOString();
+    }
+    if (message.deliveries?.length) {
+      obj.deliveries = message.deliveries.map((e) => SessionDelivery.toJSON(e));
+    }
+    if (message.attempts?.length) {
+      obj.attempts = message.attempts.map((e) => DeliveryAttempt.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetMessageResponse>, I>>(base?: I): GetMessageResponse {
+    return GetMessageResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetMessageResponse>, I>>(object: I): GetMessageResponse {
+    const message = createBaseGetMessageResponse();
+    message.messageId = object.messageId ?? "";
+    message.userId = object.userId ?? "";
+    message.event = object.event ?? "";
+    message.sentAt = object.sentAt ?? undefined;
+    message.deliveryMode = object.deliveryMode ?? 0;
+    message.stored = object.stored ?? false;
+    message.expiresAt = object.expiresAt ?? undefined;
+    message.removed = object.removed ?? 0;
+    message.removedAt = object.removedAt ?? undefined;
+    message.deliveries = object.deliveries?.map((e) => SessionDelivery.fromPartial(e)) || [];
+    message.attempts = object.attempts?.map((e) => DeliveryAttempt.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseDeliveryAttempt(): DeliveryAttempt {
+  return { attempt: 0, replay: false, at: undefined };
+}
+
+export const DeliveryAttempt: MessageFns<DeliveryAttempt> = {
+  encode(message: DeliveryAttempt, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.attempt !== 0) {
+      writer.uint32(8).uint32(message.attempt);
+    }
+    if (message.replay !== false) {
+      writer.uint32(16).bool(message.replay);
+    }
+    if (message.at !== undefined) {
+      Timestamp.encode(toTimestamp(message.at), writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeliveryAttempt {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeliveryAttempt();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.attempt = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.replay = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.at = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeliveryAttempt {
+    return {
+      attempt: isSet(object.attempt) ? globalThis.Number(object.attempt) : 0,
+      replay: isSet(object.replay) ? globalThis.Boolean(object.replay) : false,
+      at: isSet(object.at) ? fromJsonTimestamp(object.at) : undefined,
+    };
+  },
+
+  toJSON(message: DeliveryAttempt): unknown {
+    const obj: any = {};
+    if (message.attempt !== 0) {
+      obj.attempt = Math.round(message.attempt);
+    }
+    if (message.replay !== false) {
+      obj.replay = message.replay;
+    }
+    if (message.at !== undefined) {
+      obj.at = message.at.toISOString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeliveryAttempt>, I>>(base?: I): DeliveryAttempt {
+    return DeliveryAttempt.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeliveryAttempt>, I>>(object: I): DeliveryAttempt {
+    const message = createBaseDeliveryAttempt();
+    message.attempt = object.attempt ?? 0;
+    message.replay = object.replay ?? false;
+    message.at = object.at ?? undefined;
+    return message;
+  },
+};
+
+function createBaseWatchReceiptsRequest(): WatchReceiptsRequest {
+  return { userIds: [], resumeAfter: "" };
+}
+
+export const WatchReceiptsRequest: MessageFns<WatchReceiptsRequest> = {
+  encode(message: WatchReceiptsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.userIds) {
+      writer.uint32(10).string(v!);
+    }
+    if (message.resumeAfter !== "") {
+      writer.uint32(18).string(message.resumeAfter);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchReceiptsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchReceiptsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userIds.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.resumeAfter = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WatchReceiptsRequest {
+    return {
+      userIds: globalThis.Array.isArray(object?.userIds)
+        ? object.userIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.user_ids)
+        ? object.user_ids.map((e: any) => globalThis.String(e))
+        : [],
+      resumeAfter: isSet(object.resumeAfter)
+        ? globalThis.String(object.resumeAfter)
+        : isSet(object.resume_after)
+        ? globalThis.String(object.resume_after)
+        : "",
+    };
+  },
+
+  toJSON(message: WatchReceiptsRequest): unknown {
+    const obj: any = {};
+    if (message.userIds?.length) {
+      obj.userIds = message.userIds;
+    }
+    if (message.resumeAfter !== "") {
+      obj.resumeAfter = message.resumeAfter;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<WatchReceiptsRequest>, I>>(base?: I): WatchReceiptsRequest {
+    return WatchReceiptsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<WatchReceiptsRequest>, I>>(object: I): WatchReceiptsRequest {
+    const message = createBaseWatchReceiptsRequest();
+    message.userIds = object.userIds?.map((e) => e) || [];
+    message.resumeAfter = object.resumeAfter ?? "";
+    return message;
+  },
+};
+
+function createBaseWatchReceiptsResponse(): WatchReceiptsResponse {
+  return { event: undefined };
+}
+
+export const WatchReceiptsResponse: MessageFns<WatchReceiptsResponse> = {
+  encode(message: WatchReceiptsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.event !== undefined) {
+      ReceiptEvent.encode(message.event, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchReceiptsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchReceiptsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.event = ReceiptEvent.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WatchReceiptsResponse {
+    return { event: isSet(object.event) ? ReceiptEvent.fromJSON(object.event) : undefined };
+  },
+
+  toJSON(message: WatchReceiptsResponse): unknown {
+    const obj: any = {};
+    if (message.event !== undefined) {
+      obj.event = ReceiptEvent.toJSON(message.event);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<WatchReceiptsResponse>, I>>(base?: I): WatchReceiptsResponse {
+    return WatchReceiptsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<WatchReceiptsResponse>, I>>(object: I): WatchReceiptsResponse {
+    const message = createBaseWatchReceiptsResponse();
+    message.event = (object.event !== undefined && object.event !== null)
+      ? ReceiptEvent.fromPartial(object.event)
+      : undefined;
+    return message;
+  },
+};
+
 /**
  * PushService lets backend services push events to every live client of a user and learn, per
  * client session, whether the event arrived.
@@ -2888,6 +3634,36 @@ export const PushServiceService = {
     responseSerialize: (value: DeleteInboxResponse): Buffer => Buffer.from(DeleteInboxResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): DeleteInboxResponse => DeleteInboxResponse.decode(value),
   },
+  /**
+   * The current state of a message: each session's outcome including acks that came after the
+   * push call returned (late acks, replays on reconnect), whether it is in the inbox, and why it
+   * left. Kept for PUSHGATE_RECEIPT_RETENTION_S (longer while stored) for pushes made with a
+   * message_id of the caller's, a storing delivery_mode, or wait_for ANY or NONE; NOT_FOUND
+   * otherwise. Needs the "read" scope.
+   */
+  getMessage: {
+    path: "/pushgate.v1.PushService/GetMessage" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetMessageRequest): Buffer => Buffer.from(GetMessageRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetMessageRequest => GetMessageRequest.decode(value),
+    responseSerialize: (value: GetMessageResponse): Buffer => Buffer.from(GetMessageResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetMessageResponse => GetMessageResponse.decode(value),
+  },
+  /**
+   * Streams receipt events (acks after the call returned, stored, expired, dropped, deleted) of
+   * chosen users or all, resumable from a cursor like WatchPresence. Needs the "read" scope.
+   */
+  watchReceipts: {
+    path: "/pushgate.v1.PushService/WatchReceipts" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: WatchReceiptsRequest): Buffer => Buffer.from(WatchReceiptsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): WatchReceiptsRequest => WatchReceiptsRequest.decode(value),
+    responseSerialize: (value: WatchReceiptsResponse): Buffer =>
+      Buffer.from(WatchReceiptsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): WatchReceiptsResponse => WatchReceiptsResponse.decode(value),
+  },
 } as const;
 
 export interface PushServiceServer extends UntypedServiceImplementation {
@@ -2929,6 +3705,19 @@ export interface PushServiceServer extends UntypedServiceImplementation {
    * more. Needs the "admin" scope.
    */
   deleteInbox: handleUnaryCall<DeleteInboxRequest, DeleteInboxResponse>;
+  /**
+   * The current state of a message: each session's outcome including acks that came after the
+   * push call returned (late acks, replays on reconnect), whether it is in the inbox, and why it
+   * left. Kept for PUSHGATE_RECEIPT_RETENTION_S (longer while stored) for pushes made with a
+   * message_id of the caller's, a storing delivery_mode, or wait_for ANY or NONE; NOT_FOUND
+   * otherwise. Needs the "read" scope.
+   */
+  getMessage: handleUnaryCall<GetMessageRequest, GetMessageResponse>;
+  /**
+   * Streams receipt events (acks after the call returned, stored, expired, dropped, deleted) of
+   * chosen users or all, resumable from a cursor like WatchPresence. Needs the "read" scope.
+   */
+  watchReceipts: handleServerStreamingCall<WatchReceiptsRequest, WatchReceiptsResponse>;
 }
 
 export interface PushServiceClient extends Client {
@@ -3053,6 +3842,41 @@ export interface PushServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DeleteInboxResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * The current state of a message: each session's outcome including acks that came after the
+   * push call returned (late acks, replays on reconnect), whether it is in the inbox, and why it
+   * left. Kept for PUSHGATE_RECEIPT_RETENTION_S (longer while stored) for pushes made with a
+   * message_id of the caller's, a storing delivery_mode, or wait_for ANY or NONE; NOT_FOUND
+   * otherwise. Needs the "read" scope.
+   */
+  getMessage(
+    request: GetMessageRequest,
+    callback: (error: ServiceError | null, response: GetMessageResponse) => void,
+  ): ClientUnaryCall;
+  getMessage(
+    request: GetMessageRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetMessageResponse) => void,
+  ): ClientUnaryCall;
+  getMessage(
+    request: GetMessageRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetMessageResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Streams receipt events (acks after the call returned, stored, expired, dropped, deleted) of
+   * chosen users or all, resumable from a cursor like WatchPresence. Needs the "read" scope.
+   */
+  watchReceipts(
+    request: WatchReceiptsRequest,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<WatchReceiptsResponse>;
+  watchReceipts(
+    request: WatchReceiptsRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<WatchReceiptsResponse>;
 }
 
 export const PushServiceClient = makeGenericClientConstructor(
@@ -3075,6 +3899,28 @@ export type DeepPartial<T> = T extends Builtin ? T
 type KeysOfUnion<T> = T extends T ? keyof T : never;
 export type Exact<P, I extends P> = P extends Builtin ? P
   : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
+
+function toTimestamp(date: Date): Timestamp {
+  const seconds = Math.trunc(date.getTime() / 1_000);
+  const nanos = (date.getTime() % 1_000) * 1_000_000;
+  return { seconds, nanos };
+}
+
+function fromTimestamp(t: Timestamp): Date {
+  let millis = (t.seconds || 0) * 1_000;
+  millis += (t.nanos || 0) / 1_000_000;
+  return new globalThis.Date(millis);
+}
+
+function fromJsonTimestamp(o: any): Date {
+  if (o instanceof globalThis.Date) {
+    return o;
+  } else if (typeof o === "string") {
+    return new globalThis.Date(o);
+  } else {
+    return fromTimestamp(Timestamp.fromJSON(o));
+  }
+}
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;
