@@ -15,15 +15,25 @@ export class NodeDelivery {
    * outcomes as soon as each is known: this node's sessions one by one, another node's all at its
    * reply, and every node's group as it completes (so an outcome may be told twice).
    */
-  async deliver(
+  deliver(
     sessions: readonly SessionRecord[],
     message: PushMessage,
     signal: Cancellation,
     onOutcome?: (index: number, outcome: Outcome) => void,
   ): Promise<Outcome[]> {
-    const { nodeId, local, remote } = this.deps;
-    // The common case on one node: every session is ours, one delivery in lookup order.
+    const { nodeId, local } = this.deps;
+    // The common case on one node: every session is ours, one delivery in lookup order (no async layer of its own).
     if (sessions.every((s) => s.nodeId === nodeId)) return local.deliver(idsOf(sessions), message, signal, onOutcome);
+    return this.deliverAcrossNodes(sessions, message, signal, onOutcome);
+  }
+
+  private async deliverAcrossNodes(
+    sessions: readonly SessionRecord[],
+    message: PushMessage,
+    signal: Cancellation,
+    onOutcome: ((index: number, outcome: Outcome) => void) | undefined,
+  ): Promise<Outcome[]> {
+    const { nodeId, local, remote } = this.deps;
     const groups = otherNodesFirst(byNode(sessions), nodeId);
     const index = new Map(sessions.map((session, i) => [session.sessionId, i]));
     const parts = await Promise.all(

@@ -77,7 +77,8 @@ export class PushService {
     };
   }
 
-  async push(request: PushRequest, signal: Cancellation): Promise<PushResult> {
+  /** Not async itself: a push is on the hot path, and each async layer costs a promise and a turn. */
+  push(request: PushRequest, signal: Cancellation): Promise<PushResult> {
     const { idempotent } = this.deps;
     if (idempotent !== undefined && request.callerMessageId === true) {
       return idempotent.run(request, signal, () => this.pushOnce(request, signal));

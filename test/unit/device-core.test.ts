@@ -264,7 +264,8 @@ describe('device core: connections', () => {
     first.conn.close();
     await connected(2);
     expect(auths.map((a) => a.token)).toEqual(['token-1', 'token-2']);
-    expect(client.connected).toBe(true);
+    // The server side is up first; the client learns of it on its next read.
+    await waitFor('the client to see its connect', () => client.connected);
     expect(client.sessionId).toBe(sockets[1]!.id);
   });
 
