@@ -1,3 +1,4 @@
+import { ExpiryHeap, type HeapItem } from '../domain/expiry-heap.js';
 import {
   type AckResult,
   admitsType,
@@ -9,7 +10,6 @@ import {
   type StoreResult,
 } from '../domain/inbox.js';
 import { PushgateError } from '../errors.js';
-import { ExpiryHeap, type HeapItem } from './expiry-heap.js';
 import { inboxFull, keptForm, type MessageFields } from './inbox-messages.js';
 
 export interface MemoryInboxOptions {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { ExpiryHeap, type HeapItem } from '../domain/expiry-heap.js';
 import type { MessageReceipt, NewReceiptEvent, ReceiptChange, ReceiptEvent, ReceiptListener, ReceiptStore } from '../domain/receipts.js';
 import { PushgateError } from '../errors.js';
-import { ExpiryHeap, type HeapItem } from './receipt-heap.js';
 import { fixedJson, makeReceipt, removalJson, sessionJson } from './receipt-records.js';
 
 export interface MemoryReceiptOptions {

@@ -9,9 +9,9 @@ export interface HeapItem {
 const OUT = -1;
 
 /**
- * A min-heap of items by expiry that can also take out any item (each knows its index), so a
- * receipt put again leaves it at once instead of lingering until its old expiry. O(log n) each.
- * (The same idea as the inbox's heap; rooms do not import each other.)
+ * A min-heap of items by expiry that can also take out any item (each knows its index), so an
+ * acked message or a receipt put again leaves it at once instead of lingering until its old
+ * expiry. O(log n) each. Shared by the memory adapters that expire what they hold (inbox, receipts).
  */
 export class ExpiryHeap<T extends HeapItem> {
   private readonly items: T[] = [];
