@@ -277,6 +277,7 @@ export class App {
     this.presence.acceptFinalBurst();
     await this.edge.close();
     this.presence.endAll();
+    this.delivery.receipts.endAll();
     await this.delivery.close();
     const timer = setTimeout(() => this.grpc.forceShutdown(), Math.min(graceMs, 2000));
     await grpcStopped;

@@ -1,4 +1,4 @@
-import type { Cancellation } from './cancellation.js';
+import { Cancel, type Cancellation } from './cancellation.js';
 import type { Delivery, PushRequest, PushResult } from './push.js';
 import { type ReceiptWatchRequest, watchReceipts } from './receipt-watch.js';
 import type { MessageReceipt, NewReceiptEvent, ReceiptEvent, ReceiptStore, RemovalReason, SessionReceipt } from './receipts.js';
@@ -30,6 +30,7 @@ export interface AckFacts {
  */
 export class ReceiptService {
   private readonly now: () => number;
+  private readonly watches = new Set<Cancel>();
 
   constructor(private readonly deps: ReceiptServiceDeps) {
     this.now = deps.now ?? Date.now;
@@ -116,9 +117,25 @@ export class ReceiptService {
     return this.deps.store.get(messageId);
   }
 
-  /** Receipt events as they happen (after `resumeAfter`, if given), for a WatchReceipts stream. */
-  watch(request: ReceiptWatchRequest, signal: Cancellation): AsyncGenerator<ReceiptEvent, void, undefined> {
-    return watchReceipts(this.deps.store, request, signal);
+  /** Receipt events as they happen (after `resumeAfter`, if given), for a WatchReceipts stream; `endAll` ends it. */
+  async *watch(request: ReceiptWatchRequest, signal: Cancellation): AsyncGenerator<ReceiptEvent, void, undefined> {
+    const finish = new Cancel();
+    this.watches.add(finish);
+    try {
+      yield* watchReceipts(this.deps.store, request, signal, finish);
+    } finally {
+      this.watches.delete(finish);
+    }
+  }
+
+  /** Open WatchReceipts streams on this node. */
+  get watchCount(): number {
+    return this.watches.size;
+  }
+
+  /** Ends every receipt stream (shutdown): each reader gets what was queued for it, then the end, and resumes elsewhere. */
+  endAll(): void {
+    for (const finish of this.watches) finish.abort();
   }
 
   private event(

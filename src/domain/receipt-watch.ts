@@ -24,6 +24,8 @@ export async function* watchReceipts(
   store: ReceiptStore,
   request: ReceiptWatchRequest,
   signal: Cancellation,
+  /** Ends the stream (shutdown): what is queued is still yielded, then it returns. */
+  finish: Cancellation,
 ): AsyncGenerator<ReceiptEvent, void, undefined> {
   const users = request.userIds.length === 0 ? undefined : new Set(request.userIds);
   const queue: ReceiptEvent[] = [];
@@ -40,6 +42,7 @@ export async function* watchReceipts(
   const onAbort = (): void => wake?.();
   const unsubscribe = store.subscribe(onEvent);
   signal.addEventListener('abort', onAbort);
+  finish.addEventListener('abort', onAbort);
   try {
     const seen = new Set<string>();
     if (request.resumeAfter !== undefined) {
@@ -63,6 +66,7 @@ export async function* watchReceipts(
       }
       const event = queue.shift();
       if (event === undefined) {
+        if (finish.aborted) return;
         await new Promise<void>((resolve) => (wake = resolve));
         continue;
       }
@@ -71,6 +75,7 @@ export async function* watchReceipts(
     }
   } finally {
     signal.removeEventListener('abort', onAbort);
+    finish.removeEventListener('abort', onAbort);
     unsubscribe();
   }
 }

@@ -179,6 +179,16 @@ describe('receipts, idempotency and wait_for (one node)', () => {
     expect(resumed.events.map((e) => e.cursor)).toEqual(events.events.slice(3).map((e) => e.cursor));
   });
 
+  it('ends open receipt streams with OK when the node stops, so a drain does not wait on them', async () => {
+    const stream = watch();
+    await waitFor('the stream to be open', () => node.app.delivery.receipts.watchCount === 1);
+    const started = Date.now();
+    await node.app.stop();
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(await stream.ended).toBe(status.OK);
+    expect(node.app.delivery.receipts.watchCount).toBe(0);
+  });
+
   it('answers NOT_FOUND for a message without a receipt, and FAILED_PRECONDITION for a stale cursor', async () => {
     const untracked = await node.client.pushToUser({ userId: 'n1', event: 'notice', data: 1 });
     const missing = await grpcError(getMessage(untracked.messageId));
