@@ -44,7 +44,8 @@ export class IdempotentPushes {
           throw err;
         }
         const remembered: Remembered = { userId: request.userId, event: request.event, result };
-        await store.complete(key, claim.token, JSON.stringify(remembered), windowMs).catch(this.deps.onStoreError);
+        // Not awaited: a repeat arriving before it lands finds the key running and waits for it.
+        store.complete(key, claim.token, JSON.stringify(remembered), windowMs).catch(this.deps.onStoreError);
         return result;
       }
       const stored = claim.kind === 'done' ? claim.result : await store.waitFor(key, signal);

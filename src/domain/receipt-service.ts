@@ -43,8 +43,11 @@ export class ReceiptService {
     );
   }
 
-  /** The push starts: an empty receipt, so every later change (even a racing replay's ack) lands on it. */
-  opened(request: PushRequest): Promise<void> {
+  /**
+   * The push starts: an empty receipt, so every later change (even a racing replay's ack) lands on
+   * it; or, given `result`, the whole receipt of a push that had nothing else going on.
+   */
+  opened(request: PushRequest, result?: PushResult): Promise<void> {
     const storage = request.storage;
     const receipt: MessageReceipt = {
       messageId: request.messageId,
@@ -55,7 +58,7 @@ export class ReceiptService {
       stored: false,
       expiresAtMs: 0,
       removed: undefined,
-      sessions: [],
+      sessions: result === undefined ? [] : result.deliveries.map((d) => sessionReceipt(d, this.now())),
     };
     return this.deps.store.put(receipt, this.deps.retentionMs + (storage?.ttlMs ?? 0));
   }

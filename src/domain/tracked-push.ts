@@ -30,8 +30,15 @@ export interface TrackedPushDeps {
  */
 export async function pushTracked(deps: TrackedPushDeps, request: PushRequest, signal: Cancellation): Promise<PushResult> {
   const { inbox, receipts } = deps;
-  await untilAborted(receipts.opened(request), signal);
-  const sessions = await deps.lookup(request, signal);
+  const waitFor = request.waitFor ?? 'all';
+  // A live push waited for in full touches nothing else while it runs: its receipt is written once,
+  // whole, at the end. Otherwise the receipt is opened first (alongside the lookup), so a change
+  // during the delivery (a replay's ack of the stored copy) lands on it.
+  const openFirst = request.storage !== undefined || waitFor !== 'all';
+  const [sessions] = await Promise.all([
+    deps.lookup(request, signal),
+    openFirst ? untilAborted(receipts.opened(request), signal) : undefined,
+  ]);
   // Kept before anything is sent, counting the sends about to happen: a node that dies
   // mid-delivery loses nothing, and a replay says it may be a repeat.
   if (request.storage?.mode === 'store') await untilAborted(inbox.keepBeforeSend(request, sessions.length), signal);
@@ -44,12 +51,12 @@ export async function pushTracked(deps: TrackedPushDeps, request: PushRequest, s
     sentAtMs: request.sentAtMs,
     tracked: true,
   };
-  const waitFor = request.waitFor ?? 'all';
   if (waitFor === 'all' || sessions.length === 0) {
     const outcomes = sessions.length === 0 || signal.aborted ? [] : await deps.deliver(sessions, message, signal);
     // Settled even when the call was cancelled: a push that reached nobody is then kept, not lost.
     const settled = await inbox.settle(request, summarize(request.messageId, inOrder(sessions, outcomes)));
-    await receipts.delivered(settled).catch(deps.onBackgroundError);
+    const written = openFirst ? receipts.delivered(settled) : receipts.opened(request, settled);
+    await written.catch(deps.onBackgroundError);
     return settled;
   }
   const known: (Outcome | undefined)[] = new Array(sessions.length);
