@@ -1,13 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Cancellation } from '../domain/cancellation.js';
+import { ExpiryHeap, type HeapItem } from '../domain/expiry-heap.js';
 import type { IdempotencyClaim, IdempotencyStore } from '../domain/idempotency.js';
 import { PushgateError } from '../errors.js';
 
 /** setTimeout's longest wait; a later end is reached in steps. */
 const MAX_TIMER_MS = 2_147_483_647;
-/** Stale ends (of entries completed or released since) are dropped once they outnumber live entries by this much. */
-const STALE_SLACK = 1024;
 const RUNNING: IdempotencyClaim = Object.freeze({ kind: 'running' });
 
 /** Throws RangeError unless `ms` is a whole, positive number of ms (what Redis PX takes). */
@@ -25,39 +24,38 @@ interface Waiter {
   fail(err: unknown): void;
 }
 
-interface Running {
+/** An entry is never changed in place: completing a lease replaces it. `expiresAtMs` is when it ends. */
+interface Held extends HeapItem {
+  readonly key: string;
+}
+
+interface Running extends Held {
   readonly kind: 'running';
   readonly token: string;
-  readonly endsAtMs: number;
   /** The `waitFor`s of this lease, made on the first one. */
   waiters: Set<Waiter> | undefined;
 }
 
-interface Done {
+interface Done extends Held {
   readonly kind: 'done';
   readonly result: string;
-  readonly endsAtMs: number;
 }
 
 type Entry = Running | Done;
 
-/** When an entry ends. Entries are never changed in place, so one that was replaced or removed is simply no longer in the map. */
-interface End {
-  readonly atMs: number;
-  readonly key: string;
-  readonly entry: Entry;
-}
-
 /**
  * The single-node IdempotencyStore: a Map of key → entry (a running lease or a done result), on the
- * monotonic clock. Ends wait in a min-heap: each claim takes out what has ended, with no scan, and
+ * monotonic clock. Entries wait for their end in an expiry heap, which an entry leaves as it is replaced or
+ * removed: each claim takes out what has ended, with no scan, and
  * while a `waitFor` waits, one unref'd timer for the earliest end tells waiters of a lapsed lease
  * on time (an idle store holds no timer, so remembered results stay until the next claim). A `waitFor` is told by the call that settles its key (complete, release) in the same
  * turn, and by the heap's timer when the lease lapses: no timer of its own.
  */
 export class MemoryIdempotencyStore implements IdempotencyStore {
   private readonly entries = new Map<string, Entry>();
-  private readonly ends: End[] = [];
+  private readonly ends = new ExpiryHeap<Entry>();
+  /** Orders entries ending in the same ms (the heap's tie-break). */
+  private lastSeq = 0;
   private timer: NodeJS.Timeout | undefined;
   /** When the timer fires; Infinity while there is none. */
   private timerAtMs = Number.POSITIVE_INFINITY;
@@ -83,7 +81,7 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     if (entry?.kind === 'done') return { kind: 'done', result: entry.result };
     if (entry !== undefined) return RUNNING;
     const token = randomUUID();
-    this.hold(key, { kind: 'running', token, endsAtMs: now + leaseMs, waiters: undefined });
+    this.hold({ kind: 'running', key, token, expiresAtMs: now + leaseMs, seq: ++this.lastSeq, heapIndex: -1, waiters: undefined });
     return { kind: 'first', token };
   }
 
@@ -93,7 +91,7 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     const now = performance.now();
     const entry = this.live(key, now);
     if (entry?.kind !== 'running' || entry.token !== token) return;
-    this.hold(key, { kind: 'done', result, endsAtMs: now + windowMs });
+    this.hold({ kind: 'done', key, result, expiresAtMs: now + windowMs, seq: ++this.lastSeq, heapIndex: -1 });
     settle(entry, result);
   }
 
@@ -101,7 +99,7 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     this.checkOpen();
     const entry = this.live(key, performance.now());
     if (entry?.kind !== 'running' || entry.token !== token) return;
-    this.entries.delete(key);
+    this.forget(entry);
     settle(entry, undefined);
   }
 
@@ -145,7 +143,7 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     this.disarm();
     const entries = [...this.entries.values()];
     this.entries.clear();
-    this.ends.length = 0;
+    this.ends.clear();
     for (const entry of entries) {
       if (entry.kind !== 'running' || entry.waiters === undefined) continue;
       const waiters = [...entry.waiters];
@@ -161,37 +159,33 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
   /** The key's entry if it has not ended by `now`; an ended one is expired here, before its timer. */
   private live(key: string, now: number): Entry | undefined {
     const entry = this.entries.get(key);
-    if (entry === undefined || entry.endsAtMs > now) return entry;
-    this.expire(key, entry);
+    if (entry === undefined || entry.expiresAtMs > now) return entry;
+    this.expire(entry);
     return undefined;
   }
 
-  private expire(key: string, entry: Entry): void {
-    this.entries.delete(key);
+  private expire(entry: Entry): void {
+    this.forget(entry);
     if (entry.kind === 'running') settle(entry, undefined);
   }
 
-  private hold(key: string, entry: Entry): void {
-    this.entries.set(key, entry);
-    if (this.ends.length > 2 * this.entries.size + STALE_SLACK) this.dropStale();
-    this.push({ atMs: entry.endsAtMs, key, entry });
+  private forget(entry: Entry): void {
+    this.entries.delete(entry.key);
+    this.ends.remove(entry);
+  }
+
+  /** Holds `entry` in place of the key's current one (which leaves the heap with it). */
+  private hold(entry: Entry): void {
+    const replaced = this.entries.get(entry.key);
+    if (replaced !== undefined) this.ends.remove(replaced);
+    this.entries.set(entry.key, entry);
+    this.ends.push(entry);
     this.arm();
   }
 
   /** Expires every entry whose end has come by `now`. */
   private expireDue(now: number): void {
-    while (this.ends.length > 0 && this.ends[0]!.atMs <= now) {
-      const { key, entry } = this.pop();
-      if (this.entries.get(key) === entry) this.expire(key, entry);
-    }
-  }
-
-  /** Rebuilds the heap from the live entries only: ends of replaced or removed entries pile up under long leases that are released. */
-  private dropStale(): void {
-    const live = this.ends.filter((end) => this.entries.get(end.key) === end.entry);
-    // A sorted array is a valid min-heap.
-    live.sort((a, b) => a.atMs - b.atMs);
-    this.ends.splice(0, this.ends.length, ...live);
+    for (let due = this.ends.peek(); due !== undefined && due.expiresAtMs <= now; due = this.ends.peek()) this.expire(due);
   }
 
   /**
@@ -201,7 +195,7 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
    */
   private arm(): void {
     if (this.waiting === 0) return;
-    const next = this.ends[0]?.atMs;
+    const next = this.ends.peek()?.expiresAtMs;
     if (next === undefined || next >= this.timerAtMs) return;
     clearTimeout(this.timer);
     this.timerAtMs = next;
@@ -222,38 +216,6 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     this.timerAtMs = Number.POSITIVE_INFINITY;
     this.expireDue(performance.now());
     this.arm();
-  }
-
-  private push(end: End): void {
-    const ends = this.ends;
-    let i = ends.length;
-    ends.push(end);
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (ends[parent]!.atMs <= end.atMs) break;
-      ends[i] = ends[parent]!;
-      i = parent;
-    }
-    ends[i] = end;
-  }
-
-  private pop(): End {
-    const ends = this.ends;
-    const top = ends[0]!;
-    const last = ends.pop()!;
-    if (ends.length === 0) return top;
-    let i = 0;
-    for (;;) {
-      const left = 2 * i + 1;
-      if (left >= ends.length) break;
-      const right = left + 1;
-      const child = right < ends.length && ends[right]!.atMs < ends[left]!.atMs ? right : left;
-      if (ends[child]!.atMs >= last.atMs) break;
-      ends[i] = ends[child]!;
-      i = child;
-    }
-    ends[i] = last;
-    return top;
   }
 }
 

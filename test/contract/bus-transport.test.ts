@@ -1,10 +1,10 @@
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { ClusterKeys } from '../../src/cluster/cluster-keys.js';
 import { MemoryBusNetwork } from '../../src/cluster/memory-bus-transport.js';
 import { RedisBusTransport } from '../../src/cluster/redis-bus-transport.js';
 import type { RedisClient } from '../../src/redis/client.js';
-import { startRedis, startRedisCluster, type TestRedis, type TestRedisCluster } from '../support/redis-server.js';
+import { redisTargets } from '../support/redis-targets.js';
 import { waitFor } from '../support/wait.js';
 import { type BusWire, describeBusTransport } from './bus-transport.contract.js';
 
@@ -15,17 +15,8 @@ import { type BusWire, describeBusTransport } from './bus-transport.contract.js'
  * Redis transport has: its channel names and its wording when Redis cannot take a message.
  */
 
-let redis: TestRedis;
-let cluster: TestRedisCluster;
+const { redis, cluster } = redisTargets('bus-test');
 let prefixes = 0;
-
-beforeAll(async () => {
-  [redis, cluster] = await Promise.all([startRedis(), startRedisCluster(3)]);
-}, 30_000);
-
-afterAll(async () => {
-  await Promise.all([redis?.stop(), cluster?.stop()]);
-});
 
 function memoryWire(): BusWire {
   const network = new MemoryBusNetwork();
@@ -55,14 +46,14 @@ function redisWire(open: (role: 'publisher' | 'subscriber') => Promise<RedisClie
 }
 
 async function standalone(): Promise<RedisClient> {
-  const client = new Redis(redis.url, { lazyConnect: true });
+  const client = new Redis(redis().url, { lazyConnect: true });
   await client.connect();
   return client;
 }
 
 /** As src/redis/connection.ts opens them: a subscriber keeps a sharded subscriber per master. */
 async function clusterClient(role: 'publisher' | 'subscriber'): Promise<RedisClient> {
-  const client = cluster.client({ lazyConnect: true, shardedSubscribers: role === 'subscriber' });
+  const client = cluster().client({ lazyConnect: true, shardedSubscribers: role === 'subscriber' });
   await client.connect();
   return client;
 }
@@ -100,7 +91,7 @@ describe('RedisBusTransport on Redis', () => {
 
   it('rejects a send Redis cannot take with a message an operator can act on', async () => {
     // Never connected, and commands do not queue: as a node's command connection while Redis is away.
-    const publisher = new Redis(redis.url, { lazyConnect: true, enableOfflineQueue: false });
+    const publisher = new Redis(redis().url, { lazyConnect: true, enableOfflineQueue: false });
     clients.push(publisher);
     const transport = new RedisBusTransport({ publisher, subscriber: await connected(), keys: new ClusterKeys('bus-away:') });
 

@@ -1,12 +1,11 @@
 import { performance } from 'node:perf_hooks';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { RedisConfig } from '../../src/config/config.js';
+import { describe, expect, it } from 'vitest';
 import { isPushgateError } from '../../src/errors.js';
 import { MemoryIdempotencyStore } from '../../src/idempotency/memory-idempotency.js';
 import { RedisIdempotencyStore } from '../../src/idempotency/redis-idempotency.js';
 import type { RedisClient } from '../../src/redis/client.js';
-import { connectRedis, openRedis } from '../../src/redis/connection.js';
-import { startRedis, startRedisCluster, type TestRedis, type TestRedisCluster } from '../support/redis-server.js';
+import type { TestRedis, TestRedisCluster } from '../support/redis-server.js';
+import { redisTargets } from '../support/redis-targets.js';
 import { waitFor } from '../support/wait.js';
 import { describeIdempotencyStore, type IdempotencyDeployment, WatchedCancel } from './idempotency.contract.js';
 
@@ -17,42 +16,17 @@ import { describeIdempotencyStore, type IdempotencyDeployment, WatchedCancel } f
  * Redis is away; the memory store forgetting ended keys without being asked.
  */
 
-const COMMAND_TIMEOUT_MS = 300;
-
-let redis: TestRedis;
-let cluster: TestRedisCluster;
+const { redis, cluster, commandTimeoutMs: COMMAND_TIMEOUT_MS, config, connect, ownServer } = redisTargets('idem-test');
 let prefixes = 0;
 
-beforeAll(async () => {
-  [redis, cluster] = await Promise.all([startRedis(), startRedisCluster(3)]);
-}, 30_000);
-
-afterAll(async () => {
-  await Promise.all([redis?.stop(), cluster?.stop()]);
-});
-
-function redisConfig(urls: readonly string[], isCluster: boolean): RedisConfig {
-  return {
-    urls,
-    cluster: isCluster,
-    keyPrefix: 'unused:',
-    shards: 1,
-    commandTimeoutMs: COMMAND_TIMEOUT_MS,
-    leaseTtlMs: 10_000,
-    reapIntervalMs: 1000,
-    nodeReplyGraceMs: 1000,
-  };
-}
-
 /** Nodes of one deployment on Redis: a command connection and a store each, on one fresh prefix. */
-function redisDeployment(config: () => RedisConfig): IdempotencyDeployment {
+function redisDeployment(server: () => TestRedis | TestRedisCluster): IdempotencyDeployment {
   const prefix = `idem${++prefixes}:`;
   const clients: RedisClient[] = [];
   return {
     async store() {
-      const client = openRedis(config(), 'command', `idem-test-${clients.length}`);
+      const client = await connect(config(server()));
       clients.push(client);
-      await connectRedis(client, config(), 5000);
       return new RedisIdempotencyStore({ client, prefix });
     },
     async close() {
@@ -65,31 +39,18 @@ describeIdempotencyStore('MemoryIdempotencyStore', async () => {
   const store = new MemoryIdempotencyStore();
   return { store: async () => store, close: async () => undefined };
 });
-describeIdempotencyStore('RedisIdempotencyStore (one redis-server)', async () => redisDeployment(() => redisConfig([redis.url], false)));
-describeIdempotencyStore('RedisIdempotencyStore (Redis Cluster, three masters)', async () =>
-  redisDeployment(() => redisConfig(cluster.urls, true)),
-);
+describeIdempotencyStore('RedisIdempotencyStore (one redis-server)', async () => redisDeployment(redis));
+describeIdempotencyStore('RedisIdempotencyStore (Redis Cluster, three masters)', async () => redisDeployment(cluster));
 
 describe('RedisIdempotencyStore on Redis', () => {
-  const servers: TestRedis[] = [];
-  const clients: RedisClient[] = [];
-
-  afterEach(async () => {
-    for (const client of clients.splice(0)) client.disconnect();
-    await Promise.all(servers.splice(0).map((server) => server.stop()));
-  });
-
   async function storeOn(server: TestRedis, prefix: string): Promise<{ client: RedisClient; store: RedisIdempotencyStore }> {
-    const config = redisConfig([server.url], false);
-    const client = openRedis(config, 'command', 'idem-layout');
-    clients.push(client);
-    await connectRedis(client, config, 5000);
+    const client = await connect(config(server));
     return { client, store: new RedisIdempotencyStore({ client, prefix }) };
   }
 
   it('keeps a key at <prefix>idem:<key>, expiring with the lease, then with the window', async () => {
-    const { store } = await storeOn(redis, 'layout:');
-    const probe = redis.client();
+    const { store } = await storeOn(redis(), 'layout:');
+    const probe = redis().client();
     const claim = await store.claim('7:user-1msg{1}', 5000);
     const key = 'layout:idem:7:user-1msg{1}';
 
@@ -102,7 +63,7 @@ describe('RedisIdempotencyStore on Redis', () => {
   });
 
   it('stops reading a key the moment a wait ends: no poll is left scheduled after an abort or a result', async () => {
-    const { client, store } = await storeOn(redis, 'polls:');
+    const { client, store } = await storeOn(redis(), 'polls:');
     // Counted as each read is sent (a wait reads with GET, and nothing else here does).
     let reads = 0;
     const commands = client as unknown as { get(key: string): Promise<string | null> };
@@ -137,7 +98,7 @@ describe('RedisIdempotencyStore on Redis', () => {
   });
 
   it('ends a pending wait with shutting_down at close, leaving nothing pending', async () => {
-    const { store } = await storeOn(redis, 'closing:');
+    const { store } = await storeOn(redis(), 'closing:');
     await store.claim('k', 60_000);
     const wait = store.waitFor('k', new WatchedCancel());
     await waitFor('the wait to poll', () => store.pendingWaits === 1);
@@ -148,8 +109,7 @@ describe('RedisIdempotencyStore on Redis', () => {
   });
 
   it('rejects every call with registry_unavailable at once when Redis is stopped, and a pending wait too', async () => {
-    const server = await startRedis();
-    servers.push(server);
+    const server = await ownServer();
     const { client, store } = await storeOn(server, 'away:');
     const claim = await store.claim('k', 60_000);
     const token = claim.kind === 'first' ? claim.token : '';
@@ -184,8 +144,7 @@ describe('RedisIdempotencyStore on Redis', () => {
   });
 
   it('rejects with registry_unavailable within the command timeout when Redis does not answer', async () => {
-    const server = await startRedis();
-    servers.push(server);
+    const server = await ownServer();
     const { store } = await storeOn(server, 'paused:');
     await server.pause(10 * COMMAND_TIMEOUT_MS);
 

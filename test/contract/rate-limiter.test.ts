@@ -1,13 +1,12 @@
 import { performance } from 'node:perf_hooks';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { RedisConfig } from '../../src/config/config.js';
+import { describe, expect, it } from 'vitest';
 import type { Rate } from '../../src/domain/rate-limiter.js';
 import { isPushgateError } from '../../src/errors.js';
 import { MemoryRateLimiter } from '../../src/limits/memory-rate-limiter.js';
 import { RedisRateLimiter } from '../../src/limits/redis-rate-limiter.js';
 import type { RedisClient } from '../../src/redis/client.js';
-import { connectRedis, openRedis } from '../../src/redis/connection.js';
-import { startRedis, startRedisCluster, type TestRedis, type TestRedisCluster } from '../support/redis-server.js';
+import type { TestRedis } from '../support/redis-server.js';
+import { redisTargets } from '../support/redis-targets.js';
 import { waitFor } from '../support/wait.js';
 import { describeRateLimiter } from './rate-limiter.contract.js';
 
@@ -18,45 +17,11 @@ import { describeRateLimiter } from './rate-limiter.contract.js';
  * `registry_unavailable` rather than a wait when Redis is away.
  */
 
-const COMMAND_TIMEOUT_MS = 300;
-
-let redis: TestRedis;
-let cluster: TestRedisCluster;
-const clients: RedisClient[] = [];
+const { redis, cluster, commandTimeoutMs: COMMAND_TIMEOUT_MS, config, connect, ownServer } = redisTargets('rate-test');
 let prefixes = 0;
 
-beforeAll(async () => {
-  [redis, cluster] = await Promise.all([startRedis(), startRedisCluster(3)]);
-}, 30_000);
-
-afterAll(async () => {
-  for (const client of clients.splice(0)) client.disconnect();
-  await Promise.all([redis?.stop(), cluster?.stop()]);
-});
-
-function redisConfig(urls: readonly string[], isCluster: boolean): RedisConfig {
-  return {
-    urls,
-    cluster: isCluster,
-    keyPrefix: 'unused:',
-    shards: 1,
-    commandTimeoutMs: COMMAND_TIMEOUT_MS,
-    leaseTtlMs: 10_000,
-    reapIntervalMs: 1000,
-    nodeReplyGraceMs: 1000,
-  };
-}
-
-/** A connected command connection, as a pushgate node has; disconnected after the file. */
-async function commandClient(config: RedisConfig): Promise<RedisClient> {
-  const client = openRedis(config, 'command', `rate-test-${clients.length}`);
-  clients.push(client);
-  await connectRedis(client, config, 5000);
-  return client;
-}
-
-const standalone = (): Promise<RedisClient> => commandClient(redisConfig([redis.url], false));
-const clustered = (): Promise<RedisClient> => commandClient(redisConfig(cluster.urls, true));
+const standalone = (): Promise<RedisClient> => connect(config(redis()));
+const clustered = (): Promise<RedisClient> => connect(config(cluster()));
 
 describeRateLimiter('MemoryRateLimiter', async () => new MemoryRateLimiter());
 describeRateLimiter(
@@ -96,17 +61,11 @@ describe.each([
 });
 
 describe('RedisRateLimiter on Redis', () => {
-  const outages: TestRedis[] = [];
-
-  afterEach(async () => {
-    await Promise.all(outages.splice(0).map((server) => server.stop()));
-  });
-
   it('keeps a bucket at <prefix>ratelimit:<perSecond>/<burst>:{<key>}, expiring once it is full again', async () => {
     const limiter = new RedisRateLimiter({ client: await standalone(), keyPrefix: 'layout:' });
     await limiter.consume('caller-1', rate);
     await limiter.consume('caller-1', { perSecond: 20, burst: 3 });
-    const probe = redis.client();
+    const probe = redis().client();
 
     expect((await probe.keys('layout:*')).sort()).toEqual(['layout:ratelimit:10/5:{caller-1}', 'layout:ratelimit:20/3:{caller-1}']);
     const ttl = await probe.pttl('layout:ratelimit:10/5:{caller-1}');
@@ -117,9 +76,8 @@ describe('RedisRateLimiter on Redis', () => {
 
   /** A command connection to a redis-server of the test's own, and a limiter that has already answered once. */
   async function limiterOnOwnServer(): Promise<{ server: TestRedis; client: RedisClient; limiter: RedisRateLimiter }> {
-    const server = await startRedis();
-    outages.push(server);
-    const client = await commandClient(redisConfig([server.url], false));
+    const server = await ownServer();
+    const client = await connect(config(server));
     const limiter = new RedisRateLimiter({ client, keyPrefix: 'away:' });
     expect(await limiter.consume('caller', rate)).toBe(0);
     return { server, client, limiter };

@@ -1,6 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { RedisConfig } from '../../src/config/config.js';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { ReceiptStore } from '../../src/domain/receipts.js';
 import { isPushgateError } from '../../src/errors.js';
 import { createLogger } from '../../src/logger.js';
@@ -8,8 +7,9 @@ import { MemoryReceiptStore } from '../../src/receipts/memory-receipts.js';
 import { messageKey } from '../../src/receipts/receipt-keys.js';
 import { RedisReceiptStore } from '../../src/receipts/redis-receipts.js';
 import type { RedisClient } from '../../src/redis/client.js';
-import { connectRedis, openRedis } from '../../src/redis/connection.js';
-import { startRedis, startRedisCluster, type TestRedis, type TestRedisCluster } from '../support/redis-server.js';
+import { openRedis } from '../../src/redis/connection.js';
+import type { TestRedis, TestRedisCluster } from '../support/redis-server.js';
+import { redisTargets } from '../support/redis-targets.js';
 import { waitFor } from '../support/wait.js';
 import { describeReceiptStore, type EventRetention, event, type ReceiptDeployment, receiptOf, session } from './receipts.contract.js';
 
@@ -21,42 +21,20 @@ import { describeReceiptStore, type EventRetention, event, type ReceiptDeploymen
  * listener error report.
  */
 
-const COMMAND_TIMEOUT_MS = 300;
 const LOG = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
 
-let redis: TestRedis;
-let cluster: TestRedisCluster;
+const { redis, cluster, commandTimeoutMs: COMMAND_TIMEOUT_MS, config, connect, ownServer } = redisTargets('receipts-test');
 let prefixes = 0;
-
-beforeAll(async () => {
-  [redis, cluster] = await Promise.all([startRedis(), startRedisCluster(3)]);
-}, 30_000);
-
-afterAll(async () => {
-  await Promise.all([redis?.stop(), cluster?.stop()]);
-});
-
-function redisConfig(urls: readonly string[], isCluster: boolean): RedisConfig {
-  return {
-    urls,
-    cluster: isCluster,
-    keyPrefix: 'unused:',
-    shards: 1,
-    commandTimeoutMs: COMMAND_TIMEOUT_MS,
-    leaseTtlMs: 10_000,
-    reapIntervalMs: 1000,
-    nodeReplyGraceMs: 1000,
-  };
-}
 
 /** Nodes of one deployment on Redis: a command connection, a reader and a store each, on one fresh prefix. */
 function redisDeployment(
-  config: RedisConfig,
+  server: TestRedis | TestRedisCluster,
   retention: EventRetention,
   prefix = `rc${++prefixes}:`,
 ): ReceiptDeployment & {
   clients: RedisClient[];
 } {
+  const settings = config(server);
   const clients: RedisClient[] = [];
   const readers: RedisClient[] = [];
   const ended = new Set<RedisClient>();
@@ -64,15 +42,14 @@ function redisDeployment(
     nodes: true,
     clients,
     async store() {
-      const client = openRedis(config, 'command', `receipts-test-${clients.length}`);
+      const client = await connect(settings);
       clients.push(client);
       // Tests stop Redis under it: calls report that; the event itself is noise here.
       client.on('error', () => undefined);
-      await connectRedis(client, config, 5000);
       const store = new RedisReceiptStore({
         client,
         openReader: () => {
-          const reader = openRedis(config, 'reader', `receipts-test-${readers.length}`);
+          const reader = openRedis(settings, 'reader', `receipts-test-${readers.length}`);
           readers.push(reader);
           // A Cluster client reports 'close' again after its 'end': the event says it is over.
           reader.once('end', () => ended.add(reader));
@@ -98,27 +75,21 @@ describeReceiptStore('MemoryReceiptStore', async (retention) => {
   const store = new MemoryReceiptStore(retention);
   return { nodes: false, store: async () => store, leftovers: () => [], close: async () => undefined };
 });
-describeReceiptStore('RedisReceiptStore (one redis-server)', async (retention) =>
-  redisDeployment(redisConfig([redis.url], false), retention),
-);
-describeReceiptStore('RedisReceiptStore (Redis Cluster, three masters)', async (retention) =>
-  redisDeployment(redisConfig(cluster.urls, true), retention),
-);
+describeReceiptStore('RedisReceiptStore (one redis-server)', async (retention) => redisDeployment(redis(), retention));
+describeReceiptStore('RedisReceiptStore (Redis Cluster, three masters)', async (retention) => redisDeployment(cluster(), retention));
 
 describe('RedisReceiptStore on Redis', () => {
   const KEEP: EventRetention = { retention: 1000, retentionMs: 60_000 };
-  const servers: TestRedis[] = [];
   const stores: ReceiptStore[] = [];
   const deployments: ReturnType<typeof redisDeployment>[] = [];
 
   afterEach(async () => {
     for (const store of stores.splice(0)) await store.close();
     for (const deployment of deployments.splice(0)) await deployment.close();
-    await Promise.all(servers.splice(0).map((server) => server.stop()));
   });
 
   async function storeOn(server: TestRedis, prefix?: string): Promise<ReceiptStore> {
-    const deployment = redisDeployment(redisConfig([server.url], false), KEEP, prefix);
+    const deployment = redisDeployment(server, KEEP, prefix);
     deployments.push(deployment);
     const store = await deployment.store();
     stores.push(store);
@@ -126,8 +97,8 @@ describe('RedisReceiptStore on Redis', () => {
   }
 
   it('keeps a receipt in one hash tagged with its own message id, expiring with its retention', async () => {
-    const store = await storeOn(redis, 'layout:');
-    const probe = redis.client();
+    const store = await storeOn(redis(), 'layout:');
+    const probe = redis().client();
     const id = 'a}b{c%\0d';
     await store.put(receiptOf(id, { sessions: [session('s1'), session('s2')] }), 5000);
     await store.update(id, { stored: true }, event('stored', id));
@@ -164,8 +135,7 @@ describe('RedisReceiptStore on Redis', () => {
   });
 
   it('refuses cursors from before Redis lost its data, and its listeners hear the new stream', async () => {
-    const server = await startRedis();
-    servers.push(server);
+    const server = await ownServer();
     const store = await storeOn(server);
     const heard: string[] = [];
     store.subscribe((e) => heard.push(e.messageId));
@@ -183,8 +153,7 @@ describe('RedisReceiptStore on Redis', () => {
   });
 
   it('rejects every call with registry_unavailable at once when Redis is stopped', async () => {
-    const server = await startRedis();
-    servers.push(server);
+    const server = await ownServer();
     const store = await storeOn(server);
     const cursor = await store.position();
     await server.stop();
@@ -215,8 +184,7 @@ describe('RedisReceiptStore on Redis', () => {
   });
 
   it('rejects with registry_unavailable within the command timeout when Redis does not answer', async () => {
-    const server = await startRedis();
-    servers.push(server);
+    const server = await ownServer();
     const store = await storeOn(server);
     await server.pause(10 * COMMAND_TIMEOUT_MS);
 

@@ -15,20 +15,9 @@ No script decodes JSON: a stored value Lua cannot read must never wedge a node.
 Receipt events are entries of one stream with fields kind, messageId, userId, sessionId,
 clientType, atMs, replay, and n: their number (1, 2, 3…), so a reader that sees a number skipped
 knows events in between were trimmed before it read them. The epoch key is a HASH: `id` the
-stream's identity, `seq` the last number given.
+stream's identity, `seq` the last number given (ensure_epoch, feed_position and oldest_position
+come from the prelude).
 ]]
-
--- The stream's identity: created on first use, new after Redis lost its data.
-local function ensure_epoch(epoch_key)
-  local epoch = redis.call('HGET', epoch_key, 'id')
-  if not epoch then
-    local t = redis.call('TIME')
-    epoch = t[1] .. string.format('%06d', tonumber(t[2]))
-    redis.call('HSET', epoch_key, 'id', epoch)
-    redis.call('HSETNX', epoch_key, 'seq', 0)
-  end
-  return epoch
-end
 
 -- Drops the events older than `retention_ms` (entry ids are the server's clock at append).
 local function trim_by_age(events_key, retention_ms)

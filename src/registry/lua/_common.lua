@@ -4,7 +4,8 @@ Presence events are stream entries with fields:
   k kind, u user id, s session record JSON, l last_seen_at ms, r reason, c session count after,
   t time ms, n sequence number (1, 2, 3… per shard: a reader that sees a number skipped knows the
   events in between were trimmed before it read them)
-The epoch key is a HASH: `id` the stream's identity, `seq` the last sequence number.
+The epoch key is a HASH: `id` the stream's identity, `seq` the last sequence number (ensure_epoch,
+feed_position and oldest_position come from the prelude).
 Every script that changes sessions takes a `keys` table of the shard's keys: by_user, events, epoch;
 and the HASH of each user it changes (passed in KEYS like every other key).
 
@@ -21,18 +22,6 @@ must never wedge a node). What a script needs to know of a session comes from pl
 - node SETs hold the same members, so a reaper knows each session's user without reading its record;
 - the `o:<sid>` field names the node holding the session.
 ]]
-
--- The shard's stream identity: created on first use, new after Redis lost its data.
-local function ensure_epoch(epoch_key)
-  local epoch = redis.call('HGET', epoch_key, 'id')
-  if not epoch then
-    local t = redis.call('TIME')
-    epoch = t[1] .. string.format('%06d', tonumber(t[2]))
-    redis.call('HSET', epoch_key, 'id', epoch)
-    redis.call('HSETNX', epoch_key, 'seq', 0)
-  end
-  return epoch
-end
 
 -- Id of the newest event this script appended; scripts return it so the calling node knows where
 -- its own changes sit in the feed.
@@ -111,11 +100,4 @@ local function add_session(keys, user_hash, node_key, node_id, sid, user_id, use
   end
   emit(keys, retention, 'session_connected', user_id, record, last_seen, '', count, at_ms)
   return true
-end
-
--- The newest position of a shard's feed: epoch, last event id ('0-0' if none), its sequence number.
-local function feed_position(events_key, epoch_key)
-  local epoch = ensure_epoch(epoch_key)
-  local last = redis.call('XREVRANGE', events_key, '+', '-', 'COUNT', 1)
-  return epoch, last[1] and last[1][1] or '0-0', tonumber(redis.call('HGET', epoch_key, 'seq'))
 end
