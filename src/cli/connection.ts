@@ -9,8 +9,14 @@ import {
 } from '@grpc/grpc-js';
 import type { ConnectionConfig } from '../config/client.js';
 import {
+  DeleteInboxRequest,
+  type DeleteInboxResponse,
   DisconnectSessionsRequest,
   type DisconnectSessionsResponse,
+  GetMessageRequest,
+  type GetMessageResponse,
+  ListInboxRequest,
+  type ListInboxResponse,
   ListSessionsRequest,
   type ListSessionsResponse,
   PushServiceClient,
@@ -25,6 +31,9 @@ interface UnaryCalls {
   pushToUser: [PushToUserRequest, PushToUserResponse];
   listSessions: [ListSessionsRequest, ListSessionsResponse];
   disconnectSessions: [DisconnectSessionsRequest, DisconnectSessionsResponse];
+  listInbox: [ListInboxRequest, ListInboxResponse];
+  deleteInbox: [DeleteInboxRequest, DeleteInboxResponse];
+  getMessage: [GetMessageRequest, GetMessageResponse];
 }
 
 type Unary<Req, Res> = (
@@ -87,7 +96,14 @@ export class NodeApi {
   }
 }
 
-const messageFns = { pushToUser: PushToUserRequest, listSessions: ListSessionsRequest, disconnectSessions: DisconnectSessionsRequest };
+const messageFns = {
+  pushToUser: PushToUserRequest,
+  listSessions: ListSessionsRequest,
+  disconnectSessions: DisconnectSessionsRequest,
+  listInbox: ListInboxRequest,
+  deleteInbox: DeleteInboxRequest,
+  getMessage: GetMessageRequest,
+};
 
 function channelCredentials(config: ConnectionConfig): ChannelCredentials {
   const tls = config.tls;

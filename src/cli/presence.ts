@@ -1,8 +1,8 @@
-import { type ServiceError, status } from '@grpc/grpc-js';
 import type { Command } from 'commander';
 import { type PresenceEvent, PresenceEventKind, presenceEventKindToJSON } from '../gen/pushgate/v1/presence.js';
 import { WatchPresenceRequest, type WatchPresenceResponse } from '../gen/pushgate/v1/push_service.js';
 import type { NodeApi } from './connection.js';
+import { follow } from './follow.js';
 import { repeatable } from './options.js';
 import { isoTime, sessionJson, shortEnum } from './output.js';
 
@@ -25,13 +25,13 @@ export function definePresence(
     .option('--resume <cursor>', 'continue after this cursor (the last one a stream showed), on any node')
     .option('--json', 'print each event as one line of JSON, for scripts')
     .addHelpText('after', '\nCtrl-C (SIGINT) or SIGTERM ends the stream and exits 0; stderr then names the last cursor to --resume from.\n')
-    .action(async (options: PresenceOptions, command: Command) => run(command, (api) => follow(api, options)));
+    .action(async (options: PresenceOptions, command: Command) => run(command, (api) => watch(api, options)));
 }
 
 const EVENTS_PER_MESSAGE = 100;
 
 /** Resolves when the stream ends cleanly: stopped by a signal, a closed stdout, or ended by the node. */
-function follow(api: NodeApi, options: PresenceOptions): Promise<void> {
+function watch(api: NodeApi, options: PresenceOptions): Promise<void> {
   const request = WatchPresenceRequest.fromPartial({
     userIds: [...options.user],
     includeSnapshot: options.snapshot === true,
@@ -42,43 +42,12 @@ function follow(api: NodeApi, options: PresenceOptions): Promise<void> {
   const call = api.client.watchPresence(request, api.metadata());
   const who = options.user.length === 0 ? 'every user' : `user ${options.user.join(', ')}`;
   process.stderr.write(`watching presence of ${who} at ${api.config.address} (Ctrl-C to stop)\n`);
-  let lastCursor = options.resume ?? '';
-  let stopped = false;
-  return new Promise<void>((resolve, reject) => {
-    const stop = (): void => {
-      stopped = true;
-      call.cancel();
-    };
-    // Someone piping into `head` has read enough: that is a normal end too, not a crash.
-    const onStdoutError = (err: NodeJS.ErrnoException): void => (err.code === 'EPIPE' ? stop() : reject(err));
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-    process.stdout.on('error', onStdoutError);
-    let finished = false;
-    // grpc-js may emit 'end' after 'error' (it ends the stream, then reports the status): the first one counts.
-    const finish = (err?: Error): void => {
-      if (finished) return;
-      finished = true;
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      process.stdout.off('error', onStdoutError);
-      if (lastCursor !== '') process.stderr.write(`last cursor: ${lastCursor} (continue with --resume ${lastCursor})\n`);
-      if (err === undefined) resolve();
-      else reject(err);
-    };
-    call.on('data', (response: WatchPresenceResponse) => {
-      for (const event of response.event === undefined ? response.events : [response.event]) {
-        if (stopped) return;
-        if (event.cursor !== '') lastCursor = event.cursor;
-        process.stdout.write(options.json ? `${JSON.stringify(eventJson(event))}\n` : eventLine(event));
-      }
-    });
-    call.on('end', () => {
-      if (!stopped) process.stderr.write('the node ended the stream\n');
-      finish();
-    });
-    call.on('error', (err: ServiceError) => finish(stopped && err.code === status.CANCELLED ? undefined : err));
-  });
+  return follow(call, options.resume ?? '', (response: WatchPresenceResponse) =>
+    (response.event === undefined ? response.events : [response.event]).map((event) => ({
+      cursor: event.cursor,
+      line: options.json ? `${JSON.stringify(eventJson(event))}\n` : eventLine(event),
+    })),
+  );
 }
 
 function eventLine(event: PresenceEvent): string {

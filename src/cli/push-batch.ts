@@ -56,15 +56,17 @@ export function pushBatch(
 function batchReport(results: readonly UserPushResult[], summary: BatchSummary, ack: boolean): string {
   const rows = results.flatMap((result) =>
     result.deliveries.length === 0
-      ? [[cell(result.userId, 32), '', '', '', 'NO SESSION', '', '']]
+      ? [[cell(result.userId, 32), '', '', '', result.stored ? 'NO SESSION (STORED)' : 'NO SESSION', '', '']]
       : result.deliveries.map((d) => [cell(result.userId, 32), ...deliveryRow(d)]),
   );
   const counts = ack
     ? `${summary.acked} acked, ${summary.timedOut} timed out, ${summary.failed} failed`
     : `${summary.sent} sent, ${summary.failed} failed`;
+  // Only a storing push can store: a live one's line stays as it always was.
+  const stored = summary.stored > 0 ? `; ${plural(summary.stored, 'user')} stored in the inbox until acked` : '';
   const line =
     `message ${summary.messageId} to ${plural(summary.users, 'user')} (${summary.usersWithoutSessions} without a live session): ` +
-    `${plural(summary.sessions, 'session')}, ${counts}\n`;
+    `${plural(summary.sessions, 'session')}, ${counts}${stored}\n`;
   return table(['user', ...DELIVERY_COLUMNS], rows) + line;
 }
 
@@ -75,6 +77,7 @@ function userResultJson(result: UserPushResult): unknown {
     acked: result.acked,
     timedOut: result.timedOut,
     failed: result.failed,
+    stored: result.stored,
     deliveries: result.deliveries.map(deliveryJson),
   };
 }

@@ -3,10 +3,14 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { NodeApi } from './connection.js';
 import { describeFailure, USAGE_EXIT_CODE } from './exit-codes.js';
+import { defineInbox } from './inbox.js';
+import { defineInboxDelete } from './inbox-delete.js';
 import { defineKick } from './kick.js';
+import { defineMessage } from './message.js';
 import { addConnectionOptions, connectionOf } from './options.js';
 import { definePresence } from './presence.js';
 import { definePush } from './push.js';
+import { defineReceipts } from './receipts.js';
 import { defineSessions } from './sessions.js';
 import { defineToken } from './token.js';
 
@@ -42,7 +46,9 @@ async function withNode(command: Command, action: (api: NodeApi) => Promise<void
 
 function buildProgram(): Command {
   const program = new Command('pushgate')
-    .description('Multi-device push engine: run a node, push to users, list and kick their sessions, follow presence, mint client tokens.')
+    .description(
+      'Multi-device push engine: run a node, push to users, list and kick their sessions, follow presence, manage offline inboxes, read and follow receipts, mint client tokens.',
+    )
     .version(packageVersion(), '--version', 'print the version')
     .exitOverride()
     // One line, like every other error: commander's suggestion ("Did you mean push?") joins it.
@@ -71,6 +77,10 @@ function buildProgram(): Command {
     defineSessions(program, withNode),
     definePresence(program, withNode),
     defineKick(program, withNode),
+    defineInbox(program, withNode),
+    defineInboxDelete(program, withNode),
+    defineMessage(program, withNode),
+    defineReceipts(program, withNode),
   ]) {
     addConnectionOptions(command).addHelpText('after', EXIT_CODES_HELP);
   }

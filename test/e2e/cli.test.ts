@@ -6,10 +6,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Socket } from 'socket.io-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DeliveryMode } from '../../src/gen/pushgate/v1/inbox.js';
 import { TestPki } from '../support/certificates.js';
 import { startNode, type TestNode } from '../support/node.js';
-import { connectClient } from '../support/socket-client.js';
-import { TEST_SECRET } from '../support/tokens.js';
+import { connectClient, openClient } from '../support/socket-client.js';
+import { signToken, TEST_SECRET } from '../support/tokens.js';
 import { waitFor } from '../support/wait.js';
 
 // The `pushgate` command as an operator runs it: the package's bin, built once for this file into a
@@ -280,6 +281,225 @@ describe('pushgate CLI against a node', () => {
     const run = await watch.exited;
     expect(run).toMatchObject({ code: 0, signal: null });
     expect(run.stderr).toMatch(/last cursor: \S+ \(continue with --resume \S+\)/);
+  });
+
+  /** Pushes kept in `userId`'s inbox (the user has no session), through the node's gRPC API. */
+  async function stored(userId: string, ...messageIds: string[]): Promise<void> {
+    for (const messageId of messageIds) {
+      const response = await node.client.pushToUser({ userId, event: 'notice', messageId, deliveryMode: DeliveryMode.DELIVERY_MODE_STORE });
+      expect(response.stored).toBe(true);
+    }
+  }
+
+  it('push --store / --store-if-unacked / --ttl / --each-client-type keep a message; a repeated --message-id shows as a duplicate', async () => {
+    const userId = `${USER}-store`;
+    const push = (...flags: string[]) => pushgate(node, ['push', '--user', userId, '--event', 'notice', ...flags]);
+
+    const run = await push('--data', '{"id":1}', '--store', '--ttl', '1h', '--each-client-type', '--message-id', 'st-1');
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toBe(
+      `user ${userId} has no live session: kept for replay on connect\n` +
+        `message st-1 to user ${userId}: 0 sessions, 0 acked, 0 timed out, 0 failed; stored in the inbox until acked\n`,
+    );
+    const again = await push('--data', '{"id":1}', '--store', '--message-id', 'st-1');
+    expect(again.stdout).toContain('; stored in the inbox until acked; duplicate: this message id was pushed before');
+    const json = await push('--store-if-unacked', '--message-id', 'st-2', '--json');
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout)).toMatchObject({ messageId: 'st-2', stored: true, duplicate: false, deliveries: [] });
+    const repeated = await push('--store-if-unacked', '--message-id', 'st-2', '--json');
+    expect(JSON.parse(repeated.stdout)).toMatchObject({ messageId: 'st-2', stored: true, duplicate: true });
+    const live = await push('--message-id', 'st-3', '--json');
+    expect(JSON.parse(live.stdout)).toMatchObject({ stored: false, duplicate: false });
+
+    const batch = await pushgate(node, [
+      'push',
+      '--user',
+      userId,
+      '--user',
+      `${userId}-2`,
+      '--event',
+      'notice',
+      '--store',
+      '--message-id',
+      'sb',
+    ]);
+    expect(batch.code).toBe(0);
+    expect(batch.stdout.match(/│ NO SESSION \(STORED\) │/g)).toHaveLength(2);
+    expect(batch.stdout).toMatch(/: 0 sessions, 0 acked, 0 timed out, 0 failed; 2 users stored in the inbox until acked\n$/);
+    await node.client.deleteInbox({ userId, messageIds: [`sb:${userId}`] });
+
+    const { messages } = await node.client.listInbox({ userId });
+    expect(messages.map((m) => [m.messageId, m.data, m.removal, m.expiresAt!.getTime() - m.sentAt!.getTime()])).toEqual([
+      ['st-1', { id: 1 }, 2, 3_600_000],
+      ['st-2', null, 1, node.app.config.inbox.defaultTtlS * 1000],
+    ]);
+  });
+
+  it('push refuses storage flags without a storing mode (3), and conflicting or malformed ones (2)', async () => {
+    const push = (...flags: string[]) => pushgate(node, ['push', '--user', `${USER}-store-bad`, '--event', 'notice', ...flags]);
+    const [ttl, each, both, fraction, noAck] = await Promise.all([
+      push('--ttl', '60'),
+      push('--each-client-type'),
+      push('--store', '--store-if-unacked'),
+      push('--store', '--ttl', '1500ms'),
+      push('--store', '--no-ack'),
+    ]);
+    expect([ttl.code, each.code, both.code, fraction.code, noAck.code]).toEqual([3, 3, 2, 2, 3]);
+    expectOneErrorLine(ttl, /^pushgate: INVALID_ARGUMENT: --ttl is for stored messages: add --store or --store-if-unacked/);
+    expectOneErrorLine(each, /^pushgate: INVALID_ARGUMENT: --each-client-type is for stored messages/);
+    expectOneErrorLine(both, /option '--store' cannot be used with option '--store-if-unacked'/);
+    expectOneErrorLine(fraction, /--ttl is whole seconds/);
+    expectOneErrorLine(noAck, /^pushgate: INVALID_ARGUMENT: /);
+  });
+
+  it('push --wait-for any returns at the first ack and shows the others PENDING; --wait-for is for one user only', async () => {
+    const userId = `${USER}-wait`;
+    const [quick, silent] = await Promise.all([node.connect(userId, 'app'), node.connect(userId, 'web')]);
+    cleanups.push(() => {
+      for (const s of [quick, silent]) s.close();
+    });
+    acker(quick, 'quick');
+    silent.on('notice', () => undefined);
+
+    const startedAt = Date.now();
+    const run = await pushgate(node, ['push', '--user', userId, '--event', 'notice', '--timeout', '20s', '--wait-for', 'any']);
+    expect(run.code).toBe(0);
+    expect(Date.now() - startedAt).toBeLessThan(15_000);
+    expect(run.stdout.split('\n').find((l) => l.includes(quick.id!))).toMatch(/│ ACKED +│/);
+    expect(run.stdout.split('\n').find((l) => l.includes(silent.id!))).toMatch(/│ PENDING +│/);
+    expect(run.stdout).toMatch(/: 2 sessions, 1 acked, 0 timed out, 0 failed, 1 pending\n$/);
+
+    const [several, unknown, noAck] = await Promise.all([
+      pushgate(node, ['push', '--user', userId, '--user', 'other', '--event', 'notice', '--wait-for', 'none']),
+      pushgate(node, ['push', '--user', userId, '--event', 'notice', '--wait-for', 'some']),
+      pushgate(node, ['push', '--user', userId, '--event', 'notice', '--wait-for', 'none', '--no-ack']),
+    ]);
+    expect([several.code, unknown.code, noAck.code]).toEqual([2, 2, 2]);
+    expectOneErrorLine(several, /--wait-for is for one user/);
+    expectOneErrorLine(unknown, /argument 'some' is invalid\. Allowed choices are all, any, none/);
+    expectOneErrorLine(noAck, /option '--wait-for <when>' cannot be used with option '--no-ack'/);
+  });
+
+  it('inbox pages through ListInbox up to --limit (table and --json); inbox-delete removes chosen messages or --all', async () => {
+    const userId = `${USER}-inbox`;
+    await stored(userId, 'ib-1', 'ib-2', 'ib-3');
+
+    const run = await pushgate(node, ['inbox', '--user', userId, '--page-size', '1']);
+    expect(run.code).toBe(0);
+    const ids = run.stdout.split('\n').flatMap((line) => /^│ (ib-\d) +│ notice +│/.exec(line)?.[1] ?? []);
+    expect(ids).toEqual(['ib-1', 'ib-2', 'ib-3']);
+    expect(run.stdout).toMatch(/│ any_session +│/);
+    expect(run.stdout).toMatch(new RegExp(`3 messages in the inbox of user ${userId}\\n$`));
+
+    const limited = await pushgate(node, ['inbox', '--user', userId, '--limit', '2', '--json']);
+    const listing = JSON.parse(limited.stdout) as { messages: { messageId: string; removal: string; attempts: number }[]; more: boolean };
+    expect(listing.messages.map((m) => [m.messageId, m.removal, m.attempts])).toEqual([
+      ['ib-1', 'REMOVAL_POLICY_ANY_SESSION', 0],
+      ['ib-2', 'REMOVAL_POLICY_ANY_SESSION', 0],
+    ]);
+    expect(listing.more).toBe(true);
+
+    const chosen = await pushgate(node, ['inbox-delete', '--user', userId, 'ib-2', 'never-stored']);
+    expect(chosen).toMatchObject({ code: 0, stdout: `removed 1 message from the inbox of user ${userId} (asked: 2 message ids)\n` });
+    const all = await pushgate(node, ['inbox-delete', '--user', userId, '--all', '--json']);
+    expect(JSON.parse(all.stdout)).toEqual({ deleted: 2 });
+    expect(await pushgate(node, ['inbox', '--user', userId])).toMatchObject({ code: 0, stdout: `user ${userId} has no stored message\n` });
+
+    const [neither, both, zero, empty] = await Promise.all([
+      pushgate(node, ['inbox-delete', '--user', userId]),
+      pushgate(node, ['inbox-delete', '--user', userId, '--all', 'ib-1']),
+      pushgate(node, ['inbox', '--user', userId, '--limit', '0']),
+      pushgate(node, ['inbox', '--user', '']),
+    ]);
+    expect([neither.code, both.code, zero.code, empty.code]).toEqual([2, 2, 2, 3]);
+    expectOneErrorLine(neither, /name the message ids to remove, or pass --all/);
+    expectOneErrorLine(both, /give message ids or --all, not both/);
+    expectOneErrorLine(zero, /--limit must be a whole number from 1/);
+    expectOneErrorLine(empty, /^pushgate: INVALID_ARGUMENT: .*user_id/);
+  });
+
+  it('message shows each session’s status, attempt, replay and ack data (table and --json); an unknown id exits 5 (NOT_FOUND)', async () => {
+    const userId = `${USER}-message`;
+    await stored(userId, 'mr-1');
+    // The handler is on before the socket connects: the replay comes right after the handshake.
+    const socket = openClient(node.httpUrl, { token: await signToken(userId), clientType: 'app' });
+    cleanups.push(() => socket.close());
+    acker(socket, 'replayed');
+    await waitFor('the replay to be acked', async () => (await node.client.listInbox({ userId })).messages.length === 0);
+
+    const run = await pushgate(node, ['message', 'mr-1']);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.stdout.split('\n')[0]).toMatch(
+      new RegExp(`^message mr-1 to user ${userId}: event notice, sent \\S+Z, store; left the inbox \\S+Z: acked$`),
+    );
+    expect(run.stdout.split('\n').find((l) => l.includes(socket.id!))).toMatch(
+      /│ app +│ \S+ +│ ACKED +│ 1 +│ yes +│ \S+Z +│ \d+\.\d ms +│ \{"from":"replayed"\}/,
+    );
+
+    const json = await pushgate(node, ['message', 'mr-1', '--json']);
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      messageId: 'mr-1',
+      userId,
+      deliveryMode: 'DELIVERY_MODE_STORE',
+      stored: false,
+      removed: 'RECEIPT_EVENT_KIND_ACKED',
+      deliveries: [{ session: { sessionId: socket.id }, status: 'DELIVERY_STATUS_ACKED', ackData: { from: 'replayed' }, replay: true }],
+    });
+
+    const unknown = await pushgate(node, ['message', 'never-pushed']);
+    expect(unknown.code).toBe(5);
+    expectOneErrorLine(unknown, /^pushgate: NOT_FOUND: no receipt for message_id "never-pushed"/);
+  });
+
+  it('receipts follows receipt events as they happen, ends cleanly on SIGINT, and --resume continues after a cursor', async () => {
+    const userId = `${USER}-receipts`;
+    const watch = start(['receipts', '--user', userId], { PUSHGATE_ADDRESS: node.grpcAddress });
+    cleanups.push(() => watch.child.kill('SIGKILL'));
+    await waitFor('the stream to open', () => watch.stderr().includes('watching receipts'), { timeoutMs: 15_000 });
+    // A live stream shows what happens after the node subscribed it: push until the first line comes.
+    let warm = 0;
+    while (!watch.stdout().includes('STORED')) {
+      await stored(userId, `rw-${warm++}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const firstLine = watch.stdout().split('\n')[0]!;
+    const firstCursor = /cursor=(\S+)$/.exec(firstLine)![1]!;
+
+    await stored(userId, 'rc-1');
+    await node.client.deleteInbox({ userId, messageIds: ['rc-1'] });
+    const line = await waitFor('the DELETED line', () =>
+      watch
+        .stdout()
+        .split('\n')
+        .find((l) => l.includes('DELETED') && l.includes('message=rc-1')),
+    );
+    expect(line).toMatch(new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\S+Z +DELETED +message=rc-1 user=${userId} cursor=\\S+$`));
+    expect(watch.stdout()).toMatch(new RegExp(`STORED +message=rc-1 user=${userId} cursor=`));
+
+    watch.child.kill('SIGINT');
+    const run = await watch.exited;
+    expect(run).toMatchObject({ code: 0, signal: null });
+    expect(run.stderr).toMatch(/last cursor: \S+ \(continue with --resume \S+\)/);
+
+    const resumed = start(['receipts', '--user', userId, '--resume', firstCursor, '--json'], { PUSHGATE_ADDRESS: node.grpcAddress });
+    cleanups.push(() => resumed.child.kill('SIGKILL'));
+    await waitFor('the events after the cursor', () => resumed.stdout().includes('RECEIPT_EVENT_KIND_DELETED'), { timeoutMs: 15_000 });
+    resumed.child.kill('SIGINT');
+    const events = (await resumed.exited).stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { kind: string; messageId: string; userId: string; cursor: string });
+    expect(events.at(-2)).toMatchObject({ kind: 'RECEIPT_EVENT_KIND_STORED', messageId: 'rc-1', userId });
+    expect(events.at(-1)).toMatchObject({ kind: 'RECEIPT_EVENT_KIND_DELETED', messageId: 'rc-1', userId });
+    expect(events.some((e) => e.cursor === firstCursor)).toBe(false);
+
+    const bad = await pushgate(node, ['receipts', '--resume', 'not-a-cursor']);
+    expect(bad.code).toBe(3);
+    expect(bad.stderr).toMatch(
+      /^watching receipts of every user at \S+ \(Ctrl-C to stop\)\npushgate: INVALID_ARGUMENT: "not-a-cursor" is not a receipt cursor\n$/,
+    );
   });
 
   it('kick closes the chosen session, which is told the reason first; the others stay', async () => {

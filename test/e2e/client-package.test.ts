@@ -7,6 +7,7 @@ import type { Socket } from 'socket.io-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   CursorExpiredError,
+  DeliveryMode,
   DeliveryStatus,
   GrpcStatus,
   type PresenceEvent,
@@ -15,6 +16,10 @@ import {
   PushgateClient,
   PushgateClientError,
   type PushgateClientOptions,
+  type ReceiptEvent,
+  ReceiptEventKind,
+  type ReceiptStream,
+  RemovalPolicy,
   type RetryEvent,
 } from '../../packages/client/src/index.js';
 import { pem, TestPki } from '../support/certificates.js';
@@ -63,11 +68,13 @@ function client(options: PushgateClientOptions): PushgateClient {
 }
 
 /** Reads a stream in the background, as an application loop would. */
-function consume(stream: PresenceStream): { events: PresenceEvent[]; result: Promise<unknown>; count(n: number): () => boolean } {
-  const events: PresenceEvent[] = [];
+function consume<E extends PresenceEvent | ReceiptEvent = PresenceEvent>(
+  stream: PresenceStream | ReceiptStream,
+): { events: E[]; result: Promise<unknown>; count(n: number): () => boolean } {
+  const events: E[] = [];
   let failure: unknown;
   const result = (async () => {
-    for await (const event of stream) events.push(event);
+    for await (const event of stream) events.push(event as E);
   })().then(
     () => undefined,
     (err: unknown) => (failure = err),
@@ -137,6 +144,7 @@ describe('the backend client package', () => {
       timedOut: 0,
       failed: 0,
       sent: 0,
+      stored: 0,
     });
 
     // Leaving the loop after the first result cancels the call: the silent session's wait ends at once.
@@ -330,6 +338,155 @@ describe('the backend client package', () => {
     expect(rows(lenient.events)[2]).toEqual([SNAPSHOT_COMPLETE, undefined, '']);
   });
 
+  it('stores pushes for an offline user, lists and deletes the inbox, reads receipts, and answers a repeat as a duplicate', async () => {
+    const n = await node();
+    const pushgate = client({ address: n.grpcAddress, apiKey: KEY });
+    const stored = {
+      userId: '90',
+      event: 'notice',
+      data: { n: 1 },
+      messageId: 's-1',
+      deliveryMode: 'store',
+      ttlSeconds: 60,
+      removal: 'each_client_type',
+    } as const;
+
+    const first = await pushgate.pushToUser(stored);
+    expect(first).toMatchObject({ messageId: 's-1', stored: true, duplicate: false, deliveries: [] });
+    expect(await pushgate.pushToUser(stored)).toMatchObject({ messageId: 's-1', stored: true, duplicate: true });
+    for (const id of ['s-2', 's-3']) {
+      expect(await pushgate.pushToUser({ userId: '90', event: 'notice', messageId: id, deliveryMode: 'store_if_unacked' })).toMatchObject({
+        stored: true,
+      });
+    }
+    expect(await pushgate.pushToUser({ userId: '90', event: 'notice', messageId: 'l-1', deliveryMode: 'live' })).toMatchObject({
+      stored: false,
+    });
+
+    const page = await pushgate.listInbox({ userId: '90', pageSize: 2 });
+    expect(page.messages.map((m) => m.messageId)).toEqual(['s-1', 's-2']);
+    expect(page.nextPageToken).not.toBe('');
+    const all = [];
+    for await (const message of pushgate.allInbox({ userId: '90', pageSize: 1 })) all.push(message);
+    expect(all.map((m) => [m.messageId, m.removal, m.data])).toEqual([
+      ['s-1', RemovalPolicy.REMOVAL_POLICY_EACH_CLIENT_TYPE, { n: 1 }],
+      ['s-2', RemovalPolicy.REMOVAL_POLICY_ANY_SESSION, null],
+      ['s-3', RemovalPolicy.REMOVAL_POLICY_ANY_SESSION, null],
+    ]);
+    expect(all[0]!.expiresAt!.getTime() - all[0]!.sentAt!.getTime()).toBe(60_000);
+
+    expect(await pushgate.getMessage('s-1')).toMatchObject({
+      messageId: 's-1',
+      userId: '90',
+      event: 'notice',
+      deliveryMode: DeliveryMode.DELIVERY_MODE_STORE,
+      stored: true,
+      removed: ReceiptEventKind.RECEIPT_EVENT_KIND_UNSPECIFIED,
+    });
+    expect(await pushgate.deleteInbox({ userId: '90', messageIds: ['s-2', 'never-stored'] })).toEqual({ deleted: 1 });
+    expect(await pushgate.deleteInbox({ userId: '90', all: true })).toEqual({ deleted: 2 });
+    expect((await pushgate.listInbox({ userId: '90' })).messages).toEqual([]);
+    expect(await pushgate.getMessage('s-1')).toMatchObject({ stored: false, removed: ReceiptEventKind.RECEIPT_EVENT_KIND_DELETED });
+
+    const missing = await pushgate.getMessage('never-sent').catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(PushgateClientError);
+    expect(missing).toMatchObject({ method: 'GetMessage', code: GrpcStatus.NOT_FOUND, pushgateCode: 'message_not_found' });
+    // Inputs the server would refuse, or could not express, are refused before any call.
+    expect(() => pushgate.pushToUser({ userId: '90', event: 'notice', deliveryMode: 'later' as never })).toThrow(
+      /deliveryMode must be one of live, store_if_unacked, store/,
+    );
+    expect(() => pushgate.pushToUser({ userId: '90', event: 'notice', ttlSeconds: 1.5 })).toThrow(/ttlSeconds/);
+    expect(() => pushgate.deleteInbox({ userId: '90', messageIds: [] })).toThrow(/messageIds \(at least one\) or all: true/);
+    const refused = await pushgate
+      .pushToUser({ userId: '90', event: 'notice', noAck: true, deliveryMode: 'store' })
+      .catch((e: unknown) => e);
+    expect(refused).toMatchObject({ code: GrpcStatus.INVALID_ARGUMENT });
+  });
+
+  it('returns early with waitFor any/none, and streams the later acks as receipt events', async () => {
+    const n = await node();
+    const pushgate = client({ address: n.grpcAddress, apiKey: KEY });
+    const quick = await n.connect('91', 'app');
+    quick.on('notice', (_data: unknown, ack: (reply: unknown) => void) => ack('quick'));
+    const slow = await n.connect('91', 'web');
+    const held: (() => void)[] = [];
+    slow.on('notice', (_data: unknown, ack: (reply: unknown) => void) => held.push(() => ack('slow')));
+
+    const stream = pushgate.watchReceipts({ userIds: ['91', '91-warm'] });
+    const { events } = consume<ReceiptEvent>(stream);
+    // A live stream sees what happens after the server subscribed it: push until its first event arrives.
+    for (let i = 0; events.length === 0; i++) {
+      await pushgate.pushToUser({ userId: '91-warm', event: 'notice', messageId: `w-${i}`, deliveryMode: 'store' });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+
+    const any = await pushgate.pushToUser({ userId: '91', event: 'notice', messageId: 'p-any', ackTimeoutMs: 20_000, waitFor: 'any' });
+    expect(any.deliveries.map((d) => [d.session?.sessionId, d.status]).sort()).toEqual(
+      [
+        [quick.id, DeliveryStatus.DELIVERY_STATUS_ACKED],
+        [slow.id, DeliveryStatus.DELIVERY_STATUS_PENDING],
+      ].sort(),
+    );
+    const none = await pushgate.pushToUser({ userId: '91', event: 'notice', messageId: 'p-none', ackTimeoutMs: 20_000, waitFor: 'none' });
+    expect(none.deliveries.map((d) => d.status)).toEqual([DeliveryStatus.DELIVERY_STATUS_PENDING, DeliveryStatus.DELIVERY_STATUS_PENDING]);
+
+    await waitFor('the slow session to hold both acks', () => held.length === 2);
+    for (const ack of held) ack();
+    const acked = (id: string) => events.filter((e) => e.messageId === id && e.kind === ReceiptEventKind.RECEIPT_EVENT_KIND_ACKED);
+    await waitFor('the late acks', () => acked('p-any').length === 1 && acked('p-none').length === 2);
+    expect(acked('p-any').map((e) => [e.userId, e.sessionId, e.clientType, e.replay])).toEqual([['91', slow.id, 'web', false]]);
+    expect(stream.cursor).toBe(events.at(-1)!.cursor);
+
+    const receipt = await pushgate.getMessage('p-any');
+    expect(receipt.deliveries.map((d) => [d.session?.sessionId, d.status, d.ackData]).sort()).toEqual(
+      [
+        [quick.id, DeliveryStatus.DELIVERY_STATUS_ACKED, 'quick'],
+        [slow.id, DeliveryStatus.DELIVERY_STATUS_ACKED, 'slow'],
+      ].sort(),
+    );
+    expect(receipt.attempts.map((a) => [a.attempt, a.replay])).toEqual([
+      [1, false],
+      [1, false],
+    ]);
+
+    // A cursor the server never handed out ends the iteration with the server's refusal, not retries.
+    const bad = await pushgate
+      .watchReceipts({ resumeAfter: 'not-a-cursor' })
+      .next()
+      .catch((e: unknown) => e);
+    expect(bad).toBeInstanceOf(PushgateClientError);
+    expect(bad).toMatchObject({ method: 'WatchReceipts', code: GrpcStatus.INVALID_ARGUMENT });
+    // Another node without Redis holds other events: the cursor is expired there, and the stream says so.
+    const other = client({ address: (await node()).grpcAddress, apiKey: KEY });
+    const expired = await other
+      .watchReceipts({ resumeAfter: stream.cursor })
+      .next()
+      .catch((e: unknown) => e);
+    expect(expired).toBeInstanceOf(CursorExpiredError);
+    expect(expired).toMatchObject({ code: GrpcStatus.FAILED_PRECONDITION, pushgateCode: 'cursor_expired', cursor: stream.cursor });
+  });
+
+  it('retries a push with a messageId on UNAVAILABLE (the server deduplicates it), and not one without', async () => {
+    const port = await freePort();
+    const retries: RetryEvent[] = [];
+    const pushgate = client({ address: `127.0.0.1:${port}`, apiKey: KEY, ...QUICK, onRetry: (e) => retries.push(e) });
+
+    const anonymous = await pushgate.pushToUser({ userId: '93', event: 'notice' }).catch((e: unknown) => e);
+    expect(anonymous).toMatchObject({ code: GrpcStatus.UNAVAILABLE, method: 'PushToUser' });
+    expect(retries).toEqual([]);
+
+    const push = { userId: '93', event: 'notice', messageId: 'r-1', deliveryMode: 'store_if_unacked' } as const;
+    const pending = pushgate.pushToUser(push, { deadlineMs: 15_000 });
+    await waitFor('a retry of PushToUser', () => retries.length >= 1);
+    await node({ PUSHGATE_GRPC_PORT: String(port) });
+
+    expect(await pending).toMatchObject({ messageId: 'r-1', stored: true, duplicate: false });
+    expect(retries.every((r) => r.method === 'PushToUser' && (r.error as PushgateClientError).code === GrpcStatus.UNAVAILABLE)).toBe(true);
+    // What a retry after a lost answer gets: the first call's result, delivered once.
+    expect(await pushgate.pushToUser(push)).toMatchObject({ messageId: 'r-1', stored: true, duplicate: true });
+    expect((await pushgate.listInbox({ userId: '93' })).messages.map((m) => m.messageId)).toEqual(['r-1']);
+  });
+
   it('works built, from plain Node, as a dependency would use it', async () => {
     const n = await node();
     const socket = await n.connect('70', 'app');
@@ -398,6 +555,48 @@ describe('the backend client package in cluster mode', () => {
     ]);
     expect(stream.cursor).toBe(events[6]!.cursor);
     expect(retries.some((r) => (r.error as PushgateClientError).code === GrpcStatus.UNAVAILABLE)).toBe(true);
+    await stream.close();
+    expect(await result).toBeUndefined();
+  }, 60_000);
+  it('resumes a receipt stream after the node it watches restarts, without losing or repeating events', async () => {
+    const env = { ...API_KEYS, REDIS_URL: redis.url, PUSHGATE_REDIS_PREFIX: 'receipts:' };
+    const watched = await startNodeProcess(env);
+    const edge = await node(env);
+    const retries: RetryEvent[] = [];
+    const pushgate = client({ address: watched.grpcAddress, apiKey: KEY, ...QUICK, onRetry: (e) => retries.push(e) });
+    const pusher = client({ address: edge.grpcAddress, apiKey: KEY });
+    const store = (messageId: string) => pusher.pushToUser({ userId: '94', event: 'notice', messageId, deliveryMode: 'store' });
+    const stream = pushgate.watchReceipts({ userIds: ['94'], maxReconnectAttempts: 1000 });
+    const { events, result, count } = consume<ReceiptEvent>(stream);
+    let warm = 0;
+    while (events.length === 0) {
+      await store(`w-${warm++}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    // The first pushes may have come before the server subscribed the stream.
+    const firstWarm = Number(events[0]!.messageId.slice('w-'.length));
+    await waitFor('every warm-up event', count(warm - firstWarm));
+
+    await watched.kill();
+    await store('k-1');
+    await waitFor('a reconnect attempt', () => retries.length >= 1);
+    const restarted = await startNodeProcess({ ...env, PUSHGATE_GRPC_PORT: String(watched.grpcPort) });
+    await store('k-2');
+    await waitFor('the event missed and the new one', count(warm - firstWarm + 2), { timeoutMs: 15_000 });
+    // A second kill, with an event while the node is down: it resumes from the cursor it reached last time.
+    await restarted.kill();
+    await store('k-3');
+    await startNodeProcess({ ...env, PUSHGATE_GRPC_PORT: String(watched.grpcPort) });
+    await waitFor('k-3 after the second restart', count(warm - firstWarm + 3), { timeoutMs: 15_000 });
+
+    const warmIds = Array.from({ length: warm - firstWarm }, (_, i) => `w-${firstWarm + i}`);
+    expect(events.map((e) => [e.kind, e.messageId])).toEqual(
+      [...warmIds, 'k-1', 'k-2', 'k-3'].map((id) => [ReceiptEventKind.RECEIPT_EVENT_KIND_STORED, id]),
+    );
+    expect(stream.cursor).toBe(events.at(-1)!.cursor);
+    expect(retries.some((r) => r.method === 'WatchReceipts' && (r.error as PushgateClientError).code === GrpcStatus.UNAVAILABLE)).toBe(
+      true,
+    );
     await stream.close();
     expect(await result).toBeUndefined();
   }, 60_000);

@@ -1,15 +1,21 @@
 import { createRequire } from 'node:module';
-import { type ClientUnaryCall, Metadata, type ServiceError, status } from '@grpc/grpc-js';
+import { Metadata, status } from '@grpc/grpc-js';
 import { isServiceError, toClientError } from './errors.js';
+import type { InboxMessage } from './gen/pushgate/v1/inbox.js';
 import {
+  type DeleteInboxRequest,
+  type DeleteInboxResponse,
   DisconnectSessionsRequest,
   type DisconnectSessionsResponse,
+  GetMessageRequest,
+  type GetMessageResponse,
+  ListInboxRequest,
+  type ListInboxResponse,
   ListSessionsRequest,
   type ListSessionsResponse,
   PushServiceClient,
-  PushToUserRequest,
+  type PushToUserRequest,
   type PushToUserResponse,
-  PushToUsersRequest,
   type PushToUsersResponse,
 } from './gen/pushgate/v1/push_service.js';
 import type { Session } from './gen/pushgate/v1/session.js';
@@ -23,59 +29,24 @@ import {
   positiveMs,
 } from './options.js';
 import { PresenceStream, type WatchPresenceOptions } from './presence-stream.js';
+import { ReceiptStream, type WatchReceiptsOptions } from './receipt-stream.js';
+import {
+  type DeleteInboxInput,
+  type DisconnectSessionsInput,
+  deleteInboxRequest,
+  type ListInboxInput,
+  type ListSessionsInput,
+  type PushToUserInput,
+  type PushToUsersInput,
+  pushToUserRequest,
+  pushToUsersRequest,
+} from './requests.js';
 import { backoffMs, type RetryPolicy, retryPolicy, sleep } from './retry.js';
+import { type Invoke, once } from './unary.js';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
-/** A push: who, which event, what data (any JSON value), and how to wait for acks. */
-export interface PushToUserInput {
-  readonly userId: string;
-  readonly event: string;
-  /** Any JSON value; the client receives it as the event's first argument. */
-  readonly data?: unknown;
-  /** Only sessions of these client types; all when empty. */
-  readonly clientTypes?: readonly string[];
-  /** Per-session ack wait in ms; 0 or absent: the server's default. */
-  readonly ackTimeoutMs?: number;
-  /** Fire and forget: each reachable session is reported SENT. */
-  readonly noAck?: boolean;
-  /** Echoed in the response; the server generates one when empty. */
-  readonly messageId?: string;
-}
-
-/** A batch push: one event to every live session of many users (up to the server's PUSHGATE_MAX_BATCH_USERS). */
-export interface PushToUsersInput extends Omit<PushToUserInput, 'userId'> {
-  /** The users; duplicates count once. */
-  readonly userIds: readonly string[];
-  /** The batch's id, echoed in the summary; each user's is `<messageId>:<userId>`. Generated when empty. */
-  readonly messageId?: string;
-}
-
-export interface ListSessionsInput {
-  readonly userId: string;
-  readonly clientTypes?: readonly string[];
-  /** Sessions per page; 0 or absent: the server's maximum. */
-  readonly pageSize?: number;
-  /** The previous page's nextPageToken. */
-  readonly pageToken?: string;
-}
-
-export interface DisconnectSessionsInput {
-  readonly userId: string;
-  /** Only these sessions; all (after clientTypes) when empty. */
-  readonly sessionIds?: readonly string[];
-  readonly clientTypes?: readonly string[];
-  /** Told to each client before its socket closes; the server's default is "kicked". */
-  readonly reason?: string;
-}
-
-type Method = 'PushToUser' | 'ListSessions' | 'DisconnectSessions';
-type Invoke<Req, Res> = (
-  request: Req,
-  metadata: Metadata,
-  options: { deadline: Date },
-  callback: (err: ServiceError | null, response: Res) => void,
-) => ClientUnaryCall;
+type Method = 'PushToUser' | 'ListSessions' | 'DisconnectSessions' | 'ListInbox' | 'DeleteInbox' | 'GetMessage';
 
 /**
  * A backend's client for one pushgate deployment (any node: they share state in cluster mode).
@@ -106,46 +77,33 @@ export class PushgateClient {
   }
 
   /**
-   * Pushes an event to every live session of a user and resolves with one delivery per session.
-   * Never retried: the server does not deduplicate message ids, so a push retried after the
-   * connection broke mid-call could reach the clients twice. On UNAVAILABLE, decide yourself.
+   * Pushes an event to every live session of a user and resolves with one delivery per session,
+   * and whether it is `stored` in the user's inbox. Retried on UNAVAILABLE only with your own
+   * `messageId`: the server then remembers the push (PUSHGATE_IDEMPOTENCY_WINDOW_S) and answers a
+   * repeat with the first call's result (`duplicate: true`) instead of delivering again. Without
+   * one, a retry after the connection broke mid-call could reach the clients twice: never retried.
    */
   pushToUser(input: PushToUserInput, options: CallOptions = {}): Promise<PushToUserResponse> {
-    const request = PushToUserRequest.fromPartial({
-      userId: input.userId,
-      event: input.event,
-      data: input.data,
-      clientTypes: [...(input.clientTypes ?? [])],
-      ackTimeoutMs: input.ackTimeoutMs ?? 0,
-      noAck: input.noAck ?? false,
-      messageId: input.messageId ?? '',
-    });
+    const request = pushToUserRequest(input);
     const ackWaitMs = input.noAck ? 0 : (input.ackTimeoutMs ?? 0);
     const deadlineMs = options.deadlineMs ?? Math.max(this.deadlineMs, ackWaitMs + PUSH_DEADLINE_MARGIN_MS);
     return this.unary('PushToUser', this.raw.pushToUser.bind(this.raw) as Invoke<PushToUserRequest, PushToUserResponse>, request, {
       ...options,
       deadlineMs,
-      retry: false,
+      retry: request.messageId !== '',
     });
   }
 
   /**
    * Pushes an event to every live session of many users. Yields each user's result as the server
    * streams it (`userResult`: the user, its derived message id, its deliveries), then one message
-   * with `summary`, last. Never retried, like pushToUser: users already reported were pushed to.
+   * with `summary`, last. Never retried, even with a messageId: the server deduplicates single
+   * pushes only, and users already reported were pushed to.
    * Breaking out of the loop or aborting `options.signal` cancels the call (the server then stops
    * waiting for acks); a failure throws a PushgateClientError.
    */
   async *pushToUsers(input: PushToUsersInput, options: CallOptions = {}): AsyncGenerator<PushToUsersResponse, void, undefined> {
-    const request = PushToUsersRequest.fromPartial({
-      userIds: [...input.userIds],
-      event: input.event,
-      data: input.data,
-      clientTypes: [...(input.clientTypes ?? [])],
-      ackTimeoutMs: input.ackTimeoutMs ?? 0,
-      noAck: input.noAck ?? false,
-      messageId: input.messageId ?? '',
-    });
+    const request = pushToUsersRequest(input);
     const ackWaitMs = input.noAck ? 0 : (input.ackTimeoutMs ?? 0);
     const deadlineMs = positiveMs(
       options.deadlineMs ?? Math.max(this.deadlineMs, ackWaitMs + PUSH_DEADLINE_MARGIN_MS),
@@ -217,6 +175,72 @@ export class PushgateClient {
     );
   }
 
+  /** One page of a user's offline inbox, oldest first. Retried on UNAVAILABLE (a read). */
+  listInbox(input: ListInboxInput, options: CallOptions = {}): Promise<ListInboxResponse> {
+    const request = ListInboxRequest.fromPartial({ userId: input.userId, pageSize: input.pageSize ?? 0, pageToken: input.pageToken ?? '' });
+    return this.unary('ListInbox', this.raw.listInbox.bind(this.raw) as Invoke<ListInboxRequest, ListInboxResponse>, request, {
+      ...options,
+      retry: true,
+    });
+  }
+
+  /** Every message of a user's inbox, page after page, as an async iterator (like allSessions). */
+  async *allInbox(input: Omit<ListInboxInput, 'pageToken'>, options: CallOptions = {}): AsyncGenerator<InboxMessage, void, undefined> {
+    let pageToken = '';
+    do {
+      const page = await this.listInbox({ ...input, pageToken }, options);
+      yield* page.messages;
+      pageToken = page.nextPageToken;
+    } while (pageToken !== '');
+  }
+
+  /**
+   * Removes chosen messages (`messageIds`) or all (`all: true`) from a user's inbox; resolves with
+   * how many were there. Not retried, like disconnectSessions: running it again is harmless, but a
+   * retry would count 0 for what the first attempt removed.
+   */
+  deleteInbox(input: DeleteInboxInput, options: CallOptions = {}): Promise<DeleteInboxResponse> {
+    return this.unary(
+      'DeleteInbox',
+      this.raw.deleteInbox.bind(this.raw) as Invoke<DeleteInboxRequest, DeleteInboxResponse>,
+      deleteInboxRequest(input),
+      {
+        ...options,
+        retry: false,
+      },
+    );
+  }
+
+  /**
+   * A message's receipt: each session's latest outcome (late acks and replays included), whether
+   * it is stored, and why it left the inbox. Rejects with NOT_FOUND (`message_not_found`) for a
+   * message the server keeps no receipt of. Retried on UNAVAILABLE (a read).
+   */
+  getMessage(messageId: string, options: CallOptions = {}): Promise<GetMessageResponse> {
+    return this.unary(
+      'GetMessage',
+      this.raw.getMessage.bind(this.raw) as Invoke<GetMessageRequest, GetMessageResponse>,
+      GetMessageRequest.fromPartial({ messageId }),
+      { ...options, retry: true },
+    );
+  }
+
+  /**
+   * Receipt events (acked, stored, expired, dropped, deleted) as an async iterator that reconnects
+   * after UNAVAILABLE, a draining node or an overflow, and resumes after the last cursor it
+   * delivered. See ReceiptStream.
+   */
+  watchReceipts(request: WatchReceiptsOptions = {}, options: Pick<CallOptions, 'signal' | 'metadata'> = {}): ReceiptStream {
+    return new ReceiptStream({
+      raw: this.raw,
+      request,
+      metadata: () => this.metadata(options.metadata),
+      retry: this.retry,
+      onRetry: this.onRetry,
+      signal: options.signal,
+    });
+  }
+
   /**
    * Presence events as an async iterator that survives node restarts: after UNAVAILABLE, the end
    * of the stream (a node draining) or an overflow, it reconnects with backoff and resumes after
@@ -270,22 +294,4 @@ export class PushgateClient {
       }
     }
   }
-}
-
-function once<Req, Res>(
-  invoke: Invoke<Req, Res>,
-  request: Req,
-  metadata: Metadata,
-  deadline: number,
-  signal: AbortSignal | undefined,
-): Promise<Res> {
-  return new Promise((resolve, reject) => {
-    const call = invoke(request, metadata, { deadline: new Date(deadline) }, (err, response) => {
-      signal?.removeEventListener('abort', cancel);
-      if (err !== null) reject(err);
-      else resolve(response);
-    });
-    const cancel = (): void => call.cancel();
-    signal?.addEventListener('abort', cancel, { once: true });
-  });
 }

@@ -34,10 +34,11 @@ export class PushgateClientError extends Error {
 }
 
 /**
- * A presence stream could not resume: its last cursor is older than the events the server still
- * holds (PUSHGATE_PRESENCE_RETENTION…), or the feed was reset (a fresh Redis). Events between
- * `cursor` and `oldestCursor` are lost; start again with a snapshot (`includeSnapshot: true`) or
- * let the stream do it with `onCursorExpired: 'snapshot'`.
+ * A presence or receipt stream could not resume: its last cursor is older than the events the
+ * server still holds (PUSHGATE_PRESENCE_RETENTION…), or the feed was reset (a fresh Redis). Events
+ * between `cursor` and `oldestCursor` are lost. For presence, start again with a snapshot
+ * (`includeSnapshot: true`) or let the stream do it with `onCursorExpired: 'snapshot'`; for
+ * receipts, read the state of the messages you care about with getMessage.
  */
 export class CursorExpiredError extends PushgateClientError {
   override readonly name = 'CursorExpiredError';
@@ -70,4 +71,14 @@ function pushgateTrailers(metadata: Metadata | undefined): Record<string, string
 /** True for a status that grpc-js produced with a code (a ServiceError), as opposed to anything else thrown. */
 export function isServiceError(err: unknown): err is ServiceError {
   return err instanceof Error && typeof (err as Partial<ServiceError>).code === 'number' && 'metadata' in err;
+}
+
+/** A PushgateClientError (or a subclass), told apart by its fields so two copies of the package still agree. */
+export function isPushgateError(err: unknown): err is PushgateClientError {
+  return err instanceof Error && typeof (err as Partial<PushgateClientError>).pushgateCode === 'string';
+}
+
+/** The server no longer holds the events after a stream's cursor. */
+export function isCursorExpired(error: PushgateClientError): boolean {
+  return error.code === status.FAILED_PRECONDITION && error.pushgateCode === 'cursor_expired';
 }

@@ -31,7 +31,7 @@ export interface PushgateClientOptions {
    * is at least its ack timeout plus 2 s, so a push that waits for acks is not cut short.
    */
   readonly deadlineMs?: number;
-  /** Retries on UNAVAILABLE: for ListSessions pages, and for reconnecting presence streams. */
+  /** Retries on UNAVAILABLE: for reads, pushToUser with a messageId, and reconnecting presence and receipt streams. */
   readonly retry?: RetryOptions;
   /** Extra grpc-js channel options (keepalive, message sizes, load balancing…). */
   readonly channelOptions?: ChannelOptions;

@@ -1,5 +1,5 @@
 import { type Metadata, status } from '@grpc/grpc-js';
-import { CursorExpiredError, isServiceError, type PushgateClientError, toClientError } from './errors.js';
+import { CursorExpiredError, isCursorExpired, isPushgateError, isServiceError, type PushgateClientError, toClientError } from './errors.js';
 import { type PresenceEvent, PresenceEventKind } from './gen/pushgate/v1/presence.js';
 import { type PushServiceClient, WatchPresenceRequest, type WatchPresenceResponse } from './gen/pushgate/v1/push_service.js';
 import type { RetryEvent } from './options.js';
@@ -151,8 +151,8 @@ export class PresenceStream implements AsyncIterableIterator<PresenceEvent> {
       if (signal?.aborted) throw signal.reason;
 
       const error = failure === undefined ? undefined : isServiceError(failure) ? toClientError(METHOD, failure) : failure;
-      if (error !== undefined && !(error instanceof Error && isPushgateError(error))) throw error;
-      if (error !== undefined && isExpired(error)) {
+      if (error !== undefined && !isPushgateError(error)) throw error;
+      if (error !== undefined && isCursorExpired(error)) {
         if (request.onCursorExpired !== 'snapshot') throw new CursorExpiredError(error, start.kind === 'resume' ? start.cursor : '');
         start = { kind: 'snapshot' };
         this.deps.onRetry?.({ method: METHOD, error, attempt: 1, delayMs: 0 });
@@ -172,14 +172,6 @@ export class PresenceStream implements AsyncIterableIterator<PresenceEvent> {
       if (this.closer.signal.aborted) return;
     }
   }
-}
-
-function isPushgateError(err: Error): err is PushgateClientError {
-  return typeof (err as Partial<PushgateClientError>).pushgateCode === 'string';
-}
-
-function isExpired(error: PushgateClientError): boolean {
-  return error.code === status.FAILED_PRECONDITION && error.pushgateCode === 'cursor_expired';
 }
 
 /** UNAVAILABLE (node gone, draining, Redis away) always; an overflow when there is a cursor to resume from. */
