@@ -6,7 +6,7 @@
  * of the server process, Redis figures from INFO deltas of a private redis-server.
  *
  * Scenarios (all by default, in this order): push, redis, batch, connect, memory, presence,
- * cluster. `--quick` runs each at small sizes (a smoke test: under two minutes). Each writes
+ * cluster, guarantees. `--quick` runs each at small sizes (a smoke test: under two minutes). Each writes
  * bench/results/<date>-<scenario>[-quick].{json,md}; the capacity-model inputs are printed last.
  * See bench/README.md.
  */
@@ -17,6 +17,7 @@ import { type ScenarioResult, writeResult } from './lib/measure.js';
 import { batch } from './scenarios/batch.js';
 import { cluster } from './scenarios/cluster.js';
 import { connectStorm } from './scenarios/connect-storm.js';
+import { guarantees } from './scenarios/guarantees.js';
 import { idleMemory } from './scenarios/idle-memory.js';
 import { presenceLag } from './scenarios/presence-lag.js';
 import { pushMemory, pushRedis } from './scenarios/push.js';
@@ -29,6 +30,7 @@ const SCENARIOS: Record<string, (quick: boolean) => Promise<ScenarioResult>> = {
   memory: idleMemory,
   presence: presenceLag,
   cluster,
+  guarantees,
 };
 
 /** The pushgate servers run from dist/ (see lib/server.ts), so it must hold what src/ holds now. */
