@@ -26,7 +26,8 @@ export const ERROR_CODES = {
   unauthenticated: 'The caller sent no valid API key or client certificate.',
   permission_denied: 'The caller’s key or certificate does not grant the scope this call needs.',
   rate_limited: 'The caller made more calls than its rate allows; retry after the time in the retry hint.',
-  message_id_reused: 'The message_id was already used, within the idempotency window, for a push to another user or with another event.',
+  message_id_reused:
+    'The message_id was already used, within the idempotency window, for a push to another user or with another event or client types.',
   message_not_found: 'No receipt is kept for this message id (never tracked, or past PUSHGATE_RECEIPT_RETENTION_S).',
   receipt_overflow: 'A WatchReceipts stream fell too far behind its events and was ended; resume from its last cursor.',
   inbox_full: 'The user’s offline inbox already holds PUSHGATE_INBOX_MAX_MESSAGES messages and PUSHGATE_INBOX_FULL_POLICY is refuse_new.',

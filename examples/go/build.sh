@@ -8,9 +8,10 @@ set -eu
 cd "$(dirname "$0")"
 work=$(mkdir -p "${1:-build}" && cd "${1:-build}" && pwd)
 pkg=pushgate.example/pushgatev1
-# The .proto files name no go_package: M options map each file to the one Go package of the stubs.
+# The .proto files name no go_package: M options map each file (all of them: a new one must not
+# break the build) to the one Go package of the stubs.
 map=""
-for file in pushgate/v1/push_service.proto pushgate/v1/presence.proto pushgate/v1/session.proto; do
+for file in $(cd ../../proto && ls pushgate/v1/*.proto); do
   map="$map --go_opt=M$file=$pkg --go-grpc_opt=M$file=$pkg"
 done
 mkdir -p "$work/src/pushgate.example/push" "$work/bin"

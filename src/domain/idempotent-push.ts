@@ -11,6 +11,7 @@ const LEASE_GRACE_MS = 5000;
 interface Remembered {
   readonly userId: string;
   readonly event: string;
+  readonly clientTypes: readonly string[];
   readonly result: PushResult;
 }
 
@@ -43,7 +44,7 @@ export class IdempotentPushes {
           await store.release(key, claim.token).catch(this.deps.onStoreError);
           throw err;
         }
-        const remembered: Remembered = { userId: request.userId, event: request.event, result };
+        const remembered: Remembered = { userId: request.userId, event: request.event, clientTypes: request.clientTypes, result };
         // Not awaited: a repeat arriving before it lands finds the key running and waits for it.
         store.complete(key, claim.token, JSON.stringify(remembered), windowMs).catch(this.deps.onStoreError);
         return result;
@@ -56,10 +57,11 @@ export class IdempotentPushes {
 }
 
 function repeated(request: PushRequest, remembered: Remembered): PushResult {
-  if (remembered.userId !== request.userId || remembered.event !== request.event) {
+  const sameTypes = remembered.clientTypes.join('\n') === request.clientTypes.join('\n');
+  if (remembered.userId !== request.userId || remembered.event !== request.event || !sameTypes) {
     throw new PushgateError(
       'message_id_reused',
-      `message_id "${request.messageId.slice(0, 64)}" was already used for another push (user or event differ) within PUSHGATE_IDEMPOTENCY_WINDOW_S; use a new message_id`,
+      `message_id "${request.messageId.slice(0, 64)}" was already used for another push (user, event or client_types differ) within PUSHGATE_IDEMPOTENCY_WINDOW_S; use a new message_id`,
     );
   }
   return { ...remembered.result, duplicate: true };

@@ -115,8 +115,10 @@ describe.skipIf(pythonMissing.length > 0)('examples/python', () => {
     const { stdout } = await run(PYTHON, [script, ...args, '--json', '81', 'notice', '{"n": 1}'], { env, timeout: 20_000 });
     expectThreeAcks(JSON.parse(stdout) as PushJson, sockets, 'py-1');
 
-    const table = await run(PYTHON, [script, ...args, '--client-type', 'web', '81', 'notice'], { env, timeout: 20_000 });
-    expect(table.stdout.split('\n')[0]).toBe('message py-1: 1 acked, 0 timed out, 0 failed');
+    // A new message id: the same one again would be answered with the first push's result (idempotency).
+    const second = ['--address', node.grpcAddress, '--message-id', 'py-2'];
+    const table = await run(PYTHON, [script, ...second, '--client-type', 'web', '81', 'notice'], { env, timeout: 20_000 });
+    expect(table.stdout.split('\n')[0]).toBe('message py-2: 1 acked, 0 timed out, 0 failed');
     expect(table.stdout).toContain(`${sockets[2]!.id}\tweb\tACKED\t`);
 
     const refused = await run(PYTHON, [script, ...args, '81', 'notice'], { env: { ...env, PUSHGATE_API_KEY: 'wrong' } }).catch((e) => e);
@@ -171,8 +173,10 @@ describe.skipIf(goMissing.length > 0)('examples/go', () => {
     const { stdout } = await run(push, [...args, '-json', '83', 'notice', '{"n": 1, "lines": [1, 2]}'], { timeout: 20_000 });
     expectThreeAcks(JSON.parse(stdout) as PushJson, sockets, 'go-1');
 
-    const table = await run(push, [...args, '-client-type', 'app', '83', 'notice'], { timeout: 20_000 });
-    expect(table.stdout.split('\n')[0]).toBe('message go-1: 1 acked, 0 timed out, 0 failed');
+    // A new message id: the same one again would be answered with the first push's result (idempotency).
+    const second = ['-address', node.grpcAddress, '-api-key', KEY, '-message-id', 'go-2'];
+    const table = await run(push, [...second, '-client-type', 'app', '83', 'notice'], { timeout: 20_000 });
+    expect(table.stdout.split('\n')[0]).toBe('message go-2: 1 acked, 0 timed out, 0 failed');
     expect(table.stdout).toContain(`${sockets[0]!.id}\tapp\tACKED\t`);
 
     const refused = await run(push, ['-address', node.grpcAddress, '83', 'notice'], {

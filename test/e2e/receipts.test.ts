@@ -78,6 +78,8 @@ describe('receipts, idempotency and wait_for (one node)', () => {
     const reused = await grpcError(node.client.pushToUser({ ...push, userId: 'someone-else' }));
     expect(reused.code).toBe(status.ALREADY_EXISTS);
     expect(reused.details).toMatch(/message_id "order-7" was already used for another push/);
+    const otherTypes = await grpcError(node.client.pushToUser({ ...push, clientTypes: ['web'] }));
+    expect(otherTypes.code).toBe(status.ALREADY_EXISTS);
   });
 
   it('wait_for ANY returns at the first ack; the others are PENDING in the reply and ACKED in the receipt later', async () => {

@@ -149,7 +149,8 @@ export interface PushToUserRequest {
    * Caller's identifier for this message, echoed in the response. Generated when empty. A push
    * with a message_id seen in the last PUSHGATE_IDEMPOTENCY_WINDOW_S seconds (on any node) is not
    * delivered again: the call returns the first call's result (waiting for it if it is still
-   * running). The same message_id with another user or event is refused (ALREADY_EXISTS).
+   * running). The same message_id with another user, event or client_types is refused
+   * (ALREADY_EXISTS).
    */
   messageId: string;
   /**
