@@ -57,12 +57,7 @@ export class ClusterMode {
     const registryKeys = new RegistryKeys(redis.keyPrefix, redis.shards);
     this.registry = new RedisSessionRegistry({
       client: this.command,
-      openReader: () => {
-        const reader = this.open('reader', nodeId);
-        // Connection failures are retried by ioredis; the reader's loop waits for it meanwhile.
-        reader.connect().catch(() => undefined);
-        return reader;
-      },
+      openReader: () => this.openReader(nodeId),
       keys: registryKeys,
       nodeId,
       retention: presence.retention,
@@ -77,11 +72,7 @@ export class ClusterMode {
     });
     this.receipts = new RedisReceiptStore({
       client: this.command,
-      openReader: () => {
-        const reader = this.open('reader', nodeId);
-        reader.connect().catch(() => undefined);
-        return reader;
-      },
+      openReader: () => this.openReader(nodeId),
       prefix: redis.keyPrefix,
       retention: presence.retention,
       retentionMs: presence.retentionMs,
@@ -156,6 +147,14 @@ export class ClusterMode {
     await this.receipts.close();
     await this.idempotency.close();
     await Promise.all(this.clients.map((client) => closeRedis(client)));
+  }
+
+  /** A connection for blocking stream reads (presence, receipts), connecting in the background. */
+  private openReader(nodeId: string): RedisClient {
+    const reader = this.open('reader', nodeId);
+    // Connection failures are retried by ioredis; the reader's loop waits for it meanwhile.
+    reader.connect().catch(() => undefined);
+    return reader;
   }
 
   private open(role: 'command' | 'reader' | 'subscriber', nodeId: string): RedisClient {

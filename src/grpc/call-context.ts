@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { EventEmitter } from 'node:events';
 import type { ServerUnaryCall } from '@grpc/grpc-js';
 import { PushgateError } from '../errors.js';
 import { capped } from './call-caps.js';
@@ -88,4 +89,24 @@ export function usersOf(request: unknown): string | undefined {
   if (Array.isArray(userIds) && userIds.length > 0)
     return `${String(userIds[0]).slice(0, 256)}${userIds.length > 1 ? ` (+${userIds.length - 1})` : ''}`;
   return undefined;
+}
+
+/**
+ * A wait for a stream call's next 'drain' that also ends when `stopped` aborts (the stream ended:
+ * overflow, shutdown, cancel). One listener on `stopped` serves every wait: a busy stream waits often.
+ */
+export function drainOrEnd(call: EventEmitter, stopped: AbortSignal): () => Promise<void> {
+  let wake: (() => void) | undefined;
+  const onDrainOrEnd = (): void => {
+    call.off('drain', onDrainOrEnd);
+    const resolve = wake;
+    wake = undefined;
+    resolve?.();
+  };
+  stopped.addEventListener('abort', onDrainOrEnd, { once: true });
+  return () => {
+    if (stopped.aborted) return Promise.resolve();
+    call.once('drain', onDrainOrEnd);
+    return new Promise((resolve) => (wake = resolve));
+  };
 }

@@ -11,7 +11,7 @@ import type {
   WatchReceiptsRequest,
   WatchReceiptsResponse,
 } from '../gen/pushgate/v1/push_service.js';
-import { abortSignalOf, callerOf, requestIdOf } from './call-context.js';
+import { abortSignalOf, callerOf, drainOrEnd, requestIdOf } from './call-context.js';
 import { DELIVERY_STATUS } from './encode.js';
 import { requireDecoded } from './payload-size.js';
 import { toGrpcError } from './status.js';
@@ -129,20 +129,11 @@ export function watchReceipts(
       fail(err);
       return;
     }
+    const drained = drainOrEnd(call, signal);
     (async () => {
       for await (const event of events) {
         if (signal.aborted) return;
-        if (!call.write({ event: encodeReceiptEvent(event) })) {
-          await new Promise<void>((resolve) => {
-            const done = (): void => {
-              call.off('drain', done);
-              signal.removeEventListener('abort', done);
-              resolve();
-            };
-            call.once('drain', done);
-            signal.addEventListener('abort', done, { once: true });
-          });
-        }
+        if (!call.write({ event: encodeReceiptEvent(event) })) await drained();
       }
     })()
       .then(() => {

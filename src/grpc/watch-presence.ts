@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { PresenceService, PresenceWatch, WatchRequest } from '../domain/presence-service.js';
 import { PushgateError } from '../errors.js';
 import type { WatchPresenceRequest, WatchPresenceResponse } from '../gen/pushgate/v1/push_service.js';
-import { abortSignalOf, callerOf, requestIdOf } from './call-context.js';
+import { abortSignalOf, callerOf, drainOrEnd, requestIdOf } from './call-context.js';
 import { requireDecoded } from './payload-size.js';
 import { presenceBatch, presenceResponse } from './presence-encoding.js';
 import { toGrpcError } from './status.js';
@@ -94,26 +94,6 @@ async function pump(call: Call, watch: PresenceWatch, signal: AbortSignal, perMe
   } finally {
     await watch.return();
   }
-}
-
-/**
- * A wait for the call's next 'drain' that also ends when the watch does (overflow, shutdown,
- * cancel). One listener on `stopped` serves every wait: a busy stream waits often.
- */
-function drainOrEnd(call: Call, stopped: AbortSignal): () => Promise<void> {
-  let wake: (() => void) | undefined;
-  const onDrainOrEnd = (): void => {
-    call.off('drain', onDrainOrEnd);
-    const resolve = wake;
-    wake = undefined;
-    resolve?.();
-  };
-  stopped.addEventListener('abort', onDrainOrEnd, { once: true });
-  return () => {
-    if (stopped.aborted) return Promise.resolve();
-    call.once('drain', onDrainOrEnd);
-    return new Promise((resolve) => (wake = resolve));
-  };
 }
 
 function watchRequestOf(request: WatchPresenceRequest, caller: string, limits: WatchLimits): WatchRequest {

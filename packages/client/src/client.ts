@@ -42,7 +42,7 @@ import {
   pushToUsersRequest,
 } from './requests.js';
 import { backoffMs, type RetryPolicy, retryPolicy, sleep } from './retry.js';
-import { type Invoke, once } from './unary.js';
+import { everyPage, type Invoke, once } from './unary.js';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
@@ -147,13 +147,11 @@ export class PushgateClient {
    * Every live session of a user, page after page (`pageSize` per call), as an async iterator.
    * Each page has its own deadline and retries; the signal stops the listing between and during pages.
    */
-  async *allSessions(input: Omit<ListSessionsInput, 'pageToken'>, options: CallOptions = {}): AsyncGenerator<Session, void, undefined> {
-    let pageToken = '';
-    do {
+  allSessions(input: Omit<ListSessionsInput, 'pageToken'>, options: CallOptions = {}): AsyncGenerator<Session, void, undefined> {
+    return everyPage(async (pageToken) => {
       const page = await this.listSessions({ ...input, pageToken }, options);
-      yield* page.sessions;
-      pageToken = page.nextPageToken;
-    } while (pageToken !== '');
+      return { items: page.sessions, nextPageToken: page.nextPageToken };
+    });
   }
 
   /**
@@ -185,13 +183,11 @@ export class PushgateClient {
   }
 
   /** Every message of a user's inbox, page after page, as an async iterator (like allSessions). */
-  async *allInbox(input: Omit<ListInboxInput, 'pageToken'>, options: CallOptions = {}): AsyncGenerator<InboxMessage, void, undefined> {
-    let pageToken = '';
-    do {
+  allInbox(input: Omit<ListInboxInput, 'pageToken'>, options: CallOptions = {}): AsyncGenerator<InboxMessage, void, undefined> {
+    return everyPage(async (pageToken) => {
       const page = await this.listInbox({ ...input, pageToken }, options);
-      yield* page.messages;
-      pageToken = page.nextPageToken;
-    } while (pageToken !== '');
+      return { items: page.messages, nextPageToken: page.nextPageToken };
+    });
   }
 
   /**

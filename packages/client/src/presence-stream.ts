@@ -3,6 +3,7 @@ import { CursorExpiredError, isCursorExpired, isPushgateError, isServiceError, t
 import { type PresenceEvent, PresenceEventKind } from './gen/pushgate/v1/presence.js';
 import { type PushServiceClient, WatchPresenceRequest, type WatchPresenceResponse } from './gen/pushgate/v1/push_service.js';
 import type { RetryEvent } from './options.js';
+import { ResumableStream } from './resumable-stream.js';
 import { backoffMs, type RetryPolicy, sleep } from './retry.js';
 
 const METHOD = 'WatchPresence';
@@ -57,50 +58,17 @@ type Start = { kind: 'live' } | { kind: 'snapshot' } | { kind: 'resume'; cursor:
  * Ends with the signal's reason when aborted, quietly on `close()` or `break`, and with a
  * PushgateClientError for anything not worth retrying (a refused key, a bad request, …).
  */
-export class PresenceStream implements AsyncIterableIterator<PresenceEvent> {
-  private lastCursor: string;
-  private readonly closer = new AbortController();
-  private readonly iterator: AsyncGenerator<PresenceEvent, void, undefined>;
-
+export class PresenceStream extends ResumableStream<PresenceEvent> {
   constructor(private readonly deps: PresenceStreamDeps) {
-    const { request } = deps;
-    if (request.includeSnapshot && request.resumeAfter) {
+    super(deps.request.resumeAfter, deps.request.maxReconnectAttempts);
+    if (deps.request.includeSnapshot && deps.request.resumeAfter) {
       throw new TypeError(
         'includeSnapshot and resumeAfter cannot be combined: resumeAfter continues a stream, includeSnapshot starts over',
       );
     }
-    const max = request.maxReconnectAttempts;
-    if (max !== undefined && !(max >= 0)) throw new TypeError(`maxReconnectAttempts must be ≥ 0, got ${max}`);
-    this.lastCursor = request.resumeAfter ?? '';
-    this.iterator = this.run();
   }
 
-  /** The cursor of the last event delivered (or the resumeAfter given): save it to resume later, in any process. */
-  get cursor(): string {
-    return this.lastCursor;
-  }
-
-  next(): Promise<IteratorResult<PresenceEvent, void>> {
-    return this.iterator.next();
-  }
-
-  /** Ends the stream (what `break` in a for-await loop calls). */
-  async return(): Promise<IteratorResult<PresenceEvent, void>> {
-    this.closer.abort();
-    return this.iterator.return(undefined);
-  }
-
-  [Symbol.asyncIterator](): this {
-    return this;
-  }
-
-  /** Ends the stream from outside the loop: a pending `next()` resolves as done. */
-  async close(): Promise<void> {
-    this.closer.abort();
-    await this.iterator.return(undefined);
-  }
-
-  private async *run(): AsyncGenerator<PresenceEvent, void, undefined> {
+  protected async *run(): AsyncGenerator<PresenceEvent, void, undefined> {
     const { request, retry, signal } = this.deps;
     const maxAttempts = request.maxReconnectAttempts ?? DEFAULT_MAX_RECONNECT_ATTEMPTS;
     const stop = signal === undefined ? this.closer.signal : AbortSignal.any([signal, this.closer.signal]);

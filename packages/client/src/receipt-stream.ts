@@ -3,6 +3,7 @@ import { CursorExpiredError, isCursorExpired, isPushgateError, isServiceError, t
 import type { ReceiptEvent } from './gen/pushgate/v1/inbox.js';
 import { type PushServiceClient, WatchReceiptsRequest, type WatchReceiptsResponse } from './gen/pushgate/v1/push_service.js';
 import type { RetryEvent } from './options.js';
+import { ResumableStream } from './resumable-stream.js';
 import { backoffMs, type RetryPolicy, sleep } from './retry.js';
 
 const METHOD = 'WatchReceipts';
@@ -38,44 +39,12 @@ export interface ReceiptStreamDeps {
  * the iteration with a CursorExpiredError. Ends with the signal's reason when aborted, quietly on
  * `close()` or `break`, and with a PushgateClientError for anything not worth retrying.
  */
-export class ReceiptStream implements AsyncIterableIterator<ReceiptEvent> {
-  private lastCursor: string;
-  private readonly closer = new AbortController();
-  private readonly iterator: AsyncGenerator<ReceiptEvent, void, undefined>;
-
+export class ReceiptStream extends ResumableStream<ReceiptEvent> {
   constructor(private readonly deps: ReceiptStreamDeps) {
-    const max = deps.request.maxReconnectAttempts;
-    if (max !== undefined && !(max >= 0)) throw new TypeError(`maxReconnectAttempts must be ≥ 0, got ${max}`);
-    this.lastCursor = deps.request.resumeAfter ?? '';
-    this.iterator = this.run();
+    super(deps.request.resumeAfter, deps.request.maxReconnectAttempts);
   }
 
-  /** The cursor of the last event delivered (or the resumeAfter given): save it to resume later, in any process. */
-  get cursor(): string {
-    return this.lastCursor;
-  }
-
-  next(): Promise<IteratorResult<ReceiptEvent, void>> {
-    return this.iterator.next();
-  }
-
-  /** Ends the stream (what `break` in a for-await loop calls). */
-  async return(): Promise<IteratorResult<ReceiptEvent, void>> {
-    this.closer.abort();
-    return this.iterator.return(undefined);
-  }
-
-  [Symbol.asyncIterator](): this {
-    return this;
-  }
-
-  /** Ends the stream from outside the loop: a pending `next()` resolves as done. */
-  async close(): Promise<void> {
-    this.closer.abort();
-    await this.iterator.return(undefined);
-  }
-
-  private async *run(): AsyncGenerator<ReceiptEvent, void, undefined> {
+  protected async *run(): AsyncGenerator<ReceiptEvent, void, undefined> {
     const { request, retry, signal } = this.deps;
     const maxAttempts = request.maxReconnectAttempts ?? DEFAULT_MAX_RECONNECT_ATTEMPTS;
     const stop = signal === undefined ? this.closer.signal : AbortSignal.any([signal, this.closer.signal]);

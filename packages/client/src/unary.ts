@@ -26,3 +26,15 @@ export function once<Req, Res>(
     signal?.addEventListener('abort', cancel, { once: true });
   });
 }
+
+/** Every item of a paged listing, page after page, until a page comes with no next token. */
+export async function* everyPage<T>(
+  page: (pageToken: string) => Promise<{ readonly items: readonly T[]; readonly nextPageToken: string }>,
+): AsyncGenerator<T, void, undefined> {
+  let pageToken = '';
+  do {
+    const { items, nextPageToken } = await page(pageToken);
+    yield* items;
+    pageToken = nextPageToken;
+  } while (pageToken !== '');
+}
