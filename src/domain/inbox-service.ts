@@ -86,7 +86,7 @@ export class InboxService {
       ack = await this.deps.inbox.ack(request.userId, request.messageId, delivery.session.clientType);
       if (ack !== 'kept') break;
     }
-    if (ack === 'removed') this.tellReceipts(this.deps.receipts?.left(request.messageId, request.userId, 'acked'));
+    if (ack === 'removed') await this.recorded(this.deps.receipts?.left(request.messageId, request.userId, 'acked'));
     // `unknown` after an ack: removed meanwhile (another session's replay ack, DeleteInbox, expiry).
     return { ...result, stored: ack === undefined || ack === 'kept' };
   }
@@ -138,7 +138,7 @@ export class InboxService {
 
   async remove(userId: string, messageIds: readonly string[] | 'all'): Promise<string[]> {
     const removed = await this.deps.inbox.remove(userId, messageIds);
-    for (const messageId of removed) this.tellReceipts(this.deps.receipts?.left(messageId, userId, 'deleted'));
+    await this.recorded(...removed.map((messageId) => this.deps.receipts?.left(messageId, userId, 'deleted')));
     return removed;
   }
 
@@ -146,7 +146,7 @@ export class InboxService {
   async expire(limit: number): Promise<number> {
     const expired = await this.deps.inbox.expire(this.now(), limit);
     if (expired.length > 0) this.deps.observer?.expired(expired);
-    for (const message of expired) this.tellReceipts(this.deps.receipts?.left(message.messageId, message.userId, 'expired'));
+    await this.recorded(...expired.map((message) => this.deps.receipts?.left(message.messageId, message.userId, 'expired')));
     return expired.length;
   }
 
@@ -168,8 +168,14 @@ export class InboxService {
   }
 
   /** Receipt bookkeeping never fails what it describes: a failure is reported (metrics, log). */
-  private tellReceipts(update: Promise<void> | undefined): void {
-    update?.catch((err: unknown) => this.deps.observer?.failed('receipt', err));
+  /**
+   * Waits for receipt updates so that a GetMessage after the call that caused them reads them (a
+   * caller deleting a message and then reading its receipt saw it still stored). A failed update is
+   * reported, not thrown: the inbox change it describes has happened.
+   */
+  private async recorded(...updates: (Promise<void> | undefined)[]): Promise<void> {
+    const results = await Promise.allSettled(updates);
+    for (const result of results) if (result.status === 'rejected') this.deps.observer?.failed('receipt', result.reason);
   }
 
   /**
@@ -222,9 +228,10 @@ export class InboxService {
     if (dropped.length > 0) this.deps.observer?.dropped(dropped);
     const receipts = this.deps.receipts;
     if (receipts === undefined) return;
-    // In the order they happened: room was made, then the message kept.
-    for (const old of dropped) this.tellReceipts(receipts.left(old.messageId, old.userId, 'dropped'));
-    if (stored) this.tellReceipts(receipts.stored(message.messageId, message.userId, message.expiresAtMs));
+    // Issued in the order they happened (room was made, then the message kept), on one connection.
+    const updates = dropped.map((old) => receipts.left(old.messageId, old.userId, 'dropped'));
+    if (stored) updates.push(receipts.stored(message.messageId, message.userId, message.expiresAtMs));
+    await this.recorded(...updates);
   }
 }
 
