@@ -4,6 +4,7 @@
  * (bench/baseline-server.ts: bare Socket.IO + the same JWT check, optionally the minimal Redis
  * composition from BENCH_FLOOR_REDIS_URL). Sends {op:'ready', httpUrl, grpcAddress} once listening.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { writeHeapSnapshot } from 'node:v8';
 import type { Server as IoServer } from 'socket.io';
 import type { App } from '../../src/app.js';
@@ -46,6 +47,8 @@ async function start(): Promise<{ httpUrl: string; grpcAddress: string; io?: IoS
 }
 
 const server = await start();
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
 serve({
   /** Floor of a batch: emit to every socket with an ack callback; answers when all have acked. */
   async emitAll(body) {
@@ -71,6 +74,28 @@ serve({
     return {};
   },
   subscribers: () => ({ count: server.app?.registry.subscriberCount() ?? 0 }),
+  /**
+   * What a node holds that must go back to zero when its clients and callers are gone (the
+   * reliability suite's leak checks), and its memory and event-loop delay. With `gc`, collects first.
+   */
+  internals(body) {
+    if (body.gc === true) (globalThis as { gc?: () => void }).gc?.();
+    const resources = process.getActiveResourcesInfo();
+    const eld = { p99Ms: loopDelay.percentile(99) / 1e6, maxMs: loopDelay.max / 1e6 };
+    if (body.resetDelay === true) loopDelay.reset();
+    return {
+      localSessions: server.app?.local.size ?? 0,
+      pendingWaits: server.app?.local.pendingWaits() ?? 0,
+      presenceSubscribers: server.app?.registry.subscriberCount() ?? 0,
+      callsInFlight: server.app?.callsInFlight ?? 0,
+      sockets: server.app === undefined ? 0 : server.app.edge.io.of('/').sockets.size,
+      timers: resources.filter((kind) => kind === 'Timeout').length,
+      handles: resources.length,
+      heapUsed: process.memoryUsage().heapUsed,
+      rss: process.memoryUsage.rss(),
+      loopDelay: eld,
+    };
+  },
   ...profilerOps(),
 });
 process.send!({ op: 'ready', httpUrl: server.httpUrl, grpcAddress: server.grpcAddress });
