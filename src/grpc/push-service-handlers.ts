@@ -7,6 +7,7 @@ import type { ReceiptService } from '../domain/receipt-service.js';
 import { isPushgateError } from '../errors.js';
 import type { PushServiceServer } from '../gen/pushgate/v1/push_service.js';
 import { CallCaps } from './call-caps.js';
+import { deadlineResult, fitToDeadline } from './deadline-fit.js';
 import { encodeSession, PushResultMessage } from './encode.js';
 import { deleteInbox, listInbox } from './inbox-handlers.js';
 import { dataFactsOf } from './payload-size.js';
@@ -37,9 +38,10 @@ export function pushServiceHandlers(deps: HandlerDeps): PushServiceServer {
   const { push, presence, inbox, receipts, limits, apiLimits, inFlight, log } = deps;
   const calls = { inFlight, log, caps: new CallCaps(apiLimits.maxCallMs) };
   return {
-    pushToUser: unary('PushToUser', calls, async (request, { signal }) => {
-      const result = await push.push(toPushRequest(request, dataFactsOf(request), limits), signal);
-      return new PushResultMessage(result);
+    pushToUser: unary('PushToUser', calls, async (request, context) => {
+      const fitted = fitToDeadline(toPushRequest(request, dataFactsOf(request), limits), context.msLeft());
+      const result = await push.push(fitted.request, context.signal);
+      return new PushResultMessage(deadlineResult(result, fitted.cut));
     }),
 
     pushToUsers: pushToUsers(push, {

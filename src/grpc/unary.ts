@@ -13,6 +13,8 @@ export interface CallContext {
   /** The authenticated caller's name ('' when the API needs no authentication), for logs. */
   readonly caller: string;
   readonly requestId: string;
+  /** Milliseconds until the caller's deadline; Infinity when it set none. */
+  msLeft(): number;
 }
 
 /** Counts unary calls in flight so shutdown can let them finish. */
@@ -80,6 +82,7 @@ export function unary<Req extends object, Res>(
         requestId ??= requestIdOf(call);
         return requestId;
       },
+      msLeft: () => msLeft(call),
     };
     inFlight.begin();
     const started = log.isLevelEnabled('debug') ? performance.now() : 0;
