@@ -2,6 +2,7 @@ import { isPushgateError, PushgateError } from '../errors.js';
 import { EventQueue } from './event-queue.js';
 import { approximateEventBytes } from './event-size.js';
 import type { PresenceEvent, PresenceFeed } from './presence.js';
+import type { SessionRecord } from './session.js';
 
 /** Where a watch starts: live only, after a snapshot, or after a cursor the reader already saw. */
 export type WatchStart =
@@ -55,7 +56,14 @@ export class PresenceWatch implements AsyncIterableIterator<PresenceEvent> {
   private position: string | undefined;
   /** The first event the subscription delivered while catching up, wanted or not: where live events begin. */
   private firstLive: PresenceEvent | undefined;
-  private catchUp: AsyncGenerator<PresenceEvent> | undefined;
+  /** The snapshot or feed catch-up, a page at a time; undefined once it is done (or for a live-only watch). */
+  private catchUp: AsyncGenerator<PresenceEvent[]> | undefined;
+  /**
+   * The catch-up page being read, from `pageAt` on: a page is taken whole, so a reader can drain
+   * it without a promise per event and pack it into messages as it does a burst of live events.
+   */
+  private page: PresenceEvent[] = [];
+  private pageAt = 0;
   private unsubscribe: (() => void) | undefined;
   /** Why the watch ended on its own; thrown at the reader's next read. */
   private failure: PushgateError | undefined;
@@ -93,10 +101,17 @@ export class PresenceWatch implements AsyncIterableIterator<PresenceEvent> {
 
   async next(): Promise<IteratorResult<PresenceEvent>> {
     try {
-      if (this.catchUp !== undefined) {
+      while (this.catchUp !== undefined) {
+        const event = this.fromPage();
+        if (event !== undefined) return { value: event, done: false };
         const step = await this.catchUp.next();
-        if (!step.done && !this.isEnding()) return step;
-        this.catchUp = undefined;
+        if (step.done || this.isEnding()) {
+          this.catchUp = undefined;
+          this.page = [];
+        } else {
+          this.page = step.value;
+          this.pageAt = 0;
+        }
       }
       for (;;) {
         if (this.failure !== undefined) throw this.failure;
@@ -118,8 +133,15 @@ export class PresenceWatch implements AsyncIterableIterator<PresenceEvent> {
    * microtask per event — with a hundred streams every event is read a hundred times.
    */
   poll(): PresenceEvent | undefined {
-    if (this.catchUp !== undefined || this.failure !== undefined) return undefined;
+    if (this.failure !== undefined) return undefined;
+    if (this.catchUp !== undefined) return this.fromPage();
     return this.live.shift();
+  }
+
+  /** The next event of the catch-up page read, if any is left (and the watch goes on). */
+  private fromPage(): PresenceEvent | undefined {
+    if (this.pageAt >= this.page.length || this.isEnding()) return undefined;
+    return this.page[this.pageAt++];
   }
 
   async return(): Promise<IteratorResult<PresenceEvent>> {
@@ -132,7 +154,7 @@ export class PresenceWatch implements AsyncIterableIterator<PresenceEvent> {
     this.stopListening();
   }
 
-  private async *catchUpEvents(from: Exclude<WatchStart, { kind: 'live' }>): AsyncGenerator<PresenceEvent> {
+  private async *catchUpEvents(from: Exclude<WatchStart, { kind: 'live' }>): AsyncGenerator<PresenceEvent[]> {
     if (from.kind === 'snapshot') {
       // The position first, then the pages: a page may already hold changes the catch-up below
       // yields again; applied as set updates (see PresenceFeed.sessionsPage) they converge. One
@@ -143,15 +165,13 @@ export class PresenceWatch implements AsyncIterableIterator<PresenceEvent> {
       const atMs = Date.now();
       for (let token: string | undefined, first = true; first || token !== undefined; first = false) {
         const page = await feed.sessionsPage(userIds, token, SNAPSHOT_PAGE_SIZE);
-        for (const [i, session] of page.sessions.entries()) {
-          if (this.isEnding()) return;
-          const sessionCount = page.sessionCounts[i]!;
-          yield { kind: 'session_connected', userId: session.userId, session, reason: 'snapshot', atMs, sessionCount, cursor };
-        }
+        if (this.isEnding()) return;
+        const { sessions, sessionCounts } = page;
+        yield sessions.map((session, i) => connectedInSnapshot(session, sessionCounts[i]!, atMs, cursor));
         if (this.isEnding()) return;
         token = page.next;
       }
-      yield { kind: 'snapshot_complete', userId: '', session: undefined, reason: '', atMs, sessionCount: 0, cursor };
+      yield [{ kind: 'snapshot_complete', userId: '', session: undefined, reason: '', atMs, sessionCount: 0, cursor }];
       this.position = cursor;
     } else {
       this.position = from.cursor;
@@ -162,13 +182,11 @@ export class PresenceWatch implements AsyncIterableIterator<PresenceEvent> {
     for (let first = true; !this.isEnding(); first = false) {
       const page = await this.readPage(first && from.kind === 'resume' ? from.name : undefined);
       if (page.length === 0) break;
-      for (const event of page) {
-        if (this.isEnding()) return;
-        if (this.wants(event)) yield event;
-        // Taken (or skipped): held events up to here are no longer unread.
-        this.position = event.cursor;
-        this.dropCoveredHeld();
-      }
+      if (this.isEnding()) return;
+      // Handed to the reader whole: held events the page covers are no longer unread.
+      this.position = page.at(-1)!.cursor;
+      this.dropCoveredHeld();
+      yield page.filter((event) => this.wants(event));
       if (this.firstLive !== undefined && !this.isNew(this.firstLive)) break;
     }
     // The held events the feed did not cover join the live queue in order, counted as unread like
@@ -274,4 +292,8 @@ export class PresenceWatch implements AsyncIterableIterator<PresenceEvent> {
 
 function done(): IteratorResult<PresenceEvent> {
   return { value: undefined, done: true };
+}
+
+function connectedInSnapshot(session: SessionRecord, sessionCount: number, atMs: number, cursor: string): PresenceEvent {
+  return { kind: 'session_connected', userId: session.userId, session, reason: 'snapshot', atMs, sessionCount, cursor };
 }
