@@ -118,22 +118,18 @@ export class RedisRecovery implements RegistryRecovery {
         const shardKeys = keys.shard(shard);
         const inShard = live.filter((s) => keys.shardOf(s.userId) === shard);
         const liveIds = new Set(inShard.map((s) => s.sessionId));
-        const [members, reaped] = await callRedis(() =>
-          Promise.all([client.smembers(shardKeys.node(nodeId)), client.get(shardKeys.reaped(nodeId))]),
-        );
+        const members = await callRedis(() => client.smembers(shardKeys.node(nodeId)));
         const gone: Departure[] = [...departures.values()].filter((d) => keys.shardOf(d.userId) === shard);
         gone.push(...(await this.leftoverDepartures(shardKeys, members, liveIds, departures, feed.epochOf(shard))));
-        for (let i = 0; i < Math.max(inShard.length, gone.length); i += SCRIPT_BATCH) {
-          const [batchRestored, batchDeparted] = await this.syncBatch(
-            shard,
-            reaped !== null,
-            inShard.slice(i, i + SCRIPT_BATCH),
-            gone.slice(i, i + SCRIPT_BATCH),
-          );
+        // At least one batch, even an empty one: the last clears the shard's reaped marker.
+        const batches = Math.max(1, Math.ceil(Math.max(inShard.length, gone.length) / SCRIPT_BATCH));
+        for (let b = 0; b < batches; b++) {
+          const at = b * SCRIPT_BATCH;
+          const slice = [inShard.slice(at, at + SCRIPT_BATCH), gone.slice(at, at + SCRIPT_BATCH)] as const;
+          const [batchRestored, batchDeparted] = await this.syncBatch(shard, b === batches - 1, ...slice);
           restored += batchRestored;
           departed += batchDeparted;
         }
-        if (reaped !== null) await callRedis(() => client.del(shardKeys.reaped(nodeId)));
       }
     } catch (err) {
       this.dirty = true;
@@ -187,14 +183,15 @@ export class RedisRecovery implements RegistryRecovery {
    * bad record must not keep this node unsynced for ever. (No script decodes a record any more,
    * so this is a guard for what cannot be foreseen, such as a record that cannot be serialized.)
    */
+  /** `last`: the shard's last batch, which clears its reaped marker. */
   private async syncBatch(
     shard: number,
-    reaped: boolean,
+    last: boolean,
     live: readonly SessionRecord[],
     gone: readonly Departure[],
   ): Promise<[number, number]> {
     try {
-      return await this.runSync(shard, reaped, live, gone);
+      return await this.runSync(shard, last, live, gone);
     } catch (err) {
       if (!isDataError(err)) throw err;
       if (live.length + gone.length === 1) {
@@ -204,8 +201,9 @@ export class RedisRecovery implements RegistryRecovery {
     }
     let restored = 0;
     let departed = 0;
-    for (const [one, alone] of [...live.map((s) => [[s], []] as const), ...gone.map((d) => [[], [d]] as const)]) {
-      const [r, d] = await this.syncBatch(shard, reaped, one, alone);
+    const singles = [...live.map((s) => [[s], []] as const), ...gone.map((d) => [[], [d]] as const)];
+    for (const [i, [one, alone]] of singles.entries()) {
+      const [r, d] = await this.syncBatch(shard, last && i === singles.length - 1, one, alone);
       restored += r;
       departed += d;
     }
@@ -223,7 +221,7 @@ export class RedisRecovery implements RegistryRecovery {
 
   private async runSync(
     shard: number,
-    reaped: boolean,
+    last: boolean,
     live: readonly SessionRecord[],
     gone: readonly Departure[],
   ): Promise<[number, number]> {
@@ -234,14 +232,14 @@ export class RedisRecovery implements RegistryRecovery {
       nodeId,
       Date.now(),
       retention,
-      reaped ? '1' : '0',
+      last ? '1' : '0',
       live.length,
       ...live.flatMap((s) => [s.sessionId, s.userId, userKey(s.userId), recordJson(s), s.lastSeenAtMs]),
       ...gone.flatMap((d) => [d.sessionId, d.userId, d.userKey, d.recordJson, d.reason, d.epoch]),
     ];
     const userKeys = [...live.map((s) => k.user(userKey(s.userId))), ...gone.map((d) => k.user(d.userKey))];
     const [restored, departed, lastEvent] = (await callRedis(() =>
-      scripts.run('pgSync', [k.byUser, k.node(nodeId), k.events, k.epoch, ...userKeys], args),
+      scripts.run('pgSync', [k.byUser, k.node(nodeId), k.events, k.epoch, k.reaped(nodeId), ...userKeys], args),
     )) as [number, number, string];
     feed.wrote(shard, lastEvent);
     return [restored, departed];

@@ -152,6 +152,36 @@ describe('sync', () => {
     expect(await a!.recovery.sync()).toEqual({ restored: 0, departed: 0 });
   });
 
+  it('announces the return of sessions reaped while the node was already syncing them back', async () => {
+    // Finding of the reliability suite (Redis blackholed past the lease): the node read its reaped
+    // marker, then another node reaped it, then the node's sync script put the sessions back
+    // without announcing them: presence said they left and never said they came back.
+    const [a, b] = await nodes(2);
+    const seen = collect(b!);
+    await a!.register(session('u1', 'a-1', 'node-a'));
+    const scripts = (a!.recovery as unknown as { deps: { scripts: { run(name: string, ...rest: unknown[]): Promise<unknown> } } }).deps
+      .scripts;
+    const run = scripts.run.bind(scripts);
+    let reapFirst = true;
+    scripts.run = async (name: string, ...rest: unknown[]) => {
+      if (name === 'pgSync' && reapFirst) {
+        reapFirst = false;
+        expect(await b!.recovery.reapNode('node-a')).toBe(1);
+      }
+      return run(name, ...rest);
+    };
+    expect(await a!.recovery.sync()).toEqual({ restored: 1, departed: 0 });
+    await waitFor('the return', () => seen.length >= 6);
+    expect(summary(seen).slice(2)).toEqual([
+      ['session_disconnected', 'u1', 'a-1', 'node_lost'],
+      ['user_offline', 'u1', 'a-1', 'node_lost'],
+      ['user_online', 'u1', 'a-1', ''],
+      ['session_connected', 'u1', 'a-1', ''],
+    ]);
+    // The script spent the marker: the next sync announces nothing.
+    expect(await a!.recovery.sync()).toEqual({ restored: 0, departed: 0 });
+  });
+
   it('fails a batch lookup and a snapshot page (pipelined reads) with registry_unavailable within the command timeout while Redis hangs', async () => {
     const [a] = await nodes(1);
     await a!.register(session('u1', 'a-1', 'node-a'));
