@@ -10,9 +10,9 @@
  * bench/results/<date>-<scenario>[-quick].{json,md}; the capacity-model inputs are printed last.
  * See bench/README.md.
  */
-import { spawnSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { cleanUp } from './lib/children.js';
+import { buildFirst } from './lib/fixtures.js';
 import { type ScenarioResult, writeResult } from './lib/measure.js';
 import { batch } from './scenarios/batch.js';
 import { cluster } from './scenarios/cluster.js';
@@ -32,14 +32,6 @@ const SCENARIOS: Record<string, (quick: boolean) => Promise<ScenarioResult>> = {
   cluster,
   guarantees,
 };
-
-/** The pushgate servers run from dist/ (see lib/server.ts), so it must hold what src/ holds now. */
-function buildFirst(): void {
-  if (process.env.BENCH_FROM_SOURCE === '1') return;
-  const built = spawnSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
-  if (built.status !== 0)
-    throw new Error('npm run build failed: the bench runs pushgate from dist/ (BENCH_FROM_SOURCE=1 runs src/ under tsx instead)');
-}
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { credentials, Metadata } from '@grpc/grpc-js';
 import type { Redis } from 'ioredis';
 import { PushServiceClient, type PushToUserRequest, type PushToUserResponse } from '../../src/gen/pushgate/v1/push_service.js';
@@ -109,4 +110,12 @@ export async function settle(pid: number, timeoutMs = 30_000): Promise<void> {
     if (Date.now() > deadline) throw new Error(`process ${pid} still busy ${timeoutMs} ms after the burst`);
     last = now;
   }
+}
+
+/** The pushgate servers run from dist/ (see lib/server.ts), so it must hold what src/ holds now. */
+export function buildFirst(): void {
+  if (process.env.BENCH_FROM_SOURCE === '1') return;
+  const built = spawnSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
+  if (built.status !== 0)
+    throw new Error('npm run build failed: the bench runs pushgate from dist/ (BENCH_FROM_SOURCE=1 runs src/ under tsx instead)');
 }

@@ -28,7 +28,10 @@ const prefix = `m${process.pid}-`;
 
 function clientFor(address: string): PushServiceClient {
   let client = clients.get(address);
-  if (client === undefined) clients.set(address, (client = new PushServiceClient(address, credentials.createInsecure())));
+  if (client === undefined) {
+    client = new PushServiceClient(address, credentials.createInsecure());
+    clients.set(address, client);
+  }
   return client;
 }
 

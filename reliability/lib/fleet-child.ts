@@ -13,8 +13,12 @@ import { serve } from '../../bench/lib/children.js';
 import { signToken } from '../../test/support/tokens.js';
 import type { ReceiptRecord, SessionSpan } from './ledger.js';
 
-/** What a session does with a pushed event. */
-export type OnReceive = 'ack' | 'ignore' | 'disconnect';
+/**
+ * What a session does with a pushed event: ack it (after `ackDelayMs`), ignore it, disconnect
+ * as `socket.disconnect()` does (a Socket.IO disconnect packet, then a clean close), or drop the
+ * connection without a word (`terminate`: a TCP reset, as a crashed client).
+ */
+export type OnReceive = 'ack' | 'ignore' | 'disconnect' | 'terminate';
 
 interface Session {
   readonly ws: WebSocket;
@@ -29,17 +33,22 @@ let receipts: ReceiptRecord[] = [];
 let spans: SessionSpan[] = [];
 /** Sessions closed since the last drain, with when: spans already handed over learn of it here. */
 let closures: [string, number][] = [];
+/** Delayed acks sent since the last drain ([session id, message id]): the receipt was logged unacked. */
+let acksSent: [string, string][] = [];
 const tokens = new Map<string, Promise<string>>();
 const journal = process.argv[2] === undefined ? undefined : openSync(process.argv[2], 'a');
 
-function log(kind: 'r' | 's' | 'c', entry: unknown, memory: unknown[]): void {
+function log(kind: 'r' | 's' | 'c' | 'a', entry: unknown, memory: unknown[]): void {
   if (journal === undefined) memory.push(entry);
   else writeSync(journal, `${JSON.stringify([kind, entry])}\n`);
 }
 
 function tokenFor(userId: string): Promise<string> {
   let token = tokens.get(userId);
-  if (token === undefined) tokens.set(userId, (token = signToken(userId, { expiresIn: 86_400 })));
+  if (token === undefined) {
+    token = signToken(userId, { expiresIn: 86_400 });
+    tokens.set(userId, token);
+  }
   return token;
 }
 
@@ -85,6 +94,8 @@ function receive(session: Session, text: string): void {
   const ackId = text.slice(2, end);
   const [, data, meta] = JSON.parse(text.slice(end)) as [string, { to?: string; seq?: number }, { messageId?: string; replay?: boolean }];
   const acks = ackId !== '' && onReceive === 'ack';
+  // A delayed ack is logged when it is sent: a session gone before then never acked.
+  const delay = ackDelayMs;
   const receipt: ReceiptRecord = {
     sessionId: session.span?.sessionId ?? '',
     userId: session.userId,
@@ -92,17 +103,28 @@ function receive(session: Session, text: string): void {
     addressedTo: data?.to ?? '',
     seq: data?.seq ?? 0,
     atMs: Date.now(),
-    acked: acks,
+    acked: acks && delay === 0,
     replay: meta?.replay === true,
   };
   log('r', receipt, receipts);
-  if (onReceive === 'disconnect') return session.ws.terminate();
-  if (!acks) return;
-  const ack = (): void => {
-    if (session.ws.readyState === WebSocket.OPEN) session.ws.send(`43${ackId}[{"ok":true}]`);
-  };
-  if (ackDelayMs > 0) setTimeout(ack, ackDelayMs);
-  else ack();
+  if (onReceive === 'terminate') {
+    session.ws.terminate();
+  } else if (onReceive === 'disconnect') {
+    session.ws.send('41');
+    session.ws.close();
+  } else if (acks && delay === 0) {
+    session.ws.send(`43${ackId}[{"ok":true}]`);
+  } else if (acks) {
+    ackLater(session, ackId, receipt, delay);
+  }
+}
+
+function ackLater(session: Session, ackId: string, receipt: ReceiptRecord, delay: number): void {
+  setTimeout(() => {
+    if (session.ws.readyState !== WebSocket.OPEN) return;
+    session.ws.send(`43${ackId}[{"ok":true}]`);
+    log('a', [receipt.sessionId, receipt.messageId], acksSent);
+  }, delay);
 }
 
 function close(session: Session): Promise<void> {
@@ -174,10 +196,11 @@ serve({
   truth: () => ({ sessions: [...open].filter((s) => s.span !== undefined).map((s) => [s.span!.sessionId, s.userId]) }),
   /** Hands over what was logged since the last drain (so a long soak does not pile it up here). */
   drain() {
-    const out = { receipts, spans, closures };
+    const out = { receipts, spans, closures, acksSent };
     receipts = [];
     spans = [];
     closures = [];
+    acksSent = [];
     return out;
   },
   stats: () => ({ open: open.size }),

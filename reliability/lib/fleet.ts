@@ -26,6 +26,8 @@ export class Fleet {
   readonly receipts: ReceiptRecord[] = [];
   private readonly spanById = new Map<string, SessionSpan>();
   private readonly procOf = new Map<string, Child>();
+  /** Receipts logged before their (delayed) ack was sent, by session and message. */
+  private readonly unacked = new Map<string, ReceiptRecord>();
 
   /** Journal file and how far it was read, for processes that log to one (`journalDir`). */
   private readonly journals = new Map<Child, { path: string; read: number }>();
@@ -98,8 +100,17 @@ export class Fleet {
     const answers = await Promise.all(
       procs.map((p) => (this.journals.has(p) ? this.readJournal(p) : p.request<Drained>('drain', {}, 120_000))),
     );
-    for (const [i, { receipts, spans, closures }] of answers.entries()) {
-      for (const receipt of receipts) this.receipts.push(receipt);
+    for (const [i, { receipts, spans, closures, acksSent }] of answers.entries()) {
+      for (const receipt of receipts) {
+        this.receipts.push(receipt);
+        if (!receipt.acked) this.unacked.set(`${receipt.sessionId} ${receipt.messageId}`, receipt);
+      }
+      for (const [sessionId, messageId] of acksSent) {
+        const key = `${sessionId} ${messageId}`;
+        const receipt = this.unacked.get(key);
+        if (receipt !== undefined) receipt.acked = true;
+        this.unacked.delete(key);
+      }
       for (const span of spans) {
         this.spanById.set(span.sessionId, span);
         this.procOf.set(span.sessionId, procs[i]!);
@@ -131,12 +142,13 @@ export class Fleet {
     const text = readFileSync(journal.path, 'utf8');
     // Only whole lines: the process may be writing the next one.
     const end = text.lastIndexOf('\n') + 1;
-    const out: Drained = { receipts: [], spans: [], closures: [] };
+    const out: Drained = { receipts: [], spans: [], closures: [], acksSent: [] };
     for (const line of text.slice(journal.read, end).split('\n')) {
       if (line === '') continue;
-      const [kind, entry] = JSON.parse(line) as ['r' | 's' | 'c', never];
+      const [kind, entry] = JSON.parse(line) as ['r' | 's' | 'c' | 'a', never];
       if (kind === 'r') out.receipts.push(entry);
       else if (kind === 's') out.spans.push(entry);
+      else if (kind === 'a') out.acksSent.push(entry);
       else out.closures.push(entry);
     }
     journal.read = end;
@@ -152,4 +164,5 @@ interface Drained {
   receipts: ReceiptRecord[];
   spans: SessionSpan[];
   closures: [string, number][];
+  acksSent: [string, string][];
 }

@@ -39,8 +39,8 @@ export interface ReceiptRecord {
   readonly addressedTo: string;
   readonly seq: number;
   readonly atMs: number;
-  /** Whether the client sent the ack (it may vanish instead, as a scenario asks). */
-  readonly acked: boolean;
+  /** Whether the client sent the ack (it may vanish instead, as a scenario asks); a delayed ack sets it when sent. */
+  acked: boolean;
   readonly replay: boolean;
 }
 
@@ -115,7 +115,10 @@ export function checkLedger(ledger: Ledger, options: LedgerOptions = {}): Ledger
     if (receipt.addressedTo !== receipt.userId)
       violate('misaddressed', receipt.messageId, `session ${receipt.sessionId} of ${receipt.userId} got a push for ${receipt.addressedTo}`);
     let sessions = byMessage.get(receipt.messageId);
-    if (sessions === undefined) byMessage.set(receipt.messageId, (sessions = new Map()));
+    if (sessions === undefined) {
+      sessions = new Map();
+      byMessage.set(receipt.messageId, sessions);
+    }
     const list = sessions.get(receipt.sessionId) ?? [];
     list.push(receipt);
     sessions.set(receipt.sessionId, list);

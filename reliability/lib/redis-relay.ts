@@ -55,6 +55,9 @@ interface Pair {
 
 const HOST = '127.0.0.1';
 
+/** The longest shutdown waits for the sockets it destroyed to report closed. */
+const SHUTDOWN_WAIT_MS = 2000;
+
 /** Starts a relay on a free loopback port to the redis-server on `targetPort`. */
 export async function startRedisRelay(targetPort: number, options: RedisRelayOptions = {}): Promise<RedisRelay> {
   const random = options.random ?? Math.random;
@@ -148,7 +151,14 @@ export async function startRedisRelay(targetPort: number, options: RedisRelayOpt
     }
     pairs.clear();
     const serverClosed = server.listening ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
-    await Promise.all([serverClosed, ...socketsClosed]);
+    // Bounded: every socket is destroyed already, and a close event that never came (seen once in a
+    // full soak, cause not found) must not hang a whole run.
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, SHUTDOWN_WAIT_MS);
+    });
+    await Promise.race([Promise.all([serverClosed, ...socketsClosed]), late]);
+    clearTimeout(timer);
   };
 
   const port = await listen(0);

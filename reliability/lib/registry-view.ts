@@ -5,13 +5,19 @@ import type { PresenceChange } from './ledger.js';
 
 // The registry as a backend sees it (ListSessions, WatchPresence), for rule 6 of the ledger.
 
+const LIST_DEADLINE_MS = 5000;
+
 /** Every session the registry lists for `users` (ListSessions, every page), through `client`. */
 export async function listedSessions(client: PushServiceClient, users: readonly string[]): Promise<Set<string>> {
   const listed = new Set<string>();
   const page = (userId: string, pageToken: string): Promise<ListSessionsResponse> =>
     new Promise((resolve, reject) =>
-      client.listSessions({ userId, clientTypes: [], pageSize: 0, pageToken }, (err: ServiceError | null, r?: ListSessionsResponse) =>
-        err ? reject(err) : resolve(r!),
+      client.listSessions(
+        { userId, clientTypes: [], pageSize: 0, pageToken },
+        new Metadata(),
+        // A node that hangs (frozen, its Redis blackholed) fails the listing rather than the run.
+        { deadline: Date.now() + LIST_DEADLINE_MS },
+        (err: ServiceError | null, r?: ListSessionsResponse) => (err ? reject(err) : resolve(r!)),
       ),
     );
   // A few users at a time: a thousand calls at once would only queue.
