@@ -39,7 +39,7 @@ export function deliveryGuarantees(
       retentionMs: presence.retentionMs,
       onListenerError: (err) => log.error({ err }, 'receipt listener failed'),
     });
-  const idempotencyStore: IdempotencyStore = cluster?.idempotency ?? new MemoryIdempotencyStore();
+  const idempotencyStore: IdempotencyStore = cluster?.idempotency ?? new MemoryIdempotencyStore({ maxKeys: settings.idempotencyMaxKeys });
   const receipts = new ReceiptService({ store: receiptStore, retentionMs: settings.receiptRetentionS * 1000 });
   const inbox = new InboxService({
     inbox: cluster?.inbox ?? new MemoryInbox({ maxTotalMessages: settings.maxTotalMessages }),

@@ -19,6 +19,8 @@ export interface InboxConfig {
   readonly replayBatch: number;
   /** A push's result is remembered by its caller's message_id this long; 0: not at all. */
   readonly idempotencyWindowS: number;
+  /** Memory mode: most message ids remembered; the oldest results are forgotten early past it. */
+  readonly idempotencyMaxKeys: number;
   /** A message's receipt is kept this long after its push (and after it leaves the inbox). */
   readonly receiptRetentionS: number;
 }
@@ -68,6 +70,12 @@ export const INBOX_SETTINGS = {
     fallback: '300',
     help: "a repeated PushToUser message_id within this window returns the first call's result instead of delivering again; 0 turns it off",
   },
+  idempotencyMaxKeys: {
+    flag: '--idempotency-max-keys <count>',
+    env: 'PUSHGATE_IDEMPOTENCY_MAX_KEYS',
+    fallback: '100000',
+    help: 'memory mode: most message ids a node remembers for idempotency; past it the oldest are forgotten before their window ends',
+  },
   receiptRetentionS: {
     flag: '--receipt-retention-s <seconds>',
     env: 'PUSHGATE_RECEIPT_RETENTION_S',
@@ -97,6 +105,7 @@ export function parseInbox(settings: SettingsReader<InboxKey>): InboxConfig {
     maxTotalMessages: int('inboxMaxTotalMessages', 1, 100_000_000),
     replayBatch: int('inboxReplayBatch', 1, 10_000),
     idempotencyWindowS: int('idempotencyWindowS', 0, 7 * DAY_S),
+    idempotencyMaxKeys: int('idempotencyMaxKeys', 1, 100_000_000),
     receiptRetentionS: int('receiptRetentionS', 1, 30 * DAY_S),
   });
 }

@@ -179,6 +179,23 @@ describe('MemoryIdempotencyStore', () => {
     await store.close();
   });
 
+  it('remembers at most maxKeys ids: the oldest results go first, a running lease never', async () => {
+    const store = new MemoryIdempotencyStore({ maxKeys: 3 });
+    const running = await store.claim('running', 60_000);
+    expect(running.kind).toBe('first');
+    for (const key of ['a', 'b', 'c', 'd']) {
+      const claim = await store.claim(key, 60_000);
+      if (claim.kind === 'first') await store.complete(key, claim.token, `result ${key}`, 60_000);
+    }
+    expect(store.size).toBe(3);
+    // a and b were forgotten early: a repeat runs again. c and d are still answered.
+    expect((await store.claim('a', 60_000)).kind).toBe('first');
+    expect(await store.claim('d', 60_000)).toEqual({ kind: 'done', result: 'result d' });
+    expect(await store.claim('running', 60_000)).toEqual({ kind: 'running' });
+    expect(() => new MemoryIdempotencyStore({ maxKeys: 0 })).toThrow(/maxKeys/);
+    await store.close();
+  });
+
   it('ends a pending wait with shutting_down at close, and refuses calls afterwards', async () => {
     const store = new MemoryIdempotencyStore();
     await store.claim('k', 60_000);
