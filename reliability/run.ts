@@ -62,7 +62,7 @@ try {
   await cleanUp();
   rmSync(workDir, { recursive: true, force: true });
 }
-const written = writeReport(outcomes, quick);
+const written = writeReport(outcomes, quick, options.only !== undefined);
 console.log(`\nreport: ${written.join(', ')}`);
 if (failed > 0) {
   console.error(`\n${failed} of ${outcomes.length} scenarios failed`);

@@ -13,11 +13,19 @@ function commit(): string {
   }
 }
 
-/** Writes the run's report as JSON and markdown; returns the paths. */
-export function writeReport(runs: readonly { scenario: Scenario; outcome: ScenarioOutcome; seconds: number }[], quick: boolean): string[] {
+/**
+ * Writes the run's report as JSON and markdown; returns the paths. A run of some scenarios only
+ * (`--only`) names them in the file name, so it never replaces the report of a whole run.
+ */
+export function writeReport(
+  runs: readonly { scenario: Scenario; outcome: ScenarioOutcome; seconds: number }[],
+  quick: boolean,
+  partial: boolean,
+): string[] {
   mkdirSync(RESULTS, { recursive: true });
   const date = new Date().toISOString().slice(0, 10);
-  const base = `${date}-${quick ? 'quick' : 'soak'}`;
+  const only = partial ? `-${runs.map((r) => r.scenario.name).join('+')}` : '';
+  const base = `${date}-${quick ? 'quick' : 'soak'}${only}`;
   const meta = {
     date: new Date().toISOString(),
     variant: quick ? 'quick' : 'soak',
