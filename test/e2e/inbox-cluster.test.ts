@@ -7,6 +7,7 @@ import type { TestPushClient } from '../support/grpc-client.js';
 import { type Device, type DeviceOptions, inboxDevices } from '../support/inbox-devices.js';
 import type { TestNode } from '../support/node.js';
 import { startNodeProcess, stopAllNodes } from '../support/node-process.js';
+import { seededRandom } from '../support/prng.js';
 import { type StartRedisOptions, startRedis, type TestRedis } from '../support/redis-server.js';
 import { signToken } from '../support/tokens.js';
 import { waitFor } from '../support/wait.js';
@@ -273,8 +274,8 @@ describe('offline inbox isolation across nodes (randomized, seeded)', () => {
     const seed = Number(process.env.INBOX_CLUSTER_SEED ?? Date.now() % 2_147_483_647);
     const why = `choices seeded with ${seed} (rerun with INBOX_CLUSTER_SEED=${seed}; timings still vary)`;
     // One stream per actor, so each actor's choices depend on the seed alone, not on interleaving.
-    const pushChoice = prng(seed);
-    const churnChoice = prng(seed ^ 0x5bd1e995);
+    const pushChoice = seededRandom(seed);
+    const churnChoice = seededRandom(seed ^ 0x5bd1e995);
     const nodes = (await cluster(2, redis().url, { PUSHGATE_ACK_TIMEOUT_MS: '500' })).nodes;
     const users = Array.from({ length: 20 }, (_, i) => `r${i}`);
     const everyDevice: Device[] = [];
@@ -380,18 +381,6 @@ interface RandomPush {
   readonly clientTypes: readonly string[];
   readonly mode: DeliveryMode;
   readonly response: PushToUserResponse;
-}
-
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
 }
 
 function pickFrom<T>(random: () => number, items: readonly T[]): T {

@@ -2,6 +2,7 @@ import { createConnection } from 'node:net';
 import { Redis, type RedisOptions } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type RedisRelay, startRedisRelay } from '../../reliability/lib/redis-relay.js';
+import { seededRandom } from '../support/prng.js';
 import { startRedis, type TestRedis } from '../support/redis-server.js';
 import { waitFor } from '../support/wait.js';
 
@@ -62,18 +63,6 @@ async function subscriber(through: RedisRelay, channel: string, protocol: 2 | 3 
 /** Settles once whatever Redis sent `sub` before now has been delivered (or dropped): a PING answered after it. */
 const drained = (sub: Redis): Promise<unknown> => sub.ping();
 
-/** Mulberry32: a small seeded PRNG, so the test can replay the relay's draws. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Whether `promise` is still unsettled after `ms`. */
 async function pendingAfter(promise: Promise<unknown>, ms: number): Promise<boolean> {
   let settled = false;
@@ -132,7 +121,7 @@ describe('redis relay', () => {
   });
 
   it('dropBus(0.5) drops the messages its random draws pick, about half', async () => {
-    const through = await relay({ random: seeded(13) });
+    const through = await relay({ random: seededRandom(13) });
     const { sub, received } = await subscriber(through, 'bus:half');
     const pub = client(through.url);
     through.dropBus(0.5);
@@ -142,7 +131,7 @@ describe('redis relay', () => {
     await drained(sub);
 
     // One draw per message frame, in order: replaying the seed says exactly which were lost.
-    const draw = seeded(13);
+    const draw = seededRandom(13);
     const expected = sent.filter(() => draw() >= 0.5);
     expect(received).toEqual(expected);
     expect(through.droppedFrames).toBe(sent.length - received.length);
