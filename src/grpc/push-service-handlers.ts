@@ -39,7 +39,7 @@ export function pushServiceHandlers(deps: HandlerDeps): PushServiceServer {
   const calls = { inFlight, log, caps: new CallCaps(apiLimits.maxCallMs) };
   return {
     pushToUser: unary('PushToUser', calls, async (request, context) => {
-      const fitted = fitToDeadline(toPushRequest(request, dataFactsOf(request), limits), context.msLeft());
+      const fitted = fitToDeadline(toPushRequest(request, dataFactsOf(request), limits), context.msLeft);
       const result = await push.push(fitted.request, context.signal);
       return new PushResultMessage(deadlineResult(result, fitted.cut));
     }),

@@ -13,8 +13,8 @@ export interface CallContext {
   /** The authenticated caller's name ('' when the API needs no authentication), for logs. */
   readonly caller: string;
   readonly requestId: string;
-  /** Milliseconds until the caller's deadline; Infinity when it set none. */
-  msLeft(): number;
+  /** Milliseconds from the call's start to the caller's deadline; Infinity when it set none. */
+  readonly msLeft: number;
 }
 
 /** Counts unary calls in flight so shutdown can let them finish. */
@@ -71,7 +71,8 @@ export function unary<Req extends object, Res>(
   return (call, callback) => {
     const signal = new Cancel();
     const stopListening = abortOnEnd(call, signal);
-    const cap = caps.add(msLeft(call), signal);
+    const left = msLeft(call);
+    const cap = caps.add(left, signal);
     const caller = callerOf(call);
     // Made only when something logs it: most calls never do, and a fresh id is a UUID.
     let requestId: string | undefined;
@@ -82,7 +83,7 @@ export function unary<Req extends object, Res>(
         requestId ??= requestIdOf(call);
         return requestId;
       },
-      msLeft: () => msLeft(call),
+      msLeft: left,
     };
     inFlight.begin();
     const started = log.isLevelEnabled('debug') ? performance.now() : 0;
