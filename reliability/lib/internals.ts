@@ -49,13 +49,17 @@ export async function waitForNode(
   }
 }
 
-/** Polls `check` every 100 ms until it holds or `timeoutMs` passes; resolves with whether it held and how long it took. */
-export async function within(timeoutMs: number, check: () => Promise<boolean> | boolean): Promise<{ ok: boolean; ms: number }> {
+/** Polls `check` every `everyMs` until it holds or `timeoutMs` passes; resolves with whether it held and how long it took. */
+export async function within(
+  timeoutMs: number,
+  check: () => Promise<boolean> | boolean,
+  everyMs = 100,
+): Promise<{ ok: boolean; ms: number }> {
   const started = performance.now();
   for (;;) {
     if (await check()) return { ok: true, ms: performance.now() - started };
     if (performance.now() - started > timeoutMs) return { ok: false, ms: performance.now() - started };
-    await sleep(100);
+    await sleep(everyMs);
   }
 }
 

@@ -2,11 +2,11 @@ import { type BenchServer, startServer } from '../../bench/lib/fixtures.js';
 import { startTcpProxy } from '../../test/support/cluster.js';
 import { Caller } from '../lib/caller.js';
 import { Fleet } from '../lib/fleet.js';
-import { type Internals, internals, percentile, sleep } from '../lib/internals.js';
+import { type Internals, internals, percentile, sleep, within } from '../lib/internals.js';
 import { type CallRecord, checkConvergence, checkLedger, type ReceiptRecord, type SessionSpan } from '../lib/ledger.js';
 import { listedSessions } from '../lib/registry-view.js';
 import { Checks, type Scenario, type ScenarioContext, type ScenarioOutcome } from '../lib/scenario.js';
-import { backToBaseline, loopDelay, timeUntilUnlisted, waitFor } from './gone-support.js';
+import { backToBaseline, loopDelay, timeUntilUnlisted } from './gone-support.js';
 
 /**
  * Issue 13, "clients gone mid-ack": a push is out to a session and the session vanishes before it
@@ -252,10 +252,14 @@ async function midAck(
   }
   // Strike once every vanishing session holds its push unacked: then each is gone mid-ack.
   const received = (): number => new Set(fleet.receipts.filter((r) => ids.has(r.sessionId)).map((r) => r.sessionId)).size;
-  const allReceived = await waitFor(async () => {
-    await fleet.drain();
-    return received() === ids.size;
-  }, ACK_TIMEOUT_MS / 2);
+  const { ok: allReceived } = await within(
+    ACK_TIMEOUT_MS / 2,
+    async () => {
+      await fleet.drain();
+      return received() === ids.size;
+    },
+    20,
+  );
   checks.expect(allReceived, `only ${received()} of ${ids.size} vanishing sessions got their push within ${ACK_TIMEOUT_MS / 2} ms`);
   // At a random point of the ping cycle: the sessions of a round connected together, so a fixed
   // delay would always strike at the same phase and measure one detection time only.
@@ -346,13 +350,13 @@ async function judgeWay(rig: Rig, way: Way, episode: Episode): Promise<void> {
     return new Set(maps.flatMap((m) => [...m].filter(([, user]) => userSet.has(user)).map(([id]) => id)));
   };
   let convergence = checkConvergence(new Set(), new Set());
-  await waitFor(
+  await within(
+    5000,
     async () => {
       const [truth, listed] = await Promise.all([truthNow(), listedSessions(server.client, episode.users)]);
       convergence = checkConvergence(truth, listed);
       return convergence.converged;
     },
-    5000,
     200,
   );
   checks.expect(

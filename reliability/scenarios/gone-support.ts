@@ -66,13 +66,3 @@ export async function timeUntilUnlisted(
   }
   return { goneMs, stillListed: [...waiting], sweepMs: sweeps === 0 ? 0 : (Date.now() - started) / sweeps };
 }
-
-/** Polls `check` every `everyMs` until it holds or `timeoutMs` passed; answers whether it held. */
-export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs: number, everyMs = 20): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return true;
-    if (Date.now() > deadline) return false;
-    await sleep(everyMs);
-  }
-}

@@ -167,11 +167,10 @@ export class InboxService {
     if (removed) await receipts.left(messageId, session.userId, 'acked');
   }
 
-  /** Receipt bookkeeping never fails what it describes: a failure is reported (metrics, log). */
   /**
    * Waits for receipt updates so that a GetMessage after the call that caused them reads them (a
-   * caller deleting a message and then reading its receipt saw it still stored). A failed update is
-   * reported, not thrown: the inbox change it describes has happened.
+   * caller deleting a message and then reading its receipt saw it still stored). Receipt
+   * bookkeeping never fails what it describes: a failed update is reported (metrics, log), not thrown.
    */
   private async recorded(...updates: (Promise<void> | undefined)[]): Promise<void> {
     const results = await Promise.allSettled(updates);

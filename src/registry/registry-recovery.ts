@@ -182,8 +182,8 @@ export class RedisRecovery implements RegistryRecovery {
    * sessions is synced alone, and one that still fails is set aside with a warning naming it: a
    * bad record must not keep this node unsynced for ever. (No script decodes a record any more,
    * so this is a guard for what cannot be foreseen, such as a record that cannot be serialized.)
+   * `last`: the shard's last batch, whose script clears the reaped marker.
    */
-  /** `last`: the shard's last batch, which clears its reaped marker. */
   private async syncBatch(
     shard: number,
     last: boolean,
